@@ -1,0 +1,154 @@
+//! `hued bench`: per-stage wall times and peak memory on a 1 MP and a 12 MP JPEG and a
+//! 50 MP 16-bit TIFF, generated from a historical photo (or a synthetic pattern) so that every
+//! machine measures the same thing. Each case runs in a child process so its peak RSS is its own.
+
+use crate::config::ColorizeConfig;
+use crate::job::{Job, Settings};
+use crate::model::{resolve_manifest, Model};
+use crate::pipeline::{self, Outcome, StageTimes};
+use crate::sink::OutputTarget;
+use clap::Args;
+use image::{DynamicImage, ImageBuffer, Rgb};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Options of `hued bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Folder for the generated inputs and outputs (default: a temporary folder).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Runs per case; the median is reported (default: 3).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Model manifest (default: the shipped model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Only the named case (1mp-jpeg, 12mp-jpeg, 50mp-tiff16); used for the child processes.
+    #[arg(long)]
+    case: Option<String>,
+    /// Threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+const CASES: &[(&str, u32, u32)] = &[("1mp-jpeg", 1155, 866), ("12mp-jpeg", 4000, 3000), ("50mp-tiff16", 8660, 5774)];
+
+fn source_photo() -> DynamicImage {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/historical");
+    if let Ok(img) = image::open(dir.join("1890CliffHouseSF.jpg")) {
+        return img;
+    }
+    eprintln!("note: ../shared/data/historical not found; benchmarking a synthetic pattern");
+    DynamicImage::ImageLuma8(image::GrayImage::from_fn(800, 600, |x, y| {
+        image::Luma([((x * 7 + y * 3) % 256) as u8 ^ ((x / 40 + y / 40) % 2 * 60) as u8])
+    }))
+}
+
+fn make_input(dir: &Path, name: &str, w: u32, h: u32) -> anyhow::Result<PathBuf> {
+    let path = dir.join(if name.ends_with("tiff16") { format!("{name}.tif") } else { format!("{name}.jpg") });
+    if path.exists() {
+        return Ok(path);
+    }
+    let src = source_photo().resize_exact(w, h, image::imageops::FilterType::Triangle);
+    if name.ends_with("tiff16") {
+        // A 16-bit RGB scan of a sepia print: the common archive master.
+        let rgb = src.to_rgb16();
+        let sepia: ImageBuffer<Rgb<u16>, Vec<u16>> = ImageBuffer::from_fn(w, h, |x, y| {
+            let v = rgb.get_pixel(x, y).0[1] as f32;
+            Rgb([v as u16, (v * 0.88) as u16, (v * 0.7) as u16])
+        });
+        sepia.save(&path)?;
+    } else {
+        src.to_luma8().save(&path)?;
+    }
+    Ok(path)
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn run_case(a: &BenchArgs, dir: &Path, name: &str) -> anyhow::Result<()> {
+    let &(_, w, h) = CASES.iter().find(|c| c.0 == name).ok_or_else(|| anyhow::anyhow!("unknown case {name}"))?;
+    let input = make_input(dir, name, w, h)?;
+    let model = Model::load(&resolve_manifest(a.model.as_deref())?)?;
+    crate::model::set_threads(a.threads);
+    let mut settings = Settings::from_config(&ColorizeConfig::default());
+    settings.skip_color = false;
+    let job = Job::new(input.clone(), &OutputTarget::Beside, ".colorized", settings);
+    let mut runs: Vec<StageTimes> = Vec::new();
+    for _ in 0..a.runs.max(1) {
+        match pipeline::colorize(&job, &model, true)? {
+            Outcome::Done { times, .. } => runs.push(times),
+            Outcome::Skipped(r) => anyhow::bail!("skipped: {r}"),
+        }
+    }
+    runs.sort_by_key(|t| t.total());
+    let t = runs[runs.len() / 2];
+    let decoded_mib = w as f64 * h as f64 * if name.ends_with("tiff16") { 6.0 } else { 1.0 } / (1 << 20) as f64;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{:<12} {:>9.1} {:>7.0} {:>7.0} {:>7.0} {:>9.0} {:>7.0} {:>8.0} {:>9.0} {:>9.0}",
+        name,
+        w as f64 * h as f64 / 1e6,
+        ms(t.decode),
+        ms(t.prepare),
+        ms(t.infer),
+        ms(t.recombine),
+        ms(t.encode),
+        ms(t.total()),
+        decoded_mib,
+        peak_rss_mib()
+    );
+    Ok(())
+}
+
+/// Runs the benchmark; returns the exit code.
+pub fn run(a: BenchArgs) -> i32 {
+    let temp;
+    let dir = match &a.dir {
+        Some(d) => {
+            let _ = std::fs::create_dir_all(d);
+            d.clone()
+        }
+        None => {
+            temp = tempfile::Builder::new().prefix("hued-bench").tempdir().expect("temp dir");
+            temp.path().to_path_buf()
+        }
+    };
+    if let Some(case) = &a.case {
+        return match run_case(&a, &dir, case) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        };
+    }
+    let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
+    println!("hued {} bench: median of {} runs, {threads} threads, times in ms", crate::VERSION, a.runs);
+    println!(
+        "{:<12} {:>9} {:>7} {:>7} {:>7} {:>9} {:>7} {:>8} {:>9} {:>9}",
+        "case", "MP", "decode", "prepare", "infer", "recombine", "encode", "total", "decodedMiB", "peakRSSMiB"
+    );
+    let exe = std::env::current_exe().expect("own path");
+    let mut code = 0;
+    for (name, _, _) in CASES {
+        let mut cmd = Command::new(&exe);
+        cmd.args(["bench", "--case", name, "--runs", &a.runs.to_string(), "--threads", &a.threads.to_string(), "--dir"]).arg(&dir);
+        if let Some(m) = &a.model {
+            cmd.arg("--model").arg(m);
+        }
+        let status = cmd.env("RUST_LOG", "warn").status();
+        if !status.is_ok_and(|s| s.success()) {
+            code = 1;
+        }
+    }
+    code
+}

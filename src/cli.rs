@@ -1,0 +1,257 @@
+//! The `hued` command line.
+
+use crate::config::{load_config, Config, LevelsMode};
+use crate::job::{Job, Settings};
+use crate::model::{resolve_manifest, Model};
+use crate::pipeline::{self, Outcome};
+use crate::sink::OutputTarget;
+use crate::source::args;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+
+/// Exit code: a file failed.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: bad usage or config.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser)]
+#[command(name = "hued", version, about = "Offline photo colorizer for scanning stations")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Colorize photos; each copy is written beside its original as <name>.colorized.<ext>.
+    Colorize(ColorizeArgs),
+    /// Parse and validate a config file and print the settings in effect.
+    CheckConfig {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// Time each pipeline stage on generated 1 MP / 12 MP JPEGs and a 50 MP 16-bit TIFF.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LevelsArg {
+    Auto,
+    Off,
+}
+
+#[derive(Args)]
+struct ColorizeArgs {
+    /// Photos, or folders of photos.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Write the colorized copies into this folder instead of beside the originals.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Config file whose [colorize] section applies (default: built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Model manifest (.toml) or its .onnx (default: the shipped model).
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// Color strength: 0 gray, 1 the model's colors, up to 4 (default: config, else 1.0).
+    #[arg(long, value_name = "X")]
+    vividness: Option<f32>,
+    /// Levels correction before colorizing (default: config, else auto).
+    #[arg(long, value_enum)]
+    levels: Option<LevelsArg>,
+    /// Colorize photos that are already in color too.
+    #[arg(long)]
+    force: bool,
+    /// Also write <name>.compare.jpg: original and colorized side by side.
+    #[arg(long)]
+    compare: bool,
+    /// Recurse into subfolders.
+    #[arg(short, long)]
+    recursive: bool,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    init_logging();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { 0 };
+        }
+    };
+    match cli.command {
+        Command::Colorize(a) => colorize(a),
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Bench(a) => crate::bench::run(a),
+    }
+}
+
+/// env_logger on stderr, `RUST_LOG` to filter (default: info); without timestamps when
+/// journald is the sink (it adds its own).
+pub fn init_logging() {
+    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        b.format_timestamp(None);
+    }
+    let _ = b.try_init();
+}
+
+fn check_config(file: &Path) -> i32 {
+    match load_config(file) {
+        Ok(config) => {
+            let model = resolve_manifest(config.colorize.model.as_deref());
+            println!("{}: OK", file.display());
+            print_effective(&config, &model);
+            match model.and_then(|m| Model::load(&m)) {
+                Ok(m) => {
+                    println!("model: {} loads (sha256 {})", m.manifest.name, m.sha256);
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    EXIT_USAGE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
+    let c = &config.colorize;
+    println!("[colorize]");
+    match model {
+        Ok(p) => println!("model = {:?}", p.display().to_string()),
+        Err(_) => println!("model = (not found)"),
+    }
+    println!("vividness = {}", c.vividness);
+    println!("levels = \"{}\"", if c.levels == LevelsMode::Auto { "auto" } else { "off" });
+    println!("levels_low_percent = {}", c.levels_low_percent);
+    println!("levels_high_percent = {}", c.levels_high_percent);
+    println!("skip_color = {}", c.skip_color);
+    println!("max_megapixels = {}", c.max_megapixels);
+    println!("suffix = {:?}", c.suffix);
+    println!("jpeg_quality = {}", c.jpeg_quality);
+    println!("threads = {}", c.threads);
+    println!("model_long_side = {}", c.model_long_side);
+}
+
+fn colorize(a: ColorizeArgs) -> i32 {
+    let mut config = match &a.config {
+        Some(path) => match load_config(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => Config::default(),
+    };
+    let c = &mut config.colorize;
+    if let Some(v) = a.vividness {
+        if !(0.0..=4.0).contains(&v) {
+            eprintln!("error: --vividness {v}: expected a number from 0 to 4");
+            return EXIT_USAGE;
+        }
+        c.vividness = v;
+    }
+    if let Some(l) = a.levels {
+        c.levels = match l {
+            LevelsArg::Auto => LevelsMode::Auto,
+            LevelsArg::Off => LevelsMode::Off,
+        };
+    }
+    if a.model.is_some() {
+        c.model = a.model.clone();
+    }
+    let model = match resolve_manifest(c.model.as_deref()).and_then(|m| Model::load(&m)) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return EXIT_USAGE;
+        }
+    };
+    crate::model::set_threads(c.threads);
+    if let Some(out) = &a.out {
+        if let Err(e) = std::fs::create_dir_all(out) {
+            eprintln!("error: cannot create output folder {}: {e}", out.display());
+            return EXIT_FAILED;
+        }
+    }
+    let target = a.out.clone().map_or(OutputTarget::Beside, OutputTarget::Folder);
+    let mut settings = Settings::from_config(c);
+    settings.compare = a.compare;
+    let (inputs, rejected) = args::collect(&a.paths, a.recursive, &c.suffix);
+
+    let mut summary = Summary::default();
+    for r in rejected {
+        if r.is_error {
+            eprintln!("error: {}: {}", r.path.display(), r.reason);
+            summary.failed.push((r.path, r.reason));
+        } else {
+            summary.skipped.push((r.path, r.reason));
+        }
+    }
+    let bar = if inputs.len() > 1 {
+        let bar = indicatif::ProgressBar::new(inputs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}").expect("valid template"),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    for input in inputs {
+        bar.set_message(input.display().to_string());
+        let job = Job::new(input.clone(), &target, &c.suffix, settings.clone());
+        match pipeline::colorize(&job, &model, a.force) {
+            Ok(Outcome::Done { output, times, warning }) => {
+                if let Some(w) = warning {
+                    bar.suspend(|| log::warn!("{}: {w}", input.display()));
+                }
+                bar.suspend(|| log::info!("{} -> {} in {times}", input.display(), output.display()));
+                summary.done += 1;
+            }
+            Ok(Outcome::Skipped(reason)) => {
+                bar.suspend(|| log::info!("{}: skipped: {reason}", input.display()));
+                summary.skipped.push((input, reason));
+            }
+            Err(e) => {
+                bar.suspend(|| eprintln!("error: {e}"));
+                summary.failed.push((e.path, e.error.to_string()));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    summary.print();
+    if summary.failed.is_empty() {
+        0
+    } else {
+        EXIT_FAILED
+    }
+}
+
+#[derive(Default)]
+struct Summary {
+    done: usize,
+    skipped: Vec<(PathBuf, String)>,
+    failed: Vec<(PathBuf, String)>,
+}
+
+impl Summary {
+    fn print(&self) {
+        println!("{} done, {} skipped, {} failed", self.done, self.skipped.len(), self.failed.len());
+        for (p, r) in &self.skipped {
+            println!("  skipped {}: {r}", p.display());
+        }
+        for (p, r) in &self.failed {
+            println!("  failed  {}: {r}", p.display());
+        }
+    }
+}

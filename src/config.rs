@@ -1,0 +1,209 @@
+//! hued.toml: parsed by the pure [`parse_config`], loaded from disk by [`load_config`].
+//!
+//! Every option's documentation ends with its default. `config/hued.toml` is the annotated
+//! example of every option.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// How photos are colorized; shared by `hued colorize` and the daemon. Default: see [`ColorizeConfig`].
+    #[serde(default)]
+    pub colorize: ColorizeConfig,
+}
+
+/// Whether the black and white points are stretched before colorizing.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LevelsMode {
+    /// Percentile black/white-point stretch.
+    Auto,
+    /// Keep the tones as scanned.
+    Off,
+}
+
+/// The `[colorize]` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ColorizeConfig {
+    /// The model's manifest (`<name>.toml` beside its `.onnx`). Relative paths are taken from
+    /// the config file's folder. Default: the shipped `hued-color-v1-int8.toml`, looked up in
+    /// `$HUED_MODEL_DIR`, beside the binary (`../share/hued/models`), `/usr/share/hued/models`.
+    pub model: Option<PathBuf>,
+    /// Chroma gain applied to the model's colors: 0 gives gray, above 1 more vivid. Default: 1.0.
+    pub vividness: f32,
+    /// Levels correction before colorizing: "auto" or "off". Default: "auto".
+    pub levels: LevelsMode,
+    /// Auto-levels black point: this percentage of pixels may become pure black. Default: 0.5.
+    pub levels_low_percent: f32,
+    /// Auto-levels white point: pixels above this percentile become pure white. Default: 99.5.
+    pub levels_high_percent: f32,
+    /// Skip photos that are already in color (real chroma, not a uniform tint). Default: true.
+    pub skip_color: bool,
+    /// Refuse images above this many megapixels, before decoding them. Default: 250.
+    pub max_megapixels: f64,
+    /// Inserted before the extension of a colorized copy: `scan.tif` → `scan.colorized.tif`. Default: ".colorized".
+    pub suffix: String,
+    /// JPEG quality of colorized JPEGs (1-100). Default: 92.
+    pub jpeg_quality: u8,
+    /// Threads for the model and the per-pixel stages; 0 means one per CPU core. Default: 0.
+    pub threads: usize,
+    /// The long side (in px) of the image the model sees; 0 uses the manifest's `long_side`. Default: 0.
+    pub model_long_side: u32,
+}
+
+impl Default for ColorizeConfig {
+    fn default() -> Self {
+        ColorizeConfig {
+            model: None,
+            vividness: 1.0,
+            levels: LevelsMode::Auto,
+            levels_low_percent: 0.5,
+            levels_high_percent: 99.5,
+            skip_color: true,
+            max_megapixels: 250.0,
+            suffix: ".colorized".into(),
+            jpeg_quality: 92,
+            threads: 0,
+            model_long_side: 0,
+        }
+    }
+}
+
+/// A configuration that could not be read or is invalid. Its message names the file and,
+/// where known, the line and column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// The file the error is about.
+    pub file: PathBuf,
+    /// 1-based line and column, where the error has a place.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Parses and validates the text of a config file. `origin` names the file in errors and
+/// anchors relative paths; nothing is read from disk.
+pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+    let err = |position, message: String| ConfigError { file: origin.to_path_buf(), position, message };
+    let mut config: Config = toml::from_str(text).map_err(|e| {
+        let position = e.span().map(|s| line_col(text, s.start));
+        err(position, e.message().trim().to_string())
+    })?;
+    let c = &config.colorize;
+    let place = |key: &str| {
+        text.find(&format!("{key} ")).or_else(|| text.find(&format!("{key}="))).map(|o| line_col(text, o))
+    };
+    if !(0.0..=4.0).contains(&c.vividness) || c.vividness.is_nan() {
+        return Err(err(place("vividness"), format!("colorize.vividness = {}: expected a number from 0 to 4", c.vividness)));
+    }
+    if !(0.0..50.0).contains(&c.levels_low_percent) || !(50.0..=100.0).contains(&c.levels_high_percent) {
+        return Err(err(
+            place("levels_low_percent").or(place("levels_high_percent")),
+            "colorize.levels_low_percent must be in 0..50 and levels_high_percent in 50..=100".into(),
+        ));
+    }
+    if !(c.max_megapixels > 0.0) {
+        return Err(err(place("max_megapixels"), "colorize.max_megapixels must be above 0".into()));
+    }
+    if c.suffix.is_empty() || c.suffix.contains(['/', '\\']) {
+        return Err(err(place("suffix"), format!("colorize.suffix = {:?}: expected a non-empty name part without '/'", c.suffix)));
+    }
+    if !(1..=100).contains(&c.jpeg_quality) {
+        return Err(err(place("jpeg_quality"), format!("colorize.jpeg_quality = {}: expected 1 to 100", c.jpeg_quality)));
+    }
+    if c.model_long_side != 0 && !(64..=2048).contains(&c.model_long_side) {
+        return Err(err(place("model_long_side"), "colorize.model_long_side must be 0 (manifest) or 64..=2048".into()));
+    }
+    if let Some(model) = &config.colorize.model {
+        if model.is_relative() {
+            let base = origin.parent().unwrap_or(Path::new("."));
+            config.colorize.model = Some(base.join(model));
+        }
+    }
+    Ok(config)
+}
+
+/// Reads and parses a config file.
+pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        position: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse_config(&text, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        parse_config(text, Path::new("/etc/hued/hued.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../config/hued.toml");
+        parse(text).unwrap();
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_column() {
+        let e = parse("[colorize]\nvividness = 1.2\nvividnes = 2\n").unwrap_err();
+        assert_eq!(e.position, Some((3, 1)), "{e}");
+        assert!(e.to_string().starts_with("/etc/hued/hued.toml:3:1:"), "{e}");
+        assert!(e.message.contains("unknown field `vividnes`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_says_what_was_expected() {
+        let e = parse("[colorize]\nlevels = \"sometimes\"\n").unwrap_err();
+        assert_eq!(e.position.map(|p| p.0), Some(2), "{e}");
+        assert!(e.message.contains("auto") && e.message.contains("off"), "{e}");
+        let e = parse("[colorize]\nvividness = \"high\"\n").unwrap_err();
+        assert!(e.message.contains("f32") || e.message.contains("float"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        assert!(parse("[colorize]\nvividness = 9\n").unwrap_err().message.contains("0 to 4"));
+        assert!(parse("[colorize]\njpeg_quality = 0\n").unwrap_err().message.contains("1 to 100"));
+        assert!(parse("[colorize]\nsuffix = \"\"\n").is_err());
+        assert!(parse("[colorize]\nsuffix = \"a/b\"\n").is_err());
+        assert!(parse("[colorize]\nmax_megapixels = 0\n").is_err());
+    }
+
+    #[test]
+    fn relative_model_path_is_taken_from_the_config_folder() {
+        let c = parse("[colorize]\nmodel = \"models/x.toml\"\n").unwrap();
+        assert_eq!(c.colorize.model.unwrap(), PathBuf::from("/etc/hued/models/x.toml"));
+    }
+}

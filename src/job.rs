@@ -1,0 +1,61 @@
+//! One photo to colorize: where it is, where its copy goes, and the options that apply.
+
+use crate::config::{ColorizeConfig, LevelsMode};
+use crate::sink::{compare_path, output_path, OutputTarget};
+use std::path::PathBuf;
+
+/// The per-photo settings, resolved from the config and the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Chroma gain.
+    pub vividness: f32,
+    /// Auto-levels percentiles (low, high); None = levels off.
+    pub levels: Option<(f32, f32)>,
+    /// Skip photos already in color.
+    pub skip_color: bool,
+    /// Pixel limit, in megapixels.
+    pub max_megapixels: f64,
+    /// JPEG quality.
+    pub jpeg_quality: u8,
+    /// Model input long side (0 = manifest).
+    pub model_long_side: u32,
+    /// Also write a side-by-side comparison JPEG.
+    pub compare: bool,
+}
+
+impl Settings {
+    /// The settings a `[colorize]` section gives.
+    pub fn from_config(c: &ColorizeConfig) -> Settings {
+        Settings {
+            vividness: c.vividness,
+            levels: (c.levels == LevelsMode::Auto).then_some((c.levels_low_percent, c.levels_high_percent)),
+            skip_color: c.skip_color,
+            max_megapixels: c.max_megapixels,
+            jpeg_quality: c.jpeg_quality,
+            model_long_side: c.model_long_side,
+            compare: false,
+        }
+    }
+}
+
+/// One photo to colorize.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The original; only ever opened for reading.
+    pub input: PathBuf,
+    /// The colorized copy.
+    pub output: PathBuf,
+    /// The comparison image, when asked for.
+    pub compare: Option<PathBuf>,
+    /// How.
+    pub settings: Settings,
+}
+
+impl Job {
+    /// A job for `input`, its output named by `target` and `suffix`.
+    pub fn new(input: PathBuf, target: &OutputTarget, suffix: &str, settings: Settings) -> Job {
+        let output = output_path(&input, target, suffix);
+        let compare = settings.compare.then(|| compare_path(&output, &input));
+        Job { input, output, compare, settings }
+    }
+}

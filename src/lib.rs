@@ -1,0 +1,26 @@
+//! hued: an offline photo colorizer for scanning stations.
+//!
+//! The data flows through the modules in this order:
+//!
+//! * [`source`]: where work comes from (command-line paths; later folder watches and cameras),
+//! * [`job`]: one photo to colorize, with the options and the output target that apply to it,
+//! * [`pipeline`]: the stages, each a plain function:
+//!   [`pipeline::decode`] → [`pipeline::prepare`] → [`pipeline::infer`] →
+//!   [`pipeline::recombine`] → [`pipeline::encode`],
+//! * [`sink`]: where a result lands, written atomically (temp file + fsync + rename).
+//!
+//! [`model`] loads a colorization model described by its manifest; [`config`] reads hued.toml.
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod cli;
+pub mod color;
+pub mod config;
+pub mod job;
+pub mod model;
+pub mod pipeline;
+pub mod sink;
+pub mod source;
+
+/// hued's version, as written into the provenance of every output.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,213 @@
+//! Colorization models: a manifest ([`Manifest`]) plus an ONNX file, run by tract.
+//!
+//! The ONNX graph is parsed once per process; for each input shape it is optimized once into
+//! a plan that every later image of that shape reuses.
+
+mod manifest;
+
+pub use manifest::{InputSpec, Manifest, OutputSpec};
+
+use anyhow::{bail, Context};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tract_onnx::prelude::*;
+
+type Plan = TypedRunnableModel;
+
+/// The shipped model's manifest file name.
+pub const DEFAULT_MANIFEST: &str = "hued-color-v1-int8.toml";
+
+/// A loaded model, ready to run at any allowed input size.
+pub struct Model {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Where the manifest was read from.
+    pub manifest_path: PathBuf,
+    /// sha256 of the ONNX file, checked against the manifest.
+    pub sha256: String,
+    graph: InferenceModel,
+    /// For each graph input, in graph order: true for the hint input, false for L.
+    inputs_are_hints: Vec<bool>,
+    output_index: usize,
+    plans: Mutex<HashMap<(u32, u32), Arc<Plan>>>,
+}
+
+/// Model output: a and b in Lab units at the model's output resolution.
+#[derive(Debug, Clone)]
+pub struct AbLow {
+    /// Width of the ab maps.
+    pub width: usize,
+    /// Height of the ab maps.
+    pub height: usize,
+    /// a, row-major.
+    pub a: Vec<f32>,
+    /// b, row-major.
+    pub b: Vec<f32>,
+}
+
+/// Streams a file through sha256.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// Where the shipped model is looked for when the config names none, in order:
+/// `$HUED_MODEL_DIR`, `<binary's folder>/../share/hued/models`, `<binary's folder>/models`,
+/// `/usr/share/hued/models`, and this source tree's `models/` (for development builds).
+pub fn default_manifest_candidates() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("HUED_MODEL_DIR") {
+        dirs.push(PathBuf::from(d));
+    }
+    if let Some(bin_dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
+        dirs.push(bin_dir.join("../share/hued/models"));
+        dirs.push(bin_dir.join("models"));
+    }
+    dirs.push(PathBuf::from("/usr/share/hued/models"));
+    dirs.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models")));
+    dirs.into_iter().map(|d| d.join(DEFAULT_MANIFEST)).collect()
+}
+
+/// The manifest to use: the given one, or the first default candidate that exists.
+pub fn resolve_manifest(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = given {
+        // A path to the .onnx is accepted too: its manifest sits beside it.
+        if p.extension().is_some_and(|e| e == "onnx") {
+            return Ok(p.with_extension("toml"));
+        }
+        return Ok(p.to_path_buf());
+    }
+    let candidates = default_manifest_candidates();
+    candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
+        let list: Vec<_> = candidates.iter().map(|p| p.display().to_string()).collect();
+        format!("no model given and the default model was not found in any of: {}", list.join(", "))
+    })
+}
+
+impl Model {
+    /// Loads a manifest and its ONNX file, checking the file's sha256.
+    pub fn load(manifest_path: &Path) -> anyhow::Result<Model> {
+        let text = std::fs::read_to_string(manifest_path)
+            .with_context(|| format!("cannot read model manifest {}", manifest_path.display()))?;
+        let manifest = Manifest::parse(&text, manifest_path)?;
+        let onnx_path = manifest_path.parent().unwrap_or(Path::new(".")).join(&manifest.onnx);
+        let sha256 = sha256_file(&onnx_path).with_context(|| format!("cannot read model {}", onnx_path.display()))?;
+        if !sha256.eq_ignore_ascii_case(&manifest.sha256) {
+            bail!(
+                "model {} does not match its manifest {} (sha256 {sha256}, manifest says {}): the file is damaged or the manifest is stale",
+                onnx_path.display(),
+                manifest_path.display(),
+                manifest.sha256
+            );
+        }
+        // Value infos pin the export size; ignoring them lets one file run at many sizes.
+        let graph = tract_onnx::onnx()
+            .with_ignore_value_info(true)
+            .model_for_path(&onnx_path)
+            .with_context(|| format!("tract cannot load {}", onnx_path.display()))?;
+        let mut inputs_are_hints = Vec::new();
+        for outlet in graph.input_outlets()? {
+            let name = &graph.node(outlet.node).name;
+            if *name == manifest.input.l_name {
+                inputs_are_hints.push(false);
+            } else if manifest.input.hints_name.as_deref() == Some(name.as_str()) {
+                inputs_are_hints.push(true);
+            } else {
+                bail!("{}: the model has an input {name:?} that its manifest does not describe", manifest_path.display());
+            }
+        }
+        if !inputs_are_hints.contains(&false) {
+            bail!("{}: the model has no input named {:?}", manifest_path.display(), manifest.input.l_name);
+        }
+        let outputs = graph.output_outlets()?;
+        let output_index = outputs
+            .iter()
+            .position(|&o| graph.outlet_label(o) == Some(manifest.output.name.as_str()) || graph.node(o.node).name == manifest.output.name)
+            .with_context(|| format!("{}: the model has no output named {:?}", manifest_path.display(), manifest.output.name))?;
+        Ok(Model {
+            manifest,
+            manifest_path: manifest_path.to_path_buf(),
+            sha256,
+            graph,
+            inputs_are_hints,
+            output_index,
+            plans: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether the model takes color hints.
+    pub fn has_hints(&self) -> bool {
+        self.inputs_are_hints.contains(&true)
+    }
+
+    /// The optimized plan for one input size, built on first use.
+    fn plan(&self, width: u32, height: u32) -> anyhow::Result<Arc<Plan>> {
+        if let Some(plan) = self.plans.lock().unwrap().get(&(width, height)) {
+            return Ok(plan.clone());
+        }
+        let (w, h) = (width as usize, height as usize);
+        let mut model = self.graph.clone();
+        for (i, &hints) in self.inputs_are_hints.iter().enumerate() {
+            model.set_input_fact(i, f32::fact([1, if hints { 3 } else { 1 }, h, w]).into())?;
+        }
+        let plan: Arc<Plan> = model
+            .into_optimized()
+            .with_context(|| format!("tract cannot optimize the model for {width}x{height}"))?
+            .into_runnable()?;
+        self.plans.lock().unwrap().insert((width, height), plan.clone());
+        Ok(plan)
+    }
+
+    /// Runs the model on L* (0..=100, row-major, `width` x `height`) with optional hints
+    /// (a, b, mask planes of the same size, a and b in Lab units; None = no hints).
+    pub fn run(&self, l: &[f32], hints: Option<&[f32]>, width: u32, height: u32) -> anyhow::Result<AbLow> {
+        let (w, h) = (width as usize, height as usize);
+        anyhow::ensure!(l.len() == w * h, "L plane has {} values, expected {w}x{h}", l.len());
+        let spec = &self.manifest.input;
+        let l_in: Vec<f32> = l.iter().map(|&v| v * spec.l_scale + spec.l_offset).collect();
+        let l_tensor = tract_ndarray::Array4::from_shape_vec((1, 1, h, w), l_in)?.into_tensor();
+        let mut inputs = TVec::new();
+        for &is_hints in &self.inputs_are_hints {
+            if is_hints {
+                let mut planes = vec![0f32; 3 * w * h];
+                if let Some(hints) = hints {
+                    anyhow::ensure!(hints.len() == 3 * w * h, "hint planes have the wrong size");
+                    for (i, (&src, dst)) in hints.iter().zip(planes.iter_mut()).enumerate() {
+                        *dst = if i < 2 * w * h { src * spec.hint_ab_scale } else { src };
+                    }
+                }
+                inputs.push(tract_ndarray::Array4::from_shape_vec((1, 3, h, w), planes)?.into_tensor().into());
+            } else {
+                inputs.push(l_tensor.clone().into());
+            }
+        }
+        let plan = self.plan(width, height)?;
+        let outputs = plan.run(inputs).context("tract failed to run the model")?;
+        let ab = outputs[self.output_index].to_plain_array_view::<f32>()?;
+        let shape = ab.shape().to_vec();
+        let down = self.manifest.output.downsample as usize;
+        anyhow::ensure!(
+            shape.len() == 4 && shape[1] == 2 && shape[2] == h / down && shape[3] == w / down,
+            "model output has shape {shape:?}, expected [1, 2, {}, {}]",
+            h / down,
+            w / down
+        );
+        let scale = self.manifest.output.ab_scale;
+        let (ow, oh) = (shape[3], shape[2]);
+        let flat: Vec<f32> = ab.iter().map(|v| v * scale).collect();
+        let (a, b) = flat.split_at(ow * oh);
+        Ok(AbLow { width: ow, height: oh, a: a.to_vec(), b: b.to_vec() })
+    }
+}
+
+/// Sets how many threads tract's matrix products use (process-wide). 0 = one per core.
+pub fn set_threads(threads: usize) {
+    let n = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+    if n > 1 {
+        tract_linalg::multithread::set_default_executor(tract_linalg::multithread::Executor::multithread(n));
+    }
+}

@@ -1,0 +1,92 @@
+//! Stage 1, decode: file → pixels (EXIF orientation applied) + the metadata to carry over.
+
+use super::PipelineError;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// A decoded photo.
+pub struct Decoded {
+    /// Pixels, upright.
+    pub image: DynamicImage,
+    /// The container format, which the colorized copy keeps.
+    pub format: ImageFormat,
+    /// The embedded ICC profile, if any.
+    pub icc: Option<Vec<u8>>,
+    /// The raw EXIF block (TIFF structure, no "Exif\0\0" prefix), if any and readable.
+    pub exif: Option<Vec<u8>>,
+}
+
+/// The formats hued reads and writes.
+pub const SUPPORTED: &[ImageFormat] = &[ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::Tiff, ImageFormat::Bmp, ImageFormat::WebP];
+
+/// File extensions (lowercase) of [`SUPPORTED`] formats.
+pub const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "bmp", "webp"];
+
+fn read_error(e: std::io::Error) -> PipelineError {
+    PipelineError::Read(e)
+}
+
+/// Decodes `path`, refusing images over `max_megapixels` before their pixels are allocated.
+/// A broken EXIF block is dropped with a warning; it never stops the image.
+pub fn decode(path: &Path, max_megapixels: f64) -> Result<Decoded, PipelineError> {
+    let mut file = File::open(path).map_err(read_error)?;
+    let len = file.metadata().map_err(read_error)?.len();
+    if len == 0 {
+        return Err(PipelineError::Empty);
+    }
+    let format = {
+        let mut head = [0u8; 32];
+        let n = file.read(&mut head).map_err(read_error)?;
+        file.seek(SeekFrom::Start(0)).map_err(read_error)?;
+        image::guess_format(&head[..n]).ok()
+    };
+    let format = match format {
+        Some(f) if SUPPORTED.contains(&f) => f,
+        Some(f) => return Err(PipelineError::Unsupported(format!("{f:?} images are not supported (JPEG, PNG, TIFF, BMP, WebP are)"))),
+        None => return Err(PipelineError::Unsupported("not an image file (content is not JPEG, PNG, TIFF, BMP or WebP)".into())),
+    };
+    if format == ImageFormat::Jpeg {
+        check_jpeg_complete(&mut file, len)?;
+    }
+    let mut reader = ImageReader::with_format(BufReader::new(file), format);
+    // Our own pixel limit below replaces image's default allocation cap (512 MB), which would
+    // refuse legitimate 100 MP 16-bit scans.
+    reader.no_limits();
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (w, h) = decoder.dimensions();
+    let megapixels = w as f64 * h as f64 / 1e6;
+    if megapixels > max_megapixels {
+        return Err(PipelineError::TooLarge { width: w, height: h, megapixels, limit: max_megapixels });
+    }
+    let exif = decoder.exif_metadata().ok().flatten();
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let icc = decoder.icc_profile().ok().flatten();
+    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    image.apply_orientation(orientation);
+    Ok(Decoded { image, format, icc, exif })
+}
+
+fn corrupt(e: image::ImageError) -> PipelineError {
+    match e {
+        image::ImageError::IoError(io) => PipelineError::Corrupt(format!("truncated or unreadable: {io}")),
+        image::ImageError::Unsupported(u) => PipelineError::Unsupported(u.to_string()),
+        other => PipelineError::Corrupt(other.to_string()),
+    }
+}
+
+/// JPEG decoders fill a cut-off scan with gray and report success; a JPEG that does not end
+/// with its end-of-image marker (FFD9, allowing trailing padding) is refused as truncated.
+fn check_jpeg_complete(file: &mut File, len: u64) -> Result<(), PipelineError> {
+    let tail_len = len.min(4096);
+    let mut tail = vec![0u8; tail_len as usize];
+    file.seek(SeekFrom::Start(len - tail_len)).map_err(read_error)?;
+    file.read_exact(&mut tail).map_err(read_error)?;
+    file.seek(SeekFrom::Start(0)).map_err(read_error)?;
+    if tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        Ok(())
+    } else {
+        Err(PipelineError::Corrupt("truncated JPEG: the file ends before its end-of-image marker".into()))
+    }
+}

@@ -1,0 +1,125 @@
+//! Stage 5, encode: the colorized pixels in the original's format and bit depth, with its
+//! metadata and hued's provenance. Writing the bytes safely is the sink's job ([`crate::sink`]).
+
+use super::metadata::{exif_for_output, icc_for_rgb_output, Provenance};
+use super::recombine::Colorized;
+use image::codecs::{bmp::BmpEncoder, jpeg::JpegEncoder, png::PngEncoder, webp::WebPEncoder};
+use image::{ExtendedColorType, ImageEncoder, ImageFormat};
+use std::io::{Seek, Write};
+
+/// Metadata for the output.
+pub struct OutputMetadata<'a> {
+    /// The original's ICC profile.
+    pub icc: Option<&'a [u8]>,
+    /// The original's EXIF block.
+    pub exif: Option<&'a [u8]>,
+    /// Who made this copy.
+    pub provenance: &'a Provenance,
+}
+
+/// Encodes `image` as `format` into `out`. Returns a warning about metadata that could not be
+/// carried over, if any. BMP has no place for metadata: its copies carry no provenance.
+pub fn encode<W: Write + Seek>(
+    image: &Colorized,
+    format: ImageFormat,
+    meta: &OutputMetadata,
+    jpeg_quality: u8,
+    out: &mut W,
+) -> anyhow::Result<Option<String>> {
+    let icc = icc_for_rgb_output(meta.icc);
+    let (exif, warning) = exif_for_output(meta.exif, meta.provenance);
+    let (w, h) = image.dimensions();
+    // JPEG, BMP and WebP hold 8 bits per channel; PNG and TIFF keep 16-bit originals 16-bit.
+    let eight;
+    let rgb8 = match image {
+        Colorized::Rgb8(i) => i,
+        Colorized::Rgb16(i) if !matches!(format, ImageFormat::Png | ImageFormat::Tiff) => {
+            eight = image::DynamicImage::ImageRgb16(i.clone()).to_rgb8();
+            &eight
+        }
+        Colorized::Rgb16(_) => &image::RgbImage::new(0, 0),
+    };
+    match format {
+        ImageFormat::Jpeg => {
+            let mut enc = JpegEncoder::new_with_quality(out, jpeg_quality);
+            if let Some(icc) = icc {
+                enc.set_icc_profile(icc).ok();
+            }
+            enc.set_exif_metadata(exif).ok();
+            enc.write_image(rgb8.as_raw(), w, h, ExtendedColorType::Rgb8)?;
+        }
+        ImageFormat::Png => {
+            let mut enc = PngEncoder::new(out);
+            if let Some(icc) = icc {
+                enc.set_icc_profile(icc).ok();
+            }
+            enc.set_exif_metadata(exif).ok();
+            match image {
+                Colorized::Rgb8(i) => enc.write_image(i.as_raw(), w, h, ExtendedColorType::Rgb8)?,
+                Colorized::Rgb16(i) => enc.write_image(bytemuck::cast_slice(i.as_raw()), w, h, ExtendedColorType::Rgb16)?,
+            }
+        }
+        ImageFormat::WebP => {
+            let mut enc = WebPEncoder::new_lossless(out);
+            if let Some(icc) = icc {
+                enc.set_icc_profile(icc).ok();
+            }
+            enc.set_exif_metadata(exif).ok();
+            enc.write_image(rgb8.as_raw(), w, h, ExtendedColorType::Rgb8)?;
+        }
+        ImageFormat::Bmp => {
+            BmpEncoder::new(out).write_image(rgb8.as_raw(), w, h, ExtendedColorType::Rgb8)?;
+        }
+        ImageFormat::Tiff => encode_tiff(image, icc.as_deref(), meta.provenance, out)?,
+        other => anyhow::bail!("cannot write {other:?}"),
+    }
+    Ok(warning)
+}
+
+/// TIFF through the `tiff` crate, which (unlike image's TIFF encoder) writes our tags:
+/// Software, ImageDescription (the provenance) and the ICC profile.
+fn encode_tiff<W: Write + Seek>(image: &Colorized, icc: Option<&[u8]>, provenance: &Provenance, out: &mut W) -> anyhow::Result<()> {
+    use tiff::encoder::{colortype, Compression, DeflateLevel, TiffEncoder};
+    use tiff::tags::Tag;
+    let mut enc = TiffEncoder::new(out)?.with_compression(Compression::Deflate(DeflateLevel::Fast));
+    let (w, h) = image.dimensions();
+    let description = provenance.description();
+    let software = Provenance::software();
+    macro_rules! write_tiff {
+        ($color:ty, $data:expr) => {{
+            let mut img = enc.new_image::<$color>(w, h)?;
+            img.encoder().write_tag(Tag::Software, software.as_str())?;
+            img.encoder().write_tag(Tag::ImageDescription, description.as_str())?;
+            if let Some(icc) = icc {
+                img.encoder().write_tag(Tag::Unknown(34675), icc)?;
+            }
+            img.write_data($data)?;
+        }};
+    }
+    match image {
+        Colorized::Rgb8(i) => write_tiff!(colortype::RGB8, i.as_raw()),
+        Colorized::Rgb16(i) => write_tiff!(colortype::RGB16, i.as_raw()),
+    }
+    Ok(())
+}
+
+/// The original and its colorized copy side by side, as a JPEG at most 2400 px wide, for
+/// people who would rather look than read.
+pub fn encode_compare<W: Write>(original: &image::RgbImage, colorized: &Colorized, out: &mut W) -> anyhow::Result<()> {
+    use image::imageops::{self, FilterType};
+    let colorized = match colorized {
+        Colorized::Rgb8(i) => i.clone(),
+        Colorized::Rgb16(i) => image::DynamicImage::ImageRgb16(i.clone()).to_rgb8(),
+    };
+    let (w, h) = original.dimensions();
+    let scale = (1200.0 / w as f64).min(1.0);
+    let (tw, th) = (((w as f64 * scale).round() as u32).max(1), ((h as f64 * scale).round() as u32).max(1));
+    let left = imageops::resize(original, tw, th, FilterType::Triangle);
+    let right = imageops::resize(&colorized, tw, th, FilterType::Triangle);
+    let gap = 8;
+    let mut sheet = image::RgbImage::from_pixel(tw * 2 + gap, th, image::Rgb([255, 255, 255]));
+    imageops::replace(&mut sheet, &left, 0, 0);
+    imageops::replace(&mut sheet, &right, (tw + gap) as i64, 0);
+    JpegEncoder::new_with_quality(out, 88).write_image(sheet.as_raw(), sheet.width(), sheet.height(), ExtendedColorType::Rgb8)?;
+    Ok(())
+}

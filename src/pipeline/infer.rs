@@ -1,0 +1,23 @@
+//! Stage 3, infer: shrink L to the model's input size, run the model, get ab at low resolution.
+
+use super::prepare::Luma;
+use crate::model::{AbLow, Model};
+use fast_image_resize::{images::Image, images::ImageRef, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+
+/// Area-averages a float plane to `dst_w` x `dst_h` (each output pixel is the mean of the
+/// input pixels it covers, so no detail aliases into the small image).
+pub fn shrink_plane(src: &[f32], src_w: usize, src_h: usize, dst_w: usize, dst_h: usize) -> Vec<f32> {
+    let src_img = ImageRef::new(src_w as u32, src_h as u32, bytemuck::cast_slice(src), PixelType::F32).expect("plane size matches its dimensions");
+    let mut dst = Image::new(dst_w as u32, dst_h as u32, PixelType::F32);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box));
+    Resizer::new().resize(&src_img, &mut dst, &options).expect("F32 to F32 resize is supported");
+    bytemuck::pod_collect_to_vec(dst.buffer())
+}
+
+/// Runs the model on `luma`, whose long side is brought to `long_side` (0: the manifest's).
+/// The model's hint channels, if it has any, get zeros: no hints.
+pub fn infer(model: &Model, luma: &Luma, long_side: u32) -> anyhow::Result<AbLow> {
+    let (w, h) = model.manifest.input_size(luma.width as u32, luma.height as u32, long_side);
+    let small = shrink_plane(&luma.l, luma.width, luma.height, w as usize, h as usize);
+    model.run(&small, None, w, h)
+}

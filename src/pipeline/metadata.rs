@@ -1,0 +1,154 @@
+//! What a colorized copy carries over from its original (EXIF, ICC) and what it adds: the
+//! provenance that says it was colorized by hued, with which model, from which original.
+
+use exif::{Field, In, Tag, Value};
+
+/// Who made a colorized copy, and from what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provenance {
+    /// The model's name.
+    pub model_name: String,
+    /// sha256 of the model's ONNX file.
+    pub model_sha256: String,
+    /// sha256 of the original file's bytes.
+    pub source_sha256: String,
+}
+
+/// The marker every provenance description starts with.
+pub const MARKER: &str = "AI-colorized by hued";
+
+impl Provenance {
+    /// The EXIF Software value: `hued <version>`.
+    pub fn software() -> String {
+        format!("hued {}", crate::VERSION)
+    }
+
+    /// The EXIF ImageDescription / TIFF ImageDescription text.
+    pub fn description(&self) -> String {
+        format!(
+            "{MARKER} {} (model {}, sha256 {}; original sha256 {}). Colors are the model's guess, not historical fact.",
+            crate::VERSION,
+            self.model_name,
+            self.model_sha256,
+            self.source_sha256
+        )
+    }
+
+    /// Reads the provenance back out of a description written by [`Provenance::description`].
+    pub fn parse(description: &str) -> Option<Provenance> {
+        let rest = &description[description.find(MARKER)?..];
+        let field = |key: &str| -> Option<String> {
+            let start = rest.find(key)? + key.len();
+            Some(rest[start..].split([',', ';', ')', ' ']).next()?.to_string())
+        };
+        Some(Provenance { model_name: field("(model ")?, model_sha256: field(", sha256 ")?, source_sha256: field("original sha256 ")? })
+    }
+}
+
+/// The ICC profile to embed in an RGB output: the original's when it describes RGB. A gray
+/// profile (common on gray scans) cannot describe color pixels, so the output is left
+/// untagged, which viewers read as sRGB, the space hued writes.
+pub fn icc_for_rgb_output(icc: Option<&[u8]>) -> Option<Vec<u8>> {
+    let icc = icc?;
+    (icc.len() > 20 && &icc[16..20] == b"RGB ").then(|| icc.to_vec())
+}
+
+/// An EXIF block for the colorized copy: the original's fields (orientation reset, as the
+/// pixels are already upright), with Software and ImageDescription set to the provenance.
+/// An original block that cannot be parsed is dropped (the second value says why) and the
+/// copy gets the provenance alone.
+pub fn exif_for_output(original: Option<&[u8]>, provenance: &Provenance) -> (Vec<u8>, Option<String>) {
+    let description = provenance.description();
+    let software = Provenance::software();
+    let mut fields: Vec<Field> = Vec::new();
+    let mut little_endian = false;
+    let mut warning = None;
+    if let Some(raw) = original {
+        match exif::Reader::new().read_raw(raw.to_vec()) {
+            Ok(parsed) => {
+                little_endian = parsed.little_endian();
+                for f in parsed.fields() {
+                    if f.ifd_num != In::PRIMARY
+                        || matches!(f.tag, Tag::Orientation | Tag::Software | Tag::ImageDescription | Tag::ExifVersion)
+                        || matches!(f.tag, Tag::ExifIFDPointer | Tag::GPSInfoIFDPointer | Tag::InteropIFDPointer)
+                        || matches!(f.tag, Tag::JPEGInterchangeFormat | Tag::JPEGInterchangeFormatLength)
+                        || matches!(f.tag, Tag::StripOffsets | Tag::StripByteCounts | Tag::TileOffsets | Tag::TileByteCounts)
+                        || matches!(f.tag, Tag::PixelXDimension | Tag::PixelYDimension)
+                    {
+                        continue;
+                    }
+                    fields.push(f.clone());
+                }
+            }
+            Err(e) => warning = Some(format!("the original's EXIF block is unreadable ({e}); only the provenance was written")),
+        }
+    }
+    let ours = [
+        Field { tag: Tag::Software, ifd_num: In::PRIMARY, value: Value::Ascii(vec![software.into_bytes()]) },
+        Field { tag: Tag::ImageDescription, ifd_num: In::PRIMARY, value: Value::Ascii(vec![description.into_bytes()]) },
+        Field { tag: Tag::Orientation, ifd_num: In::PRIMARY, value: Value::Short(vec![1]) },
+    ];
+    let write = |fields: &[Field]| -> Result<Vec<u8>, exif::Error> {
+        let mut writer = exif::experimental::Writer::new();
+        for f in fields {
+            writer.push_field(f);
+        }
+        let mut buf = std::io::Cursor::new(Vec::new());
+        writer.write(&mut buf, little_endian)?;
+        Ok(buf.into_inner())
+    };
+    let mut all = fields.clone();
+    all.extend(ours.iter().cloned());
+    match write(&all) {
+        Ok(bytes) => (bytes, warning),
+        Err(e) => {
+            // Some field of the original could not be re-encoded: keep the provenance at least.
+            let bytes = write(&ours).expect("provenance fields are always writable");
+            (bytes, Some(format!("the original's EXIF could not be copied ({e}); only the provenance was written")))
+        }
+    }
+}
+
+/// Reads the provenance of an image file, if it is a colorized copy made by hued.
+pub fn read_provenance(path: &std::path::Path) -> Option<Provenance> {
+    let file = std::fs::File::open(path).ok()?;
+    let exif = exif::Reader::new().read_from_container(&mut std::io::BufReader::new(file)).ok()?;
+    let field = exif.get_field(Tag::ImageDescription, In::PRIMARY)?;
+    match &field.value {
+        Value::Ascii(parts) => Provenance::parse(&String::from_utf8_lossy(parts.first()?)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prov() -> Provenance {
+        Provenance { model_name: "m1".into(), model_sha256: "ab12".into(), source_sha256: "cd34".into() }
+    }
+
+    #[test]
+    fn provenance_round_trips_through_its_description() {
+        assert_eq!(Provenance::parse(&prov().description()), Some(prov()));
+        assert_eq!(Provenance::parse("a plain description"), None);
+    }
+
+    #[test]
+    fn broken_exif_is_replaced_by_the_provenance_alone() {
+        let (bytes, warning) = exif_for_output(Some(b"II*\0garbage"), &prov());
+        assert!(warning.unwrap().contains("unreadable"));
+        let parsed = exif::Reader::new().read_raw(bytes).unwrap();
+        assert!(parsed.get_field(Tag::Software, In::PRIMARY).is_some());
+    }
+
+    #[test]
+    fn gray_icc_profiles_are_not_put_on_color_pixels() {
+        let mut gray = vec![0u8; 128];
+        gray[16..20].copy_from_slice(b"GRAY");
+        assert_eq!(icc_for_rgb_output(Some(&gray)), None);
+        let mut rgb = gray.clone();
+        rgb[16..20].copy_from_slice(b"RGB ");
+        assert_eq!(icc_for_rgb_output(Some(&rgb)), Some(rgb.clone()));
+    }
+}

@@ -1,0 +1,217 @@
+//! The colorization pipeline: decode → prepare → infer → recombine → encode, each stage a plain
+//! function in its own module, and [`colorize`] running them for one [`Job`].
+
+pub mod decode;
+pub mod encode;
+pub mod infer;
+pub mod metadata;
+pub mod prepare;
+pub mod recombine;
+
+use crate::job::Job;
+use crate::model::{sha256_file, Model};
+use crate::sink::AtomicFile;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Why one photo could not be colorized. The message is the reason; the file is named by
+/// [`JobError`].
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The original could not be read.
+    #[error("cannot read: {0}")]
+    Read(std::io::Error),
+    /// A zero-byte file.
+    #[error("empty file (0 bytes)")]
+    Empty,
+    /// Not an image, or a format hued does not handle.
+    #[error("unsupported format: {0}")]
+    Unsupported(String),
+    /// Damaged or cut-off image data.
+    #[error("corrupt image: {0}")]
+    Corrupt(String),
+    /// Over the configured pixel limit.
+    #[error("image is {width}x{height} ({megapixels:.1} MP), over the limit of {limit} MP (colorize.max_megapixels)")]
+    TooLarge {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Its size.
+        megapixels: f64,
+        /// The limit.
+        limit: f64,
+    },
+    /// The model failed.
+    #[error("model failed: {0:#}")]
+    Model(anyhow::Error),
+    /// The output could not be encoded.
+    #[error("cannot encode output: {0:#}")]
+    Encode(anyhow::Error),
+    /// The output could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The output's path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl PipelineError {
+    /// Errors that may go away by themselves (a busy or vanished file, a full disk, an output
+    /// folder not writable yet): worth retrying later, unlike a damaged image.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PipelineError::Read(e) => e.kind() != std::io::ErrorKind::PermissionDenied,
+            PipelineError::Write { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// A [`PipelineError`] with the file it is about.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {error}", path.display())]
+pub struct JobError {
+    /// The original's path.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub error: PipelineError,
+}
+
+/// Wall time spent in each stage.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes {
+    /// Reading, hashing and decoding the original.
+    pub decode: Duration,
+    /// Lightness, color check, levels.
+    pub prepare: Duration,
+    /// Shrinking and the model.
+    pub infer: Duration,
+    /// Guided upsampling and Lab → RGB.
+    pub recombine: Duration,
+    /// Encoding and the atomic write.
+    pub encode: Duration,
+}
+
+impl StageTimes {
+    /// Sum of the stages.
+    pub fn total(&self) -> Duration {
+        self.decode + self.prepare + self.infer + self.recombine + self.encode
+    }
+}
+
+impl std::fmt::Display for StageTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        write!(
+            f,
+            "{:.0} ms (decode {:.0}, prepare {:.0}, infer {:.0}, recombine {:.0}, encode {:.0})",
+            ms(self.total()),
+            ms(self.decode),
+            ms(self.prepare),
+            ms(self.infer),
+            ms(self.recombine),
+            ms(self.encode)
+        )
+    }
+}
+
+/// What became of a photo.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Colorized into `output`.
+    Done {
+        /// The colorized copy.
+        output: PathBuf,
+        /// Stage timings.
+        times: StageTimes,
+        /// Metadata that could not be carried over.
+        warning: Option<String>,
+    },
+    /// Left alone, for this reason.
+    Skipped(String),
+}
+
+/// Colorizes one photo. Never writes to the original; the output appears whole or not at all.
+pub fn colorize(job: &Job, model: &Model, force: bool) -> Result<Outcome, JobError> {
+    let fail = |error| JobError { path: job.input.clone(), error };
+    if job.output == job.input {
+        return Err(fail(PipelineError::Write {
+            path: job.output.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the output would replace the original"),
+        }));
+    }
+    let s = &job.settings;
+    let mut times = StageTimes::default();
+
+    let t = Instant::now();
+    let source_sha256 = sha256_file(&job.input).map_err(|e| fail(PipelineError::Read(e)))?;
+    let decoded = decode::decode(&job.input, s.max_megapixels).map_err(fail)?;
+    times.decode = t.elapsed();
+
+    let t = Instant::now();
+    if s.skip_color && !force {
+        let stats = prepare::color_stats(&decoded.image);
+        if stats.is_color() {
+            return Ok(Outcome::Skipped("already in color (use --force to colorize anyway)".into()));
+        }
+    }
+    let sixteen_bit = matches!(decoded.image.color().bytes_per_pixel() / decoded.image.color().channel_count(), 2..)
+        && matches!(decoded.format, image::ImageFormat::Png | image::ImageFormat::Tiff);
+    let compare_source = job.compare.as_ref().map(|_| decoded.image.to_rgb8());
+    let mut luma = prepare::lightness(&decoded.image);
+    let decode::Decoded { image, format, icc, exif } = decoded;
+    drop(image); // the pixels are not needed past this point: free them before the big buffers
+    if let Some((low, high)) = s.levels {
+        prepare::auto_levels(&mut luma, low, high);
+    }
+    times.prepare = t.elapsed();
+
+    let t = Instant::now();
+    let ab = infer::infer(model, &luma, s.model_long_side).map_err(|e| fail(PipelineError::Model(e)))?;
+    times.infer = t.elapsed();
+
+    let t = Instant::now();
+    let colorized = recombine::recombine(&luma, &ab, s.vividness, sixteen_bit);
+    drop(luma);
+    times.recombine = t.elapsed();
+
+    let t = Instant::now();
+    let provenance = metadata::Provenance {
+        model_name: model.manifest.name.clone(),
+        model_sha256: model.sha256.clone(),
+        source_sha256,
+    };
+    let meta = encode::OutputMetadata { icc: icc.as_deref(), exif: exif.as_deref(), provenance: &provenance };
+    let warning = write_output(&job.output, |w| encode::encode(&colorized, format, &meta, s.jpeg_quality, w)).map_err(fail)?;
+    if let (Some(path), Some(original)) = (&job.compare, compare_source) {
+        write_output(path, |w| {
+            encode::encode_compare(&original, &colorized, w)?;
+            Ok(None)
+        })
+        .map_err(fail)?;
+    }
+    times.encode = t.elapsed();
+    Ok(Outcome::Done { output: job.output.clone(), times, warning })
+}
+
+/// Encodes into an [`AtomicFile`] at `path`; nothing is left behind on failure.
+fn write_output(
+    path: &Path,
+    encode: impl FnOnce(&mut AtomicFile) -> anyhow::Result<Option<String>>,
+) -> Result<Option<String>, PipelineError> {
+    let write_err = |source| PipelineError::Write { path: path.to_path_buf(), source };
+    let mut file = AtomicFile::create(path).map_err(write_err)?;
+    let warning = encode(&mut file).map_err(|e| match e.downcast::<std::io::Error>() {
+        Ok(io) => write_err(io),
+        Err(e) => match e.downcast::<image::ImageError>() {
+            Ok(image::ImageError::IoError(io)) => write_err(io),
+            Ok(other) => PipelineError::Encode(other.into()),
+            Err(e) => PipelineError::Encode(e),
+        },
+    })?;
+    file.commit().map_err(write_err)?;
+    Ok(warning)
+}

@@ -1,0 +1,200 @@
+//! Stage 2, prepare: keep only lightness (which removes sepia and tints by construction),
+//! tell real color photos from tinted ones, and stretch the levels.
+
+use crate::color;
+use image::DynamicImage;
+use rayon::prelude::*;
+
+/// Full-resolution lightness L* (0..=100), row-major.
+#[derive(Debug, Clone)]
+pub struct Luma {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// L*, one value per pixel.
+    pub l: Vec<f32>,
+}
+
+/// L* of every pixel (alpha is ignored).
+pub fn lightness(image: &DynamicImage) -> Luma {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let mut l = vec![0f32; width * height];
+    let rows = l.par_chunks_mut(width.max(1));
+    match image {
+        DynamicImage::ImageLuma8(img) => {
+            let lut = color::gray8_to_l_lut();
+            rows.zip(img.par_chunks(width)).for_each(|(dst, src)| dst.iter_mut().zip(src).for_each(|(d, &s)| *d = lut[s as usize]));
+        }
+        DynamicImage::ImageLuma16(img) => {
+            let lut = color::srgb16_to_linear_lut();
+            rows.zip(img.par_chunks(width))
+                .for_each(|(dst, src)| dst.iter_mut().zip(src).for_each(|(d, &s)| *d = color::luminance_to_l(lut[s as usize])));
+        }
+        DynamicImage::ImageRgb8(img) => {
+            let lut = color::srgb8_to_linear_lut();
+            rows.zip(img.par_chunks(width * 3)).for_each(|(dst, src)| {
+                for (d, p) in dst.iter_mut().zip(src.chunks_exact(3)) {
+                    *d = color::luminance_to_l(color::luminance(lut[p[0] as usize], lut[p[1] as usize], lut[p[2] as usize]));
+                }
+            });
+        }
+        DynamicImage::ImageRgb16(img) => {
+            let lut = color::srgb16_to_linear_lut();
+            rows.zip(img.par_chunks(width * 3)).for_each(|(dst, src)| {
+                for (d, p) in dst.iter_mut().zip(src.chunks_exact(3)) {
+                    *d = color::luminance_to_l(color::luminance(lut[p[0] as usize], lut[p[1] as usize], lut[p[2] as usize]));
+                }
+            });
+        }
+        other => {
+            // Rarer layouts (with alpha, float): convert row by row through 16-bit RGB.
+            let rgb = other.to_rgb16();
+            return lightness(&DynamicImage::ImageRgb16(rgb));
+        }
+    }
+    Luma { width, height, l }
+}
+
+/// Why an image counts as "already in color", for the skip message and for tuning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColorStats {
+    /// 95th percentile of chroma across the tint direction (a tint has none).
+    pub off_tint_p95: f32,
+    /// Share of colorful pixels whose hue is opposite to the dominant tint.
+    pub opposite_share: f32,
+}
+
+impl ColorStats {
+    /// True for real color: chroma in more than one hue direction.
+    pub fn is_color(&self) -> bool {
+        self.off_tint_p95 > 6.0 || self.opposite_share > 0.03
+    }
+}
+
+/// Measures chroma on a grid of at most ~65 000 pixels. A sepia, cyanotype or faded tint puts
+/// every pixel's (a, b) on one ray from gray; real color spreads them across hues. So the
+/// measure is the chroma off that ray, and the share of pixels on the opposite side of gray.
+pub fn color_stats(image: &DynamicImage) -> ColorStats {
+    let gray = ColorStats { off_tint_p95: 0.0, opposite_share: 0.0 };
+    if !image.color().has_color() {
+        return gray;
+    }
+    let (w, h) = (image.width(), image.height());
+    let step = ((w as f64 * h as f64 / 65_000.0).sqrt().ceil() as u32).max(1);
+    let rgb = |x: u32, y: u32| -> [f32; 3] {
+        match image {
+            DynamicImage::ImageRgb8(i) => i.get_pixel(x, y).0.map(|v| v as f32 / 255.0),
+            DynamicImage::ImageRgb16(i) => i.get_pixel(x, y).0.map(|v| v as f32 / 65535.0),
+            other => {
+                let p = image::GenericImageView::get_pixel(other, x, y).0;
+                [p[0], p[1], p[2]].map(|v| v as f32 / 255.0)
+            }
+        }
+    };
+    let mut ab = Vec::new();
+    for y in (0..h).step_by(step as usize) {
+        for x in (0..w).step_by(step as usize) {
+            let lab = color::linear_rgb_to_lab(rgb(x, y).map(color::srgb_to_linear));
+            ab.push((lab[1], lab[2]));
+        }
+    }
+    let colorful: Vec<_> = ab.iter().copied().filter(|(a, b)| a.hypot(*b) > 3.0).collect();
+    if colorful.len() < ab.len() / 100 + 1 {
+        return gray;
+    }
+    let (sa, sb) = colorful.iter().fold((0.0f64, 0.0f64), |(x, y), (a, b)| (x + *a as f64, y + *b as f64));
+    let norm = sa.hypot(sb);
+    if norm < 1e-6 {
+        return ColorStats { off_tint_p95: f32::INFINITY, opposite_share: 0.5 };
+    }
+    let (na, nb) = ((sa / norm) as f32, (sb / norm) as f32);
+    let mut off: Vec<f32> = ab.iter().map(|(a, b)| (b * na - a * nb).abs()).collect();
+    off.sort_by(|x, y| x.total_cmp(y));
+    let off_tint_p95 = off[(off.len() - 1) * 95 / 100];
+    let opposite = colorful.iter().filter(|(a, b)| a * na + b * nb < -3.0).count();
+    ColorStats { off_tint_p95, opposite_share: opposite as f32 / colorful.len() as f32 }
+}
+
+/// Stretches L so that `low_percent` % of pixels fall at or below black and the pixels above
+/// the `high_percent` percentile at or above white. Returns the black and white points used,
+/// or None when the image is nearly flat (stretching it would only amplify noise).
+pub fn auto_levels(luma: &mut Luma, low_percent: f32, high_percent: f32) -> Option<(f32, f32)> {
+    const BINS: usize = 1000;
+    let hist = luma
+        .l
+        .par_chunks(1 << 16)
+        .map(|chunk| {
+            let mut h = vec![0u64; BINS];
+            for &v in chunk {
+                h[((v * (BINS as f32 / 100.0)) as usize).min(BINS - 1)] += 1;
+            }
+            h
+        })
+        .reduce(|| vec![0u64; BINS], |mut a, b| {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+            a
+        });
+    let total = luma.l.len() as f64;
+    let percentile = |p: f32| {
+        let target = total * p as f64 / 100.0;
+        let mut acc = 0.0;
+        for (i, &c) in hist.iter().enumerate() {
+            acc += c as f64;
+            if acc >= target {
+                return (i as f32 + 0.5) * 100.0 / BINS as f32;
+            }
+        }
+        100.0
+    };
+    let (lo, hi) = (percentile(low_percent), percentile(high_percent));
+    if hi - lo < 10.0 || (lo < 0.5 && hi > 99.5) {
+        return None;
+    }
+    let gain = 100.0 / (hi - lo);
+    luma.l.par_iter_mut().for_each(|v| *v = ((*v - lo) * gain).clamp(0.0, 100.0));
+    Some((lo, hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgb, RgbImage};
+
+    fn tinted(tint: [f32; 3]) -> DynamicImage {
+        // A gray ramp multiplied by a tint: what sepia toning looks like.
+        DynamicImage::ImageRgb8(RgbImage::from_fn(200, 100, |x, _| {
+            let g = x as f32 / 199.0;
+            Rgb(tint.map(|t| (g * t * 255.0) as u8))
+        }))
+    }
+
+    #[test]
+    fn gray_and_sepia_are_not_color_but_a_two_hue_photo_is() {
+        assert!(!color_stats(&tinted([1.0, 1.0, 1.0])).is_color());
+        assert!(!color_stats(&tinted([1.0, 0.85, 0.65])).is_color(), "{:?}", color_stats(&tinted([1.0, 0.85, 0.65])));
+        assert!(!color_stats(&tinted([0.7, 0.85, 1.0])).is_color());
+        let two = DynamicImage::ImageRgb8(RgbImage::from_fn(200, 100, |x, _| if x < 100 { Rgb([200, 60, 40]) } else { Rgb([40, 90, 200]) }));
+        assert!(color_stats(&two).is_color(), "{:?}", color_stats(&two));
+    }
+
+    #[test]
+    fn sepia_and_gray_give_the_same_lightness() {
+        // Keeping L only is what neutralizes a tint: the model never sees it.
+        let gray = lightness(&DynamicImage::ImageLuma8(image::GrayImage::from_fn(10, 1, |x, _| image::Luma([x as u8 * 25]))));
+        assert_eq!(gray.l.len(), 10);
+        assert!(gray.l.windows(2).all(|w| w[0] < w[1]));
+        assert!((gray.l[0]).abs() < 1e-4);
+    }
+
+    #[test]
+    fn auto_levels_stretches_a_faded_print_and_leaves_a_flat_one() {
+        let mut faded = Luma { width: 100, height: 1, l: (0..100).map(|i| 30.0 + i as f32 * 0.4).collect() };
+        let (lo, hi) = auto_levels(&mut faded, 0.5, 99.5).unwrap();
+        assert!((lo - 30.0).abs() < 1.0 && (hi - 69.6).abs() < 1.0, "{lo} {hi}");
+        assert!(faded.l[0] < 1.0 && faded.l[99] > 99.0);
+        let mut flat = Luma { width: 10, height: 1, l: vec![50.0; 10] };
+        assert_eq!(auto_levels(&mut flat, 0.5, 99.5), None);
+        assert_eq!(flat.l, vec![50.0; 10]);
+    }
+}

@@ -1,0 +1,302 @@
+//! `hued colorize` end to end: the real binary, real files, the tiny QDQ fixture model.
+
+mod common;
+
+use assert_cmd::Command;
+use common::*;
+use image::{DynamicImage, GenericImageView};
+use predicates::prelude::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+
+fn hued() -> Command {
+    let mut c = Command::cargo_bin("hued").unwrap();
+    c.env("RUST_LOG", "info");
+    c
+}
+
+fn colorize(args: &[&Path]) -> Command {
+    let mut c = hued();
+    c.arg("colorize").arg("--model").arg(fixture_model()).args(args);
+    c
+}
+
+/// hued run as user nobody, so that file permissions apply even when the tests run as root.
+fn colorize_as_nobody(args: &[&Path]) -> Command {
+    let mut std_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("hued"));
+    std_cmd.arg("colorize").arg("--model").arg(fixture_model()).args(args);
+    if running_as_root() {
+        std_cmd.uid(65534).gid(65534);
+    }
+    Command::from_std(std_cmd)
+}
+
+fn open_world(dir: &Path) {
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
+}
+
+#[test]
+fn gray_jpeg_gets_a_colorized_copy_beside_it_with_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("portrait.jpg");
+    gray_photo(300, 200).save(&input).unwrap();
+    let before = hash(&input);
+    colorize(&[&input]).assert().success().stdout(predicate::str::contains("1 done, 0 skipped, 0 failed"));
+    let out = dir.path().join("portrait.colorized.jpg");
+    let img = image::open(&out).unwrap();
+    assert_eq!(img.dimensions(), (300, 200));
+    assert!(has_color(&img), "the copy should have color");
+    assert_eq!(hash(&input), before, "the original is untouched");
+    let prov = hued::pipeline::metadata::read_provenance(&out).expect("provenance in EXIF");
+    assert_eq!(prov.model_name, "tiny-qdq");
+    assert_eq!(prov.source_sha256, before);
+    assert!(temp_files(dir.path()).is_empty());
+}
+
+#[test]
+fn sixteen_bit_tiff_stays_sixteen_bit_and_sepia_is_neutralized() {
+    let dir = tempfile::tempdir().unwrap();
+    let gray16 = dir.path().join("scan16.tif");
+    gray16_photo(160, 120).save(&gray16).unwrap();
+    let sepia = dir.path().join("sepia.png");
+    sepia_photo(160, 120).save(&sepia).unwrap();
+    let gray = dir.path().join("gray.png");
+    gray_photo(160, 120).save(&gray).unwrap();
+    colorize(&[&gray16, &sepia, &gray]).assert().success().stdout(predicate::str::contains("3 done"));
+    let out16 = image::open(dir.path().join("scan16.colorized.tif")).unwrap();
+    assert!(matches!(out16, DynamicImage::ImageRgb16(_)), "16-bit in, 16-bit out: {:?}", out16.color());
+    // The tint is dropped: a sepia print and the same photo in gray colorize the same way.
+    let a = image::open(dir.path().join("sepia.colorized.png")).unwrap().to_rgb8();
+    let b = image::open(dir.path().join("gray.colorized.png")).unwrap().to_rgb8();
+    let max_diff = a.pixels().zip(b.pixels()).flat_map(|(p, q)| (0..3).map(move |k| p.0[k].abs_diff(q.0[k]))).max().unwrap();
+    assert!(max_diff <= 12, "sepia and gray inputs should give nearly the same colors (max diff {max_diff})");
+}
+
+#[test]
+fn every_format_round_trips_in_its_own_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = Vec::new();
+    for ext in ["png", "bmp", "webp", "tiff", "jpeg"] {
+        let p = dir.path().join(format!("photo.{ext}"));
+        DynamicImage::ImageLuma8(gray_photo(96, 64)).to_rgb8().save(&p).unwrap();
+        inputs.push(p);
+    }
+    let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    colorize(&refs).assert().success().stdout(predicate::str::contains("5 done"));
+    for ext in ["png", "bmp", "webp", "tiff", "jpeg"] {
+        let out = dir.path().join(format!("photo.colorized.{ext}"));
+        let fmt = image::ImageFormat::from_path(&out).unwrap();
+        let bytes = fs::read(&out).unwrap();
+        assert_eq!(image::guess_format(&bytes).unwrap(), fmt, "{ext}");
+        assert!(has_color(&image::load_from_memory(&bytes).unwrap()), "{ext}");
+    }
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    // A 40x20 JPEG tagged "rotate 90° CW" must come out 20x40 (and tagged upright).
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rotated.jpg");
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new(&mut bytes);
+    let exif = {
+        let f = exif::Field { tag: exif::Tag::Orientation, ifd_num: exif::In::PRIMARY, value: exif::Value::Short(vec![6]) };
+        let mut w = exif::experimental::Writer::new();
+        w.push_field(&f);
+        let mut c = std::io::Cursor::new(Vec::new());
+        w.write(&mut c, false).unwrap();
+        c.into_inner()
+    };
+    image::ImageEncoder::set_exif_metadata(&mut enc, exif).unwrap();
+    image::ImageEncoder::write_image(enc, gray_photo(40, 20).as_raw(), 40, 20, image::ExtendedColorType::L8).unwrap();
+    fs::write(&input, bytes).unwrap();
+    colorize(&[&input]).assert().success();
+    let out = dir.path().join("rotated.colorized.jpg");
+    assert_eq!(image::image_dimensions(&out).unwrap(), (20, 40));
+    let mut dec = image::ImageReader::open(&out).unwrap().into_decoder().unwrap();
+    assert_eq!(image::ImageDecoder::orientation(&mut dec).unwrap(), image::metadata::Orientation::NoTransforms);
+}
+
+#[test]
+fn color_photos_are_skipped_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("holiday.png");
+    color_photo(64, 64).save(&input).unwrap();
+    colorize(&[&input])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 done, 1 skipped").and(predicate::str::contains("already in color")));
+    assert!(!dir.path().join("holiday.colorized.png").exists());
+    colorize(&[&input]).arg("--force").assert().success().stdout(predicate::str::contains("1 done"));
+    assert!(dir.path().join("holiday.colorized.png").exists());
+}
+
+#[test]
+fn folders_recursion_out_dir_and_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let scans = dir.path().join("scans");
+    fs::create_dir_all(scans.join("box2")).unwrap();
+    gray_photo(64, 48).save(scans.join("a.png")).unwrap();
+    gray_photo(64, 48).save(scans.join("box2/b.jpg")).unwrap();
+    fs::write(scans.join("notes.txt"), "not a photo").unwrap();
+    let out = dir.path().join("out");
+    // Without -r only the top folder.
+    colorize(&[&scans]).arg("--out").arg(&out).assert().success().stdout(predicate::str::contains("1 done, 0 skipped"));
+    assert!(out.join("a.colorized.png").exists());
+    assert!(!scans.join("a.colorized.png").exists(), "--out writes only there");
+    // With -r the subfolder too; the copies made beside originals are not picked up again.
+    colorize(&[&scans]).arg("-r").arg("--compare").assert().success().stdout(predicate::str::contains("2 done"));
+    assert!(scans.join("box2/b.colorized.jpg").exists());
+    let compare = image::open(scans.join("box2/b.compare.jpg")).unwrap();
+    assert!(compare.width() > 2 * 64 && compare.height() == 48);
+    colorize(&[&scans]).arg("-r").assert().success().stdout(predicate::str::contains("2 done, 0 skipped, 0 failed"));
+}
+
+#[test]
+fn vividness_zero_gives_gray_and_levels_off_keeps_tones() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("p.png");
+    gray_photo(64, 64).save(&input).unwrap();
+    colorize(&[&input]).args(["--vividness", "0", "--levels", "off"]).assert().success();
+    let out = image::open(dir.path().join("p.colorized.png")).unwrap().to_rgb8();
+    let src = image::open(&input).unwrap().to_luma8();
+    for (p, g) in out.pixels().zip(src.pixels()) {
+        assert!(p.0[0] == p.0[1] && p.0[1] == p.0[2], "gray at vividness 0");
+        assert!(p.0[0].abs_diff(g.0[0]) <= 1, "levels off keeps tones: {} vs {}", p.0[0], g.0[0]);
+    }
+    colorize(&[&input]).args(["--vividness", "9"]).assert().code(2).stderr(predicate::str::contains("0 to 4"));
+}
+
+// ---- bad input: one line naming the file and the reason, no output, exit 1, others go on ----
+
+fn bad_input_case(name: &str, content: &[u8], reason: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join(name);
+    fs::write(&bad, content).unwrap();
+    let good = dir.path().join("good.png");
+    gray_photo(64, 48).save(&good).unwrap();
+    let assert = colorize(&[&bad, &good]).assert().code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    let line = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("no error line in {stderr}"));
+    assert!(line.contains(&bad.display().to_string()) && line.contains(reason), "{line}");
+    assert!(dir.path().join("good.colorized.png").exists(), "the good file is still processed");
+    let stem = Path::new(name).file_stem().unwrap().to_string_lossy().to_string();
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".hued-tmp") || (n.starts_with(&stem) && n != name))
+        .collect();
+    assert!(leftovers.is_empty(), "no output or temp file for the bad input: {leftovers:?}");
+}
+
+#[test]
+fn zero_byte_file_fails_cleanly() {
+    bad_input_case("empty.jpg", b"", "empty file");
+}
+
+#[test]
+fn truncated_jpeg_fails_cleanly() {
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageLuma8(gray_photo(200, 150)).write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    bad_input_case("cut.jpg", &bytes, "truncated");
+}
+
+#[test]
+fn text_file_named_jpg_fails_cleanly() {
+    bad_input_case("letter.jpg", b"Dear archivist,\nthis is not a photo.\n", "not an image file");
+}
+
+#[test]
+fn unsupported_format_fails_cleanly() {
+    let mut gif = Vec::new();
+    image::DynamicImage::ImageLuma8(gray_photo(20, 20)).write_to(&mut std::io::Cursor::new(&mut gif), image::ImageFormat::Gif).unwrap();
+    bad_input_case("anim.gif", &gif, "Gif images are not supported");
+}
+
+#[test]
+fn image_over_the_pixel_limit_is_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hued.toml");
+    fs::write(&config, "[colorize]\nmax_megapixels = 0.01\n").unwrap();
+    let big = dir.path().join("big.png");
+    gray_photo(200, 100).save(&big).unwrap();
+    let small = dir.path().join("small.png");
+    gray_photo(90, 90).save(&small).unwrap();
+    colorize(&[&big, &small])
+        .arg("--config")
+        .arg(&config)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("error: {}: image is 200x100 (0.0 MP), over the limit of 0.01 MP", big.display())));
+    assert!(!dir.path().join("big.colorized.png").exists());
+    assert!(dir.path().join("small.colorized.png").exists());
+}
+
+#[test]
+fn unreadable_file_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    open_world(dir.path());
+    let secret = dir.path().join("secret.png");
+    gray_photo(32, 32).save(&secret).unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
+    let good = dir.path().join("good.png");
+    gray_photo(32, 32).save(&good).unwrap();
+    colorize_as_nobody(&[&secret, &good])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("error: {}: cannot read: Permission denied", secret.display())));
+    assert!(!dir.path().join("secret.colorized.png").exists());
+    assert!(dir.path().join("good.colorized.png").exists());
+}
+
+#[test]
+fn unwritable_output_folder_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    open_world(dir.path());
+    let locked = dir.path().join("locked");
+    fs::create_dir(&locked).unwrap();
+    let photo = locked.join("p.png");
+    gray_photo(32, 32).save(&photo).unwrap();
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
+    let free = dir.path().join("free.png");
+    gray_photo(32, 32).save(&free).unwrap();
+    colorize_as_nobody(&[&photo, &free])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("error: {}: cannot write {}", photo.display(), locked.join("p.colorized.png").display())));
+    assert_eq!(fs::read_dir(&locked).unwrap().count(), 1, "nothing written in the locked folder");
+    assert!(dir.path().join("free.colorized.png").exists());
+}
+
+#[test]
+fn broken_exif_does_not_stop_the_image() {
+    let Some(data) = shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bicycles.jpg");
+    fs::copy(data.join("historical/bicycles.jpg"), &input).unwrap();
+    colorize(&[&input]).assert().success().stdout(predicate::str::contains("1 done"));
+    let out = dir.path().join("bicycles.colorized.jpg");
+    assert!(hued::pipeline::metadata::read_provenance(&out).is_some());
+}
+
+#[test]
+fn version_check_config_and_usage_errors() {
+    hued().arg("--version").assert().success().stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")));
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    fs::write(&good, format!("[colorize]\nmodel = {:?}\nvividness = 1.3\n", fixture_model().display().to_string())).unwrap();
+    hued().arg("check-config").arg(&good).assert().success().stdout(predicate::str::contains("vividness = 1.3"));
+    let bad = dir.path().join("bad.toml");
+    fs::write(&bad, "[colorize]\nvividness = 1.3\ncolour = true\n").unwrap();
+    hued()
+        .arg("check-config")
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("{}:3:1: unknown field `colour`", bad.display())));
+    hued().arg("colorize").assert().code(2);
+    hued().args(["colorize", "x.jpg", "--config"]).arg(&bad).assert().code(2);
+}

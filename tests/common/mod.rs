@@ -1,0 +1,79 @@
+//! Helpers shared by the integration tests: fixture images, the tiny model, hashing.
+#![allow(dead_code)]
+
+use image::{DynamicImage, GrayImage, ImageBuffer, Luma, Rgb, RgbImage};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// The tiny deterministic QDQ model written by training/make_fixture.py.
+pub fn fixture_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-qdq.toml")
+}
+
+/// ../shared/data, or None (the caller skips with a message).
+pub fn shared_data() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: ../shared/data is absent on this machine");
+        None
+    }
+}
+
+/// A gray photo-like test image: a ramp with a bright disc.
+pub fn gray_photo(w: u32, h: u32) -> GrayImage {
+    GrayImage::from_fn(w, h, |x, y| {
+        let (dx, dy) = (x as f32 - w as f32 / 2.0, y as f32 - h as f32 / 3.0);
+        let disc = if dx * dx + dy * dy < (h as f32 / 5.0).powi(2) { 90.0 } else { 0.0 };
+        Luma([(30.0 + 120.0 * x as f32 / w as f32 + disc) as u8])
+    })
+}
+
+/// A sepia print: the gray photo through a warm tint.
+pub fn sepia_photo(w: u32, h: u32) -> RgbImage {
+    let g = gray_photo(w, h);
+    RgbImage::from_fn(w, h, |x, y| {
+        let v = g.get_pixel(x, y).0[0] as f32;
+        Rgb([v as u8, (v * 0.86) as u8, (v * 0.66) as u8])
+    })
+}
+
+/// A 16-bit gray scan.
+pub fn gray16_photo(w: u32, h: u32) -> ImageBuffer<Luma<u16>, Vec<u16>> {
+    let g = gray_photo(w, h);
+    ImageBuffer::from_fn(w, h, |x, y| Luma([g.get_pixel(x, y).0[0] as u16 * 257 + (x % 7) as u16]))
+}
+
+/// A real color picture: red left, blue right.
+pub fn color_photo(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, _| if x < w / 2 { Rgb([200, 40, 30]) } else { Rgb([30, 60, 200]) })
+}
+
+/// sha256 of a file.
+pub fn hash(path: &Path) -> String {
+    hued::model::sha256_file(path).unwrap()
+}
+
+/// True when the image has visible chroma somewhere.
+pub fn has_color(img: &DynamicImage) -> bool {
+    img.to_rgb8().pixels().any(|p| {
+        let [r, g, b] = p.0;
+        r.abs_diff(g) > 6 || g.abs_diff(b) > 6
+    })
+}
+
+/// Files in a folder whose names start with hued's temp prefix.
+pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".hued-tmp-"))
+        .collect()
+}
+
+/// Whether the tests run as root (permissions do not stop root, so those tests drop to nobody).
+pub fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}

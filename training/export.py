@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Choose the output head by measurement, export to ONNX, quantize to int8 QDQ, write the manifest.
+
+    python3 export.py --ckpt runs/v1/last.pt --out ../models --name hued-color-v1
+
+1. Measures candidate heads on validation (fp32, torch): the regression head, the annealed mean
+   of the class distribution at several temperatures, and blends; picks the one that meets most
+   of the project's targets (ties: highest PSNR). The sweep is written to <out>/export_sweep.json.
+2. Exports it as ONNX (opset 13; H and W dynamic) and quantizes it statically to QDQ int8
+   (per-channel s8 weights, s8 activations) calibrated on validation photos.
+3. Compares int8 with fp32 on validation and writes <name>-int8.onnx and its manifest.
+"""
+import argparse
+import hashlib
+import json
+import os
+
+import numpy as np
+import torch
+
+import evaluate as ev
+from data import list_images, load_rgb
+from model import Colorizer, ExportWrapper
+
+TARGETS = {'psnr': (22.4, 1), 'ciede2000': (10.4, -1), 'auc': (0.90, 1), 'colorfulness': (31.5, 1)}
+
+
+class TorchColorizer:
+    def __init__(self, wrapper):
+        self.w = wrapper.eval()
+
+    @torch.no_grad()
+    def __call__(self, l_small):
+        l = torch.from_numpy(l_small / 100.0).float()[None, None]
+        return self.w(l, torch.zeros(1, 3, *l_small.shape))[0].numpy() * 110.0
+
+
+def targets_met(m):
+    return sum((m[k] - t) * s >= 0 for k, (t, s) in TARGETS.items())
+
+
+def load_net(ckpt_path):
+    ck = torch.load(ckpt_path, map_location='cpu')
+    net = Colorizer(len(ck['centers']), pretrained=False)
+    net.load_state_dict(ck['model'])
+    return net.eval(), ck['centers']
+
+
+def sweep(net, centers, files):
+    results = []
+    for alpha, t in [(0.0, 1.0), (1.0, 0.38), (1.0, 0.5), (1.0, 0.7), (0.5, 0.38), (0.5, 0.5)]:
+        for viv in (1.0, 1.2):
+            m = ev.evaluate(TorchColorizer(ExportWrapper(net, centers, t, alpha)), files, viv)
+            r = {'alpha': alpha, 'temperature': t, 'vividness': viv, **m['hued'], 'met': targets_met(m['hued'])}
+            print(json.dumps(r), flush=True)
+            results.append(r)
+    return results
+
+
+class CalibrationReader:
+    def __init__(self, files, n=48):
+        self.items = []
+        for f in files[:n]:
+            L = ev.rgb_to_lab(np.asarray(load_rgb(f)).astype(np.float32) / 255.0)[..., 0]
+            w, h = ev.input_size(L.shape[1], L.shape[0])
+            small = ev.shrink(L, w, h)
+            self.items.append({'l': (small / 100.0)[None, None].astype(np.float32), 'hints': np.zeros((1, 3, h, w), np.float32)})
+        self.it = iter(self.items)
+
+    def get_next(self):
+        return next(self.it, None)
+
+    def rewind(self):
+        self.it = iter(self.items)
+
+
+def export_onnx(wrapper, path):
+    l, hints = torch.rand(1, 1, 256, 192), torch.zeros(1, 3, 256, 192)
+    torch.onnx.export(wrapper.eval(), (l, hints), path, input_names=['l', 'hints'], output_names=['ab'], opset_version=13,
+                      dynamic_axes={'l': {2: 'h', 3: 'w'}, 'hints': {2: 'h', 3: 'w'}, 'ab': {2: 'h4', 3: 'w4'}},
+                      do_constant_folding=True, dynamo=False)
+
+
+def quantize(fp32_path, int8_path, files, exclude=()):
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    pre = fp32_path.replace('.onnx', '.pre.onnx')
+    quant_pre_process(fp32_path, pre, skip_symbolic_shape=True)
+    quantize_static(pre, int8_path, CalibrationReader(files), quant_format=QuantFormat.QDQ, per_channel=True,
+                    weight_type=QuantType.QInt8, activation_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.Percentile, nodes_to_exclude=list(exclude),
+                    extra_options={'ActivationSymmetric': True, 'CalibPercentile': 99.99})
+    os.remove(pre)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--ckpt', default='runs/v1/last.pt')
+    ap.add_argument('--val', default='../../shared/data/val')
+    ap.add_argument('--out', default='../models')
+    ap.add_argument('--name', default='hued-color-v1')
+    ap.add_argument('--alpha', type=float, help='skip the sweep: use this head mix')
+    ap.add_argument('--temperature', type=float, default=0.38)
+    ap.add_argument('--limit', type=int, default=0, help='use only N validation photos (smoke tests)')
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    os.makedirs(args.out, exist_ok=True)
+    files = list_images(args.val)
+    if args.limit:
+        files = files[:args.limit]
+    net, centers = load_net(args.ckpt)
+
+    if args.alpha is None:
+        results = sweep(net, centers, files)
+        json.dump(results, open(os.path.join(args.out, 'export_sweep.json'), 'w'), indent=1)
+        best = max(results, key=lambda r: (r['met'], r['psnr']))
+        alpha, temperature, vividness = best['alpha'], best['temperature'], best['vividness']
+        print(f"chosen: alpha {alpha}, T {temperature}, vividness {vividness} ({best['met']}/4 targets)")
+    else:
+        alpha, temperature, vividness = args.alpha, args.temperature, 1.0
+    wrapper = ExportWrapper(net, centers, temperature, alpha)
+
+    fp32 = os.path.join(args.out, f'{args.name}-fp32.onnx')
+    int8 = os.path.join(args.out, f'{args.name}-int8.onnx')
+    export_onnx(wrapper, fp32)
+    # The class probabilities and the head after them stay in float: 8-bit softmax outputs
+    # cost more accuracy than they save in size.
+    import onnx
+    g = onnx.load(fp32).graph
+    tail = [n.name for n in g.node if n.op_type in ('Softmax', 'Div', 'Mul', 'Add', 'Tanh') and not n.name.startswith('/net/blocks')]
+    quantize(fp32, int8, files, exclude=tail)
+
+    m32 = ev.evaluate(ev.OnnxColorizer(fp32), files, vividness)
+    m8 = ev.evaluate(ev.OnnxColorizer(int8), files, vividness, sheet=os.path.join(args.out, 'contact_sheet.png'))
+    report = {'alpha': alpha, 'temperature': temperature, 'vividness': vividness, 'fp32': m32, 'int8': m8,
+              'int8_size_bytes': os.path.getsize(int8), 'fp32_size_bytes': os.path.getsize(fp32)}
+    json.dump(report, open(os.path.join(args.out, f'{args.name}-eval.json'), 'w'), indent=1)
+    print(ev.markdown(m32, 'fp32'))
+    print(ev.markdown(m8, 'int8'))
+    print(f"int8 - fp32 PSNR: {m8['hued']['psnr'] - m32['hued']['psnr']:+.3f} dB; size {os.path.getsize(int8) / 1e6:.2f} MB")
+
+    sha = hashlib.sha256(open(int8, 'rb').read()).hexdigest()
+    with open(os.path.join(args.out, f'{args.name}-int8.toml'), 'w') as f:
+        f.write(f'''# hued's own colorizer: see MODEL_CARD.md. Written by training/export.py.
+name = "{args.name}-int8"
+onnx = "{args.name}-int8.onnx"
+sha256 = "{sha}"
+description = "EfficientNet-Lite0 U-Net, int8 QDQ; head: {alpha} x annealed mean (T={temperature}) + {1 - alpha:.2f} x regression; suggested vividness {vividness}"
+
+[input]
+l_name = "l"
+l_scale = 0.01
+l_offset = 0.0
+hints_name = "hints"
+hint_ab_scale = {1 / 110}
+size_multiple = 32
+long_side = 256
+min_side = 64
+max_side = 512
+
+[output]
+name = "ab"
+ab_scale = 110.0
+downsample = 4
+''')
+    print(f"wrote {int8} and its manifest")
+
+
+if __name__ == '__main__':
+    main()

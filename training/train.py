@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Train hued's colorizer.
+
+    python3 train.py --out runs/v1                     # the CPU schedule (see MODEL_CARD.md for its time)
+    python3 train.py --out runs/gpu --device cuda --steps 20000 --batch 64   # a larger GPU schedule
+
+Loss: rebalanced cross-entropy over quantized ab bins with soft targets (Zhang et al. 2016)
+plus an L1 regression head; export.py measures both heads on validation and picks the mix.
+Checkpoints go to --out (git-ignored); `--resume` continues from the last one.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from data import CropSampler, list_images, random_hints, to_lab_batch
+from model import Colorizer
+
+GRID = 10.0  # ab bin size
+
+
+def ab_bins(sampler, n_batches=40, batch=32):
+    """The ab bins that real photos use (out-of-gamut bins never occur), and their frequencies."""
+    counts = {}
+    for _ in range(n_batches):
+        _, ab = to_lab_batch(sampler.batch(batch))
+        q = torch.round(ab / GRID).long().permute(0, 2, 3, 1).reshape(-1, 2)
+        keys, c = torch.unique(q, dim=0, return_counts=True)
+        for k, v in zip(keys.tolist(), c.tolist()):
+            counts[tuple(k)] = counts.get(tuple(k), 0) + v
+    keys = sorted(counts)
+    centers = torch.tensor(keys, dtype=torch.float32) * GRID
+    freq = torch.tensor([counts[k] for k in keys], dtype=torch.float32)
+    return centers, freq / freq.sum()
+
+
+def rebalance_weights(centers, prob, lam=0.5, sigma=5.0):
+    """Zhang et al. 2016: smooth the bin distribution, mix with uniform, invert, normalize to E[w]=1."""
+    d2 = torch.cdist(centers, centers) ** 2
+    smooth = (torch.exp(-d2 / (2 * sigma ** 2)) @ prob)
+    smooth = smooth / smooth.sum()
+    w = 1.0 / ((1 - lam) * smooth + lam / len(centers))
+    return w / (w * smooth).sum()
+
+
+def soft_targets(ab, centers, k=5, sigma=5.0):
+    """(N,2,h,w) ab -> (N,Q,h,w) soft one-hot over the k nearest bins (Gaussian weights)."""
+    n, _, h, w = ab.shape
+    flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    d = torch.cdist(flat, centers)
+    dk, ik = d.topk(k, largest=False)
+    wk = torch.exp(-dk ** 2 / (2 * sigma ** 2))
+    wk = wk / wk.sum(1, keepdim=True)
+    t = torch.zeros(flat.shape[0], centers.shape[0], device=ab.device).scatter_(1, ik, wk)
+    return t.view(n, h, w, -1).permute(0, 3, 1, 2), ik[:, 0].view(n, h, w)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--train', default='../../shared/data/train')
+    ap.add_argument('--val', default='../../shared/data/val')
+    ap.add_argument('--out', default='runs/v1')
+    ap.add_argument('--steps', type=int, default=100000, help='upper bound on steps')
+    ap.add_argument('--minutes', type=float, default=0, help='time budget: the learning-rate schedule follows elapsed time and training stops when it is spent (0: schedule by --steps)')
+    ap.add_argument('--batch', type=int, default=16)
+    ap.add_argument('--size', type=int, default=128, help='crop size (multiple of 32)')
+    ap.add_argument('--lr', type=float, default=1e-3)
+    ap.add_argument('--reg-weight', type=float, default=10.0)
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    ap.add_argument('--threads', type=int, default=0)
+    ap.add_argument('--limit', type=int, default=0, help='use only the first N photos (smoke tests)')
+    ap.add_argument('--no-pretrained', action='store_true', help='random encoder (smoke tests)')
+    ap.add_argument('--resume', action='store_true')
+    ap.add_argument('--seed', type=int, default=0)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    dev = torch.device(args.device)
+
+    files = list_images(args.train)
+    if args.limit:
+        files = files[:args.limit]
+    t0 = time.time()
+    sampler = CropSampler(files, args.size, seed=args.seed)
+    print(f"loaded {len(files)} photos in {time.time() - t0:.0f}s", flush=True)
+
+    ckpt_path = os.path.join(args.out, 'last.pt')
+    if args.resume and os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location='cpu')
+        centers, weights = ck['centers'], ck['weights']
+    else:
+        ck = None
+        centers, prob = ab_bins(sampler, n_batches=10 if args.limit else 40)
+        weights = rebalance_weights(centers, prob)
+    print(f"{len(centers)} ab bins in use", flush=True)
+
+    net = Colorizer(len(centers), pretrained=not args.no_pretrained).to(dev)
+    enc_params = list(net.stem.parameters()) + list(net.bn0.parameters()) + list(net.blocks.parameters())
+    enc_ids = {id(p) for p in enc_params}
+    dec_params = [p for p in net.parameters() if id(p) not in enc_ids]
+    opt = torch.optim.AdamW([{'params': enc_params, 'lr': args.lr * 0.3}, {'params': dec_params, 'lr': args.lr}], weight_decay=1e-4)
+    start, elapsed_before = 0, 0.0
+    if ck:
+        net.load_state_dict(ck['model'])
+        opt.load_state_dict(ck['opt'])
+        start = ck['step']
+        elapsed_before = ck.get('elapsed_s', 0)
+    base_lrs = [g['lr'] for g in opt.param_groups]
+    centers_d, weights_d = centers.to(dev), weights.to(dev)
+
+    log = open(os.path.join(args.out, 'train_log.jsonl'), 'a')
+    t_start, run_ce, run_l1 = time.time(), 0.0, 0.0
+    for step in range(start, args.steps):
+        warm = min(1.0, (step + 1) / 100)
+        if args.minutes:
+            frac = (time.time() - t_start + elapsed_before) / (args.minutes * 60)
+            if frac >= 1.0:
+                break
+        else:
+            frac = step / args.steps
+        cos = 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+        for g, lr in zip(opt.param_groups, base_lrs):
+            g['lr'] = lr * warm * (0.02 + 0.98 * cos)
+        l, ab = to_lab_batch(sampler.batch(args.batch))
+        hints = random_hints(ab, rng)
+        l, ab, hints = l.to(dev), ab.to(dev), hints.to(dev)
+        logits, reg = net(l, hints)
+        ab4 = F.avg_pool2d(ab, 4)
+        target, nearest = soft_targets(ab4, centers_d)
+        ce = -(target * F.log_softmax(logits, 1)).sum(1)
+        ce = (ce * weights_d[nearest]).mean()
+        l1 = (reg - ab4 / 110.0).abs().mean()
+        loss = ce + args.reg_weight * l1
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        run_ce += ce.item(); run_l1 += l1.item()
+        if (step + 1) % 50 == 0 or step + 1 == args.steps:
+            n = 50 if (step + 1) % 50 == 0 else (step + 1) % 50
+            el = time.time() - t_start
+            rec = {'step': step + 1, 'ce': run_ce / n, 'l1_ab': run_l1 / n * 110, 'elapsed_s': round(el)}
+            print(json.dumps(rec), flush=True)
+            log.write(json.dumps(rec) + '\n'); log.flush()
+            run_ce = run_l1 = 0.0
+        if (step + 1) % 100 == 0 or step + 1 == args.steps:
+            torch.save({'model': net.state_dict(), 'opt': opt.state_dict(), 'step': step + 1,
+                        'centers': centers, 'weights': weights, 'args': vars(args),
+                        'elapsed_s': time.time() - t_start + elapsed_before}, ckpt_path + '.tmp')
+            os.replace(ckpt_path + '.tmp', ckpt_path)
+    torch.save({'model': net.state_dict(), 'opt': opt.state_dict(), 'step': step,
+                'centers': centers, 'weights': weights, 'args': vars(args),
+                'elapsed_s': time.time() - t_start + elapsed_before}, ckpt_path + '.tmp')
+    os.replace(ckpt_path + '.tmp', ckpt_path)
+    print(f"done: {step - start} steps in {time.time() - t_start:.0f}s", flush=True)
+
+
+if __name__ == '__main__':
+    main()
