@@ -211,9 +211,9 @@ fn text_file_named_jpg_fails_cleanly() {
 
 #[test]
 fn unsupported_format_fails_cleanly() {
-    let mut gif = Vec::new();
-    image::DynamicImage::ImageLuma8(gray_photo(20, 20)).write_to(&mut std::io::Cursor::new(&mut gif), image::ImageFormat::Gif).unwrap();
-    bad_input_case("anim.gif", &gif, "Gif images are not supported");
+    // A complete 1x1 GIF: a real image, in a format hued does not colorize.
+    let gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;";
+    bad_input_case("anim.gif", gif, "Gif images are not supported");
 }
 
 #[test]
