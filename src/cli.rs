@@ -30,6 +30,12 @@ enum Command {
         /// The config file.
         file: PathBuf,
     },
+    /// Watch the folders of a config file and colorize new photos (the service).
+    Run {
+        /// The config file.
+        #[arg(long, short, default_value = "/etc/hued/hued.toml")]
+        config: PathBuf,
+    },
     /// Time each pipeline stage on generated 1 MP / 12 MP JPEGs and a 50 MP 16-bit TIFF.
     Bench(crate::bench::BenchArgs),
 }
@@ -85,6 +91,7 @@ pub fn main() -> i32 {
         Command::Colorize(a) => colorize(a),
         Command::CheckConfig { file } => check_config(&file),
         Command::Bench(a) => crate::bench::run(a),
+        Command::Run { config } => crate::daemon::run(&config),
     }
 }
 

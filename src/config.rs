@@ -14,6 +14,108 @@ pub struct Config {
     /// How photos are colorized; shared by `hued colorize` and the daemon. Default: see [`ColorizeConfig`].
     #[serde(default)]
     pub colorize: ColorizeConfig,
+    /// How the daemon (`hued run`) works. Default: see [`DaemonConfig`].
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    /// Folders the daemon watches (`[[watch]]`, any number). Default: none.
+    #[serde(default)]
+    pub watch: Vec<WatchConfig>,
+}
+
+/// The `[daemon]` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Where the daemon keeps its record of failed files. Default: "/var/lib/hued".
+    pub state_dir: PathBuf,
+    /// Photos colorized at the same time (the model is the heavy part). Default: 1.
+    pub workers: usize,
+    /// Seconds a file's size and modification time must stay unchanged before it is taken
+    /// as completely written. Default: 3.0.
+    pub stability_delay: f64,
+    /// Most photos waiting for a worker; further ones wait for the next scan. Default: 10000.
+    pub queue_capacity: usize,
+    /// Seconds to let the current photo finish on SIGTERM before abandoning it. Default: 20.0.
+    pub shutdown_timeout: f64,
+    /// Longest wait between retries of a transient failure, in seconds. Default: 300.
+    pub max_retry_delay: f64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            state_dir: PathBuf::from("/var/lib/hued"),
+            workers: 1,
+            stability_delay: 3.0,
+            queue_capacity: 10_000,
+            shutdown_timeout: 20.0,
+            max_retry_delay: 300.0,
+        }
+    }
+}
+
+/// One `[[watch]]` entry: a folder whose new photos are colorized.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// The folder. Required.
+    pub path: PathBuf,
+    /// Watch its subfolders too. Default: false.
+    #[serde(default)]
+    pub recursive: bool,
+    /// File name globs to take. Default: the supported image extensions, any case.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// File name globs to ignore, on top of the built-in ones (dotfiles, `*.tmp`, `*.part`,
+    /// `*~` and hued's own outputs). Default: none.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Write the colorized copies into this folder, mirroring the watched tree, instead of
+    /// beside the originals. Default: beside.
+    #[serde(default)]
+    pub output: Option<PathBuf>,
+    /// Poll the folder instead of relying on inotify (needed for SMB/NFS mounts). Default: false.
+    #[serde(default)]
+    pub poll: bool,
+    /// Seconds between polls. Default: 5.0.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: f64,
+    /// Overrides `[colorize] model` for this folder.
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    /// Overrides `[colorize] vividness` for this folder.
+    #[serde(default)]
+    pub vividness: Option<f32>,
+    /// Overrides `[colorize] levels` for this folder.
+    #[serde(default)]
+    pub levels: Option<LevelsMode>,
+    /// Overrides `[colorize] skip_color` for this folder.
+    #[serde(default)]
+    pub skip_color: Option<bool>,
+}
+
+fn default_poll_interval() -> f64 {
+    5.0
+}
+
+impl WatchConfig {
+    /// The `[colorize]` settings with this folder's overrides applied.
+    pub fn colorize_settings(&self, base: &ColorizeConfig) -> ColorizeConfig {
+        let mut c = base.clone();
+        if self.model.is_some() {
+            c.model = self.model.clone();
+        }
+        if let Some(v) = self.vividness {
+            c.vividness = v;
+        }
+        if let Some(l) = self.levels {
+            c.levels = l;
+        }
+        if let Some(s) = self.skip_color {
+            c.skip_color = s;
+        }
+        c
+    }
 }
 
 /// Whether the black and white points are stretched before colorizing.
@@ -137,11 +239,40 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     if c.model_long_side != 0 && !(64..=2048).contains(&c.model_long_side) {
         return Err(err(place("model_long_side"), "colorize.model_long_side must be 0 (manifest) or 64..=2048".into()));
     }
-    if let Some(model) = &config.colorize.model {
-        if model.is_relative() {
-            let base = origin.parent().unwrap_or(Path::new("."));
-            config.colorize.model = Some(base.join(model));
+    let d = &config.daemon;
+    if d.workers == 0 || d.workers > 64 {
+        return Err(err(place("workers"), format!("daemon.workers = {}: expected 1 to 64", d.workers)));
+    }
+    if !(d.stability_delay >= 0.0 && d.stability_delay <= 3600.0) {
+        return Err(err(place("stability_delay"), "daemon.stability_delay must be 0 to 3600 seconds".into()));
+    }
+    if d.queue_capacity == 0 || !(d.shutdown_timeout >= 0.0) || !(d.max_retry_delay >= 1.0) {
+        return Err(err(None, "daemon.queue_capacity must be above 0, shutdown_timeout >= 0, max_retry_delay >= 1".into()));
+    }
+    for (i, w) in config.watch.iter().enumerate() {
+        if w.vividness.is_some_and(|v| !(0.0..=4.0).contains(&v)) {
+            return Err(err(None, format!("watch #{} ({}): vividness must be 0 to 4", i + 1, w.path.display())));
         }
+        if !(w.poll_interval >= 0.1) {
+            return Err(err(None, format!("watch #{} ({}): poll_interval must be at least 0.1 s", i + 1, w.path.display())));
+        }
+        for glob in w.include.iter().chain(&w.exclude) {
+            if let Err(e) = globset::Glob::new(glob) {
+                return Err(err(place(glob), format!("watch #{} ({}): bad glob {glob:?}: {e}", i + 1, w.path.display())));
+            }
+        }
+    }
+    let base = origin.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let anchor = |p: &mut Option<PathBuf>| {
+        if let Some(model) = p {
+            if model.is_relative() {
+                *p = Some(base.join(&*model));
+            }
+        }
+    };
+    anchor(&mut config.colorize.model);
+    for w in &mut config.watch {
+        anchor(&mut w.model);
     }
     Ok(config)
 }
@@ -199,6 +330,26 @@ mod tests {
         assert!(parse("[colorize]\nsuffix = \"\"\n").is_err());
         assert!(parse("[colorize]\nsuffix = \"a/b\"\n").is_err());
         assert!(parse("[colorize]\nmax_megapixels = 0\n").is_err());
+    }
+
+    #[test]
+    fn watches_with_overrides() {
+        let c = parse(
+            "[daemon]\nworkers = 2\nstability_delay = 0.5\n[[watch]]\npath = \"/scans\"\nrecursive = true\nvividness = 1.4\n\
+             [[watch]]\npath = \"/mnt/share\"\npoll = true\noutput = \"/colorized\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.daemon.workers, 2);
+        assert_eq!(c.watch.len(), 2);
+        assert_eq!(c.watch[0].colorize_settings(&c.colorize).vividness, 1.4);
+        assert!(c.watch[1].poll && c.watch[1].output.is_some() && c.watch[1].poll_interval == 5.0);
+    }
+
+    #[test]
+    fn watch_errors_are_clear() {
+        assert!(parse("[[watch]]\nrecursive = true\n").unwrap_err().message.contains("missing field `path`"));
+        assert!(parse("[[watch]]\npath = \"/s\"\nexclude = [\"[\"]\n").unwrap_err().message.contains("bad glob"));
+        assert!(parse("[daemon]\nworkers = 0\n").unwrap_err().message.contains("1 to 64"));
     }
 
     #[test]

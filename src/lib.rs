@@ -16,6 +16,7 @@ pub mod bench;
 pub mod cli;
 pub mod color;
 pub mod config;
+pub mod daemon;
 pub mod job;
 pub mod model;
 pub mod pipeline;

@@ -103,22 +103,22 @@ fn encode_tiff<W: Write + Seek>(image: &Colorized, icc: Option<&[u8]>, provenanc
     Ok(())
 }
 
-/// The original and its colorized copy side by side, as a JPEG at most 2400 px wide, for
-/// people who would rather look than read.
+/// Width of each half of a comparison image, at most.
+pub const COMPARE_WIDTH: u32 = 1200;
+
+/// The original (already reduced to at most [`COMPARE_WIDTH`]) and its colorized copy side
+/// by side, as a JPEG, for people who would rather look than read.
 pub fn encode_compare<W: Write>(original: &image::RgbImage, colorized: &Colorized, out: &mut W) -> anyhow::Result<()> {
     use image::imageops::{self, FilterType};
-    let colorized = match colorized {
-        Colorized::Rgb8(i) => i.clone(),
-        Colorized::Rgb16(i) => image::DynamicImage::ImageRgb16(i.clone()).to_rgb8(),
+    let (tw, th) = original.dimensions();
+    let right = match colorized {
+        Colorized::Rgb8(i) => imageops::resize(i, tw, th, FilterType::Triangle),
+        Colorized::Rgb16(i) => image::DynamicImage::ImageRgb16(imageops::resize(i, tw, th, FilterType::Triangle)).to_rgb8(),
     };
-    let (w, h) = original.dimensions();
-    let scale = (1200.0 / w as f64).min(1.0);
-    let (tw, th) = (((w as f64 * scale).round() as u32).max(1), ((h as f64 * scale).round() as u32).max(1));
-    let left = imageops::resize(original, tw, th, FilterType::Triangle);
-    let right = imageops::resize(&colorized, tw, th, FilterType::Triangle);
+    let left = original;
     let gap = 8;
     let mut sheet = image::RgbImage::from_pixel(tw * 2 + gap, th, image::Rgb([255, 255, 255]));
-    imageops::replace(&mut sheet, &left, 0, 0);
+    imageops::replace(&mut sheet, left, 0, 0);
     imageops::replace(&mut sheet, &right, (tw + gap) as i64, 0);
     JpegEncoder::new_with_quality(out, 88).write_image(sheet.as_raw(), sheet.width(), sheet.height(), ExtendedColorType::Rgb8)?;
     Ok(())

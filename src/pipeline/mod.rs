@@ -160,7 +160,11 @@ pub fn colorize(job: &Job, model: &Model, force: bool) -> Result<Outcome, JobErr
     }
     let sixteen_bit = matches!(decoded.image.color().bytes_per_pixel() / decoded.image.color().channel_count(), 2..)
         && matches!(decoded.format, image::ImageFormat::Png | image::ImageFormat::Tiff);
-    let compare_source = job.compare.as_ref().map(|_| decoded.image.to_rgb8());
+    // Only a preview-sized copy of the original is kept for the comparison image.
+    let compare_source = job.compare.as_ref().map(|_| match decoded.image.width() > encode::COMPARE_WIDTH {
+        true => decoded.image.thumbnail(encode::COMPARE_WIDTH, u32::MAX).to_rgb8(),
+        false => decoded.image.to_rgb8(),
+    });
     let mut luma = prepare::lightness(&decoded.image);
     let decode::Decoded { image, format, icc, exif } = decoded;
     drop(image); // the pixels are not needed past this point: free them before the big buffers

@@ -45,9 +45,14 @@ pub fn gray16_photo(w: u32, h: u32) -> ImageBuffer<Luma<u16>, Vec<u16>> {
     ImageBuffer::from_fn(w, h, |x, y| Luma([g.get_pixel(x, y).0[0] as u16 * 257 + (x % 7) as u16]))
 }
 
-/// A real color picture: red left, blue right.
+/// A real color picture: red things left, blue things right, each from dark to light (so,
+/// as in real photos, different hues occur at the same lightness).
 pub fn color_photo(w: u32, h: u32) -> RgbImage {
-    RgbImage::from_fn(w, h, |x, _| if x < w / 2 { Rgb([200, 40, 30]) } else { Rgb([30, 60, 200]) })
+    RgbImage::from_fn(w, h, |x, y| {
+        let t = 0.3 + 0.7 * y as f32 / h as f32;
+        let c = if x < w / 2 { [230.0, 50.0, 40.0] } else { [40.0, 70.0, 230.0] };
+        Rgb(c.map(|v: f32| (v * t) as u8))
+    })
 }
 
 /// sha256 of a file.

@@ -1,0 +1,391 @@
+//! `hued run`: the service a scanning station runs all day. Folder watches feed one channel;
+//! files wait in the [`settle::Settler`] until completely written, then go to a bounded queue
+//! and its workers ([`worker::Pool`]), which run the same pipeline as `hued colorize`.
+//!
+//! Errors come in two tiers: a file's failure is logged, recorded in the state file and
+//! survived; a config or model that cannot be loaded at start stops the daemon (exit 2).
+//! SIGTERM/SIGINT stop it (exit 0) without waiting for the settle window; SIGHUP reloads
+//! the config, keeping the old one when the new one is invalid.
+
+pub mod settle;
+pub mod state;
+pub mod systemd;
+pub mod worker;
+
+use crate::config::{load_config, Config};
+use crate::job::{Job, Settings};
+use crate::model::{resolve_manifest, Model};
+use crate::pipeline::metadata::read_provenance;
+use crate::pipeline::Outcome;
+use crate::sink::{output_path, OutputTarget};
+use crate::source::watch::{self, FileFilter, FolderWatch, SourceEvent};
+use settle::{FileStamp, Settler};
+use state::{Record, State, Verdict};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use worker::{Pool, WorkItem, WorkResult};
+
+/// Exit code when the daemon cannot start.
+pub const EXIT_CONFIG: i32 = 2;
+
+/// One configured watch, resolved.
+struct Watch {
+    root: PathBuf,
+    recursive: bool,
+    target: OutputTarget,
+    filter: Arc<FileFilter>,
+    settings: Settings,
+    model: Arc<Model>,
+    _source: FolderWatch,
+}
+
+/// Everything built from one version of the config.
+struct Setup {
+    config: Config,
+    watches: Vec<Watch>,
+}
+
+/// Loads models (sharing one per manifest) and starts the watches of `config`.
+fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: &mut HashMap<PathBuf, Arc<Model>>) -> anyhow::Result<Setup> {
+    if config.watch.is_empty() {
+        anyhow::bail!("no [[watch]] folders configured: nothing to do");
+    }
+    let mut watches = Vec::new();
+    for (i, w) in config.watch.iter().enumerate() {
+        let c = w.colorize_settings(&config.colorize);
+        let manifest = resolve_manifest(c.model.as_deref())?;
+        let model = match models.get(&manifest) {
+            Some(m) => m.clone(),
+            None => {
+                let m = Arc::new(Model::load(&manifest)?);
+                models.insert(manifest.clone(), m.clone());
+                m
+            }
+        };
+        if !w.path.is_dir() {
+            anyhow::bail!("watch #{}: {} is not a folder", i + 1, w.path.display());
+        }
+        let filter = Arc::new(FileFilter::new(w, &c.suffix)?);
+        let source = watch::start(i, w, filter.clone(), tx.clone())?;
+        watches.push(Watch {
+            root: w.path.clone(),
+            recursive: w.recursive,
+            target: w.output.clone().map_or(OutputTarget::Beside, OutputTarget::Folder),
+            filter,
+            settings: Settings::from_config(&c),
+            model,
+            _source: source,
+        });
+    }
+    Ok(Setup { config, watches })
+}
+
+impl Setup {
+    fn output_for(&self, watch: usize, input: &Path) -> PathBuf {
+        let w = &self.watches[watch];
+        let target = match &w.target {
+            OutputTarget::Beside => OutputTarget::Beside,
+            OutputTarget::Folder(dir) => {
+                // Mirror the watched tree under the output folder.
+                let rel = input.parent().and_then(|p| p.strip_prefix(&w.root).ok()).unwrap_or(Path::new(""));
+                OutputTarget::Folder(dir.join(rel))
+            }
+        };
+        output_path(input, &target, &self.config.watch[watch].colorize_settings(&self.config.colorize).suffix)
+    }
+}
+
+struct Counts {
+    done: usize,
+}
+
+/// The daemon's loop state.
+struct Daemon {
+    setup: Setup,
+    config_path: PathBuf,
+    settler: Settler,
+    pool: Pool,
+    state: State,
+    counts: Counts,
+    retries: Vec<(Instant, usize, PathBuf)>,
+    in_flight: HashMap<PathBuf, PathBuf>,
+    models: HashMap<PathBuf, Arc<Model>>,
+    tx: mpsc::SyncSender<SourceEvent>,
+}
+
+/// Runs the daemon with the config at `config_path`; returns the exit code.
+pub fn run(config_path: &Path) -> i32 {
+    let config = match load_config(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("{e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let term = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, term.clone()).expect("signal handler");
+    }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone()).expect("signal handler");
+
+    crate::model::set_threads(config.colorize.threads);
+    let (tx, rx) = mpsc::sync_channel::<SourceEvent>(4096);
+    let mut models = HashMap::new();
+    let setup = match build(config, &tx, &mut models) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("{}: {e:#}", config_path.display());
+            return EXIT_CONFIG;
+        }
+    };
+    let d = &setup.config.daemon;
+    if let Err(e) = std::fs::create_dir_all(&d.state_dir) {
+        log::error!("cannot create state directory {}: {e}", d.state_dir.display());
+        return EXIT_CONFIG;
+    }
+    let (res_tx, res_rx) = mpsc::channel();
+    let pool = Pool::start(d.workers, d.queue_capacity, res_tx);
+    let mut daemon = Daemon {
+        settler: Settler::new(Duration::from_secs_f64(d.stability_delay)),
+        state: State::load(&d.state_dir),
+        setup,
+        config_path: config_path.to_path_buf(),
+        pool,
+        counts: Counts { done: 0 },
+        retries: Vec::new(),
+        in_flight: HashMap::new(),
+        models,
+        tx,
+    };
+    daemon.scan_backlog();
+    systemd::ready();
+    log::info!(
+        "watching {} folder(s); {} file(s) in the backlog; model {}",
+        daemon.setup.watches.len(),
+        daemon.settler.len(),
+        daemon.setup.watches[0].model.manifest.name
+    );
+    daemon.main_loop(&rx, &res_rx, &term, &hup);
+    daemon.shutdown(&res_rx)
+}
+
+impl Daemon {
+    fn scan_backlog(&mut self) {
+        let now = Instant::now();
+        for (i, w) in self.setup.watches.iter().enumerate() {
+            for path in watch::scan(&w.root, w.recursive, &w.filter) {
+                self.settler.touch(i, path, now);
+            }
+        }
+    }
+
+    fn main_loop(&mut self, rx: &Receiver<SourceEvent>, results: &Receiver<WorkResult>, term: &AtomicBool, hup: &AtomicBool) {
+        let watchdog = systemd::watchdog_interval();
+        let mut last_ping = Instant::now();
+        let mut last_status = String::new();
+        while !term.load(Ordering::Relaxed) {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(ev) => self.on_event(ev),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while let Ok(ev) = rx.try_recv() {
+                self.on_event(ev);
+            }
+            if hup.swap(false, Ordering::Relaxed) {
+                self.reload();
+            }
+            let now = Instant::now();
+            let due: Vec<_> = self.retries.iter().filter(|r| r.0 <= now).map(|r| (r.1, r.2.clone())).collect();
+            self.retries.retain(|r| r.0 > now);
+            for (w, p) in due {
+                self.settler.touch(w, p, now);
+            }
+            if self.pool.room() > 0 {
+                for (watch, path, stamp) in self.settler.poll(now) {
+                    self.consider(watch, path, stamp);
+                }
+            }
+            while let Ok(r) = results.try_recv() {
+                self.on_result(r);
+            }
+            if let Some(interval) = watchdog {
+                if last_ping.elapsed() >= interval {
+                    systemd::watchdog();
+                    last_ping = Instant::now();
+                }
+            }
+            let status = format!(
+                "watching {} folders; {} done, {} failed, {} queued",
+                self.setup.watches.len(),
+                self.counts.done,
+                self.state.failed_count(),
+                self.pool.len() + self.settler.len() + self.in_flight.len()
+            );
+            if status != last_status {
+                systemd::status(&status);
+                last_status = status;
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: SourceEvent) {
+        let now = Instant::now();
+        match ev {
+            SourceEvent::Touched { watch, path } => {
+                if watch < self.setup.watches.len() {
+                    self.pool.withdraw(&path);
+                    self.settler.touch(watch, path, now);
+                }
+            }
+            SourceEvent::NewFolder { watch, path } => {
+                if let Some(w) = self.setup.watches.get(watch) {
+                    for file in watch::scan(&path, true, &w.filter) {
+                        self.settler.touch(watch, file, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A stable file: queue it unless it needs no work.
+    fn consider(&mut self, watch: usize, path: PathBuf, stamp: FileStamp) {
+        let output = self.setup.output_for(watch, &path);
+        if let Ok(out_meta) = std::fs::metadata(&output) {
+            let fresh = out_meta.modified().ok().zip(std::fs::metadata(&path).and_then(|m| m.modified()).ok()).is_some_and(|(o, i)| o >= i);
+            if fresh {
+                log::debug!("{}: up to date", path.display());
+                return;
+            }
+        }
+        if self.state.settled(&path, &stamp) || self.in_flight.contains_key(&path) {
+            return;
+        }
+        if read_provenance(&path).is_some() {
+            log::debug!("{}: is a colorized copy made by hued; ignored", path.display());
+            return;
+        }
+        let w = &self.setup.watches[watch];
+        let job = Job { input: path.clone(), output, compare: None, settings: w.settings.clone() };
+        if let Err(item) = self.pool.push(WorkItem { job, model: w.model.clone(), stamp, watch }) {
+            // Queue full: look again on the next round.
+            self.settler.touch(item.watch, item.job.input, Instant::now());
+        }
+    }
+
+    fn on_result(&mut self, r: WorkResult) {
+        match r {
+            WorkResult::Started { input, output } => {
+                log::debug!("started {}", input.display());
+                self.in_flight.insert(input, output);
+            }
+            WorkResult::Exited => {}
+            WorkResult::Finished { input, watch, stamp, result, elapsed } => {
+                self.in_flight.remove(&input);
+                let record = |verdict, reason: String, attempts| Record { stamp, verdict, reason, attempts };
+                match result {
+                    Ok(None) => self.settler.touch(watch, input, Instant::now()),
+                    Ok(Some(Outcome::Done { output, times, warning })) => {
+                        if let Some(w) = warning {
+                            log::warn!("{}: {w}", input.display());
+                        }
+                        log::info!("done {} -> {} in {times}", input.display(), output.display());
+                        self.counts.done += 1;
+                        if self.state.files.remove(&input).is_some() {
+                            self.save_state();
+                        }
+                    }
+                    Ok(Some(Outcome::Skipped(reason))) => {
+                        log::info!("skipped {}: {reason}", input.display());
+                        self.state.files.insert(input, record(Verdict::Skipped, reason, 0));
+                        self.save_state();
+                    }
+                    Err(e) if e.error.is_transient() => {
+                        let attempts = self.state.files.get(&input).map_or(0, |r| r.attempts) + 1;
+                        let max = self.setup.config.daemon.max_retry_delay;
+                        let delay = Duration::from_secs_f64((2f64.powi(attempts as i32 - 1)).min(max));
+                        log::warn!("failed {e} (after {} ms); retrying in {:.0} s", elapsed.as_millis(), delay.as_secs_f64());
+                        self.retries.push((Instant::now() + delay, watch, input.clone()));
+                        self.state.files.insert(input, record(Verdict::Retrying, e.error.to_string(), attempts));
+                        self.save_state();
+                    }
+                    Err(e) => {
+                        log::error!("failed {e}; not retried until the file changes");
+                        self.state.files.insert(input, record(Verdict::Failed, e.error.to_string(), 1));
+                        self.save_state();
+                    }
+                }
+            }
+        }
+    }
+
+    fn save_state(&self) {
+        if let Err(e) = self.state.save(&self.setup.config.daemon.state_dir) {
+            log::warn!("cannot save state in {}: {e}", self.setup.config.daemon.state_dir.display());
+        }
+    }
+
+    fn reload(&mut self) {
+        log::info!("SIGHUP: reloading {}", self.config_path.display());
+        let config = match load_config(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("config reload failed, keeping the previous configuration: {e}");
+                return;
+            }
+        };
+        // Reloaded models are loaded afresh (the file may have been replaced).
+        let mut models = HashMap::new();
+        match build(config, &self.tx, &mut models) {
+            Ok(setup) => {
+                self.settler.set_delay(Duration::from_secs_f64(setup.config.daemon.stability_delay));
+                self.setup = setup;
+                self.models = models;
+                self.scan_backlog();
+                log::info!("config reloaded: watching {} folder(s)", self.setup.watches.len());
+            }
+            Err(e) => log::error!("config reload failed, keeping the previous configuration: {e:#}"),
+        }
+    }
+
+    /// Stops taking work, lets the current files finish within the shutdown timeout, and
+    /// otherwise abandons them, removing their temporary files.
+    fn shutdown(mut self, results: &Receiver<WorkResult>) -> i32 {
+        systemd::stopping();
+        log::info!("stopping: finishing {} file(s) in progress", self.in_flight.len());
+        let workers = self.pool.stop();
+        let deadline = Instant::now() + Duration::from_secs_f64(self.setup.config.daemon.shutdown_timeout);
+        let mut exited = 0;
+        while exited < workers.len() && Instant::now() < deadline {
+            match results.recv_timeout(Duration::from_millis(50)) {
+                Ok(WorkResult::Exited) => exited += 1,
+                Ok(r) => self.on_result(r),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        if exited < workers.len() {
+            let prefix = format!(".hued-tmp-{}-", std::process::id());
+            for output in self.in_flight.values() {
+                let dir = output.parent().unwrap_or(Path::new("."));
+                for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
+            log::warn!("abandoned {} unfinished file(s) after {:.0} s", self.in_flight.len(), self.setup.config.daemon.shutdown_timeout);
+        } else {
+            for w in workers {
+                let _ = w.join();
+            }
+        }
+        log::info!("stopped");
+        0
+    }
+}

@@ -1,0 +1,142 @@
+//! The stability check: a file counts as completely written once its size and times have
+//! stayed the same for the stability delay. Scanners write slowly, copies over SMB arrive in
+//! pieces, and inotify's "closed after writing" comes once per write session, not per file.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What identifies one version of a file's content: size, modification and change time
+/// (ctime also moves on chmod, so a file made readable again is retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: i64,
+    /// Status change time, ns since the epoch.
+    pub ctime_ns: i64,
+}
+
+impl FileStamp {
+    /// The stamp of `path` now.
+    pub fn of(path: &Path) -> std::io::Result<FileStamp> {
+        let m = std::fs::metadata(path)?;
+        Ok(FileStamp {
+            size: m.len(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+        })
+    }
+
+    /// How long ago the file was last modified (zero if its time is in the future).
+    pub fn age(&self) -> Duration {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as i64;
+        Duration::from_nanos((now - self.mtime_ns.max(self.ctime_ns)).max(0) as u64)
+    }
+}
+
+struct Pending {
+    watch: usize,
+    stamp: Option<FileStamp>,
+    since: Instant,
+}
+
+/// Files waiting to become stable.
+pub struct Settler {
+    delay: Duration,
+    pending: HashMap<PathBuf, Pending>,
+}
+
+impl Settler {
+    /// A settler with the given stability delay.
+    pub fn new(delay: Duration) -> Settler {
+        Settler { delay, pending: HashMap::new() }
+    }
+
+    /// Changes the delay (config reload).
+    pub fn set_delay(&mut self, delay: Duration) {
+        self.delay = delay;
+    }
+
+    /// The file was touched: (re)start its clock.
+    pub fn touch(&mut self, watch: usize, path: PathBuf, now: Instant) {
+        self.pending.insert(path, Pending { watch, stamp: None, since: now });
+    }
+
+    /// Forgets a file.
+    pub fn remove(&mut self, path: &Path) {
+        self.pending.remove(path);
+    }
+
+    /// Files waiting.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// True when none wait.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Checks every waiting file; returns those that are stable (and forgets them). A file
+    /// is stable when its stamp has not changed for the delay, or when it was last modified
+    /// longer ago than the delay (the backlog, or a copy that kept its times). Files that
+    /// vanished are forgotten.
+    pub fn poll(&mut self, now: Instant) -> Vec<(usize, PathBuf, FileStamp)> {
+        let mut ready = Vec::new();
+        let delay = self.delay;
+        self.pending.retain(|path, p| {
+            let Ok(stamp) = FileStamp::of(path) else { return false };
+            if p.stamp != Some(stamp) {
+                let first_look = p.stamp.is_none();
+                p.stamp = Some(stamp);
+                if !first_look {
+                    p.since = now;
+                }
+                if !(first_look && stamp.age() >= delay) {
+                    return true;
+                }
+            } else if now.duration_since(p.since) < delay && stamp.age() < delay {
+                return true;
+            }
+            ready.push((p.watch, path.clone(), stamp));
+            false
+        });
+        ready.sort_by(|a, b| a.1.cmp(&b.1));
+        ready
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_file_still_growing_is_not_ready_and_an_old_one_is_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jpg");
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(b"part one").unwrap();
+        let mut s = Settler::new(Duration::from_millis(300));
+        let t0 = Instant::now();
+        s.touch(0, path.clone(), t0);
+        assert!(s.poll(t0).is_empty(), "just written: not ready");
+        f.write_all(b" and two").unwrap();
+        assert!(s.poll(t0 + Duration::from_millis(200)).is_empty(), "grew: clock restarts");
+        assert!(s.poll(t0 + Duration::from_millis(400)).is_empty(), "only 200 ms stable");
+        std::thread::sleep(Duration::from_millis(350));
+        let ready = s.poll(t0 + Duration::from_millis(600));
+        assert_eq!(ready.len(), 1);
+        assert!(s.is_empty());
+        // Now older than the delay: ready on first look.
+        s.touch(0, path.clone(), Instant::now());
+        assert_eq!(s.poll(Instant::now()).len(), 1);
+        // Vanished files are dropped.
+        s.touch(0, dir.path().join("gone.jpg"), Instant::now());
+        assert!(s.poll(Instant::now()).is_empty() && s.is_empty());
+    }
+}

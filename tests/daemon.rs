@@ -1,0 +1,325 @@
+//! `hued run` against the real binary: real folders, real files, real signals.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Daemon {
+        let log = config.with_extension("log");
+        let child = Command::new(assert_cmd::cargo::cargo_bin("hued"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "debug,notify=info")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon { child, log }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok);
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    fn stop(mut self) -> i32 {
+        self.signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "daemon did not stop; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(what: &str, daemon: &Daemon, timeout_s: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(timeout_s);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Station {
+    dir: tempfile::TempDir,
+}
+
+impl Station {
+    fn new() -> Station {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("scans")).unwrap();
+        Station { dir }
+    }
+    fn scans(&self) -> PathBuf {
+        self.dir.path().join("scans")
+    }
+    fn config(&self, extra_watch: &str, extra: &str) -> PathBuf {
+        let path = self.dir.path().join("hued.toml");
+        fs::write(
+            &path,
+            format!(
+                "[colorize]\nmodel = {:?}\n[daemon]\nstate_dir = {:?}\nstability_delay = 0.6\nshutdown_timeout = 5\n{extra}\n[[watch]]\npath = {:?}\n{extra_watch}\n",
+                fixture_model().display().to_string(),
+                self.dir.path().join("state").display().to_string(),
+                self.scans().display().to_string(),
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+fn photo_bytes(w: u32, h: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageLuma8(gray_photo(w, h)).write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).unwrap();
+    bytes
+}
+
+fn colorized(p: &Path) -> PathBuf {
+    let stem = p.file_stem().unwrap().to_string_lossy();
+    p.with_file_name(format!("{stem}.colorized.{}", p.extension().unwrap().to_string_lossy()))
+}
+
+fn count_outputs(dir: &Path) -> usize {
+    walk(dir).iter().filter(|p| p.to_string_lossy().contains(".colorized.")).count()
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+fn no_temp_files(dir: &Path) {
+    let temps: Vec<_> = walk(dir).into_iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".hued-tmp")).collect();
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+}
+
+#[test]
+fn copied_slow_renamed_and_many_files_are_each_colorized_once() {
+    let st = Station::new();
+    let mut d = Daemon::start(&st.config("", ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+
+    // A file copied in.
+    let a = st.scans().join("copied.jpg");
+    fs::write(&a, photo_bytes(120, 90)).unwrap();
+    let a_hash = hash(&a);
+    wait_for("copied file", &d, 20, || colorized(&a).exists());
+
+    // A file written slowly in chunks over ~2 s (longer than the stability delay in total).
+    let b = st.scans().join("slow.jpg");
+    let bytes = photo_bytes(200, 150);
+    let mut f = fs::File::create(&b).unwrap();
+    for chunk in bytes.chunks(bytes.len() / 5 + 1) {
+        f.write_all(chunk).unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(!colorized(&b).exists(), "processed before the scanner finished writing");
+    }
+    drop(f);
+    wait_for("slowly written file", &d, 20, || colorized(&b).exists());
+    assert!(!d.log().contains("failed"), "the half-written file must not have been tried:\n{}", d.log());
+
+    // A file written under a temp name and renamed (rsync, scanner drivers).
+    let tmp = st.scans().join("renamed.jpg.part");
+    fs::write(&tmp, photo_bytes(100, 100)).unwrap();
+    let c = st.scans().join("renamed.jpg");
+    fs::rename(&tmp, &c).unwrap();
+    wait_for("renamed file", &d, 20, || colorized(&c).exists());
+    assert!(!st.scans().join("renamed.jpg.colorized.part").exists());
+
+    // 50 files at once.
+    let bytes = photo_bytes(64, 48);
+    for i in 0..50 {
+        fs::write(st.scans().join(format!("batch{i:02}.jpg")), &bytes).unwrap();
+    }
+    wait_for("50 files", &d, 60, || count_outputs(&st.scans()) == 53);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(count_outputs(&st.scans()), 53, "each file colorized once, outputs never re-processed");
+    assert_eq!(d.log().matches("done ").count(), 53, "{}", d.log());
+    assert!(d.alive());
+    assert_eq!(hash(&a), a_hash, "original untouched");
+    assert_eq!(d.stop(), 0);
+    no_temp_files(&st.scans());
+}
+
+#[test]
+fn new_subfolders_are_watched_when_recursive() {
+    let st = Station::new();
+    let mut d = Daemon::start(&st.config("recursive = true", ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    let sub = st.scans().join("box 7/roll 2");
+    fs::create_dir_all(&sub).unwrap();
+    let p = sub.join("x.jpg");
+    fs::write(&p, photo_bytes(80, 60)).unwrap();
+    wait_for("file in new subfolder", &d, 20, || colorized(&p).exists());
+    assert!(d.alive());
+    assert_eq!(d.stop(), 0);
+}
+
+#[test]
+fn corrupt_file_is_logged_and_the_next_good_one_is_done() {
+    let st = Station::new();
+    let mut d = Daemon::start(&st.config("", ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    let bad = st.scans().join("bad.jpg");
+    fs::write(&bad, b"this is not a jpeg").unwrap();
+    wait_for("failure logged", &d, 20, || d.log().contains(&format!("failed {}: unsupported format", bad.display())));
+    let good = st.scans().join("good.jpg");
+    fs::write(&good, photo_bytes(80, 60)).unwrap();
+    wait_for("good file", &d, 20, || colorized(&good).exists());
+    assert!(d.alive());
+    let state = fs::read_to_string(st.dir.path().join("state/state.json")).unwrap();
+    assert!(state.contains("bad.jpg") && state.contains("failed"), "{state}");
+    assert_eq!(d.stop(), 0);
+    assert!(!colorized(&bad).exists());
+}
+
+#[test]
+fn unwritable_output_folder_is_retried_until_it_works() {
+    // Permissions do not stop root (these tests may run as root), so the output folder is
+    // made unwritable by a file standing where it should be, which stops everyone.
+    let st = Station::new();
+    let out = st.dir.path().join("out");
+    fs::write(&out, b"a file where the output folder should be").unwrap();
+    let mut d = Daemon::start(&st.config(&format!("output = {:?}", out.display().to_string()), ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    let p = st.scans().join("p.jpg");
+    fs::write(&p, photo_bytes(80, 60)).unwrap();
+    wait_for("transient failure", &d, 20, || d.log().contains("retrying in"));
+    fs::remove_file(&out).unwrap();
+    wait_for("retried and done", &d, 30, || out.join("p.colorized.jpg").exists());
+    assert!(d.alive());
+    assert_eq!(d.stop(), 0);
+}
+
+#[test]
+fn sigterm_during_processing_exits_0_without_temp_files() {
+    let st = Station::new();
+    let mut d = Daemon::start(&st.config("", ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    // A big photo keeps the (debug-build) pipeline busy for a while.
+    let p = st.scans().join("big.png");
+    gray_photo(4000, 3000).save(&p).unwrap();
+    wait_for("processing to start", &d, 30, || d.log().contains("started ") && d.log().contains("big.png"));
+    let code = d.stop();
+    assert_eq!(code, 0);
+    no_temp_files(&st.scans());
+    // Either finished (whole) or abandoned (absent): never partial.
+    if colorized(&p).exists() {
+        image::open(colorized(&p)).expect("a finished output is a complete image");
+    }
+}
+
+#[test]
+fn restart_does_the_backlog_without_duplicates() {
+    let st = Station::new();
+    let cfg = st.config("", "");
+    let bytes = photo_bytes(64, 48);
+    for i in 0..3 {
+        fs::write(st.scans().join(format!("old{i}.jpg")), &bytes).unwrap();
+    }
+    let d = Daemon::start(&cfg);
+    wait_for("first backlog", &d, 30, || count_outputs(&st.scans()) == 3);
+    assert_eq!(d.stop(), 0);
+    let before: Vec<_> = walk(&st.scans()).iter().map(|p| (p.clone(), fs::metadata(p).unwrap().modified().unwrap())).collect();
+    // While it was down, two more scans arrived.
+    for i in 0..2 {
+        fs::write(st.scans().join(format!("new{i}.jpg")), &bytes).unwrap();
+    }
+    let d = Daemon::start(&cfg);
+    wait_for("second backlog", &d, 30, || count_outputs(&st.scans()) == 5);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(count_outputs(&st.scans()), 5, "no duplicates");
+    for (p, mtime) in before {
+        assert_eq!(fs::metadata(&p).unwrap().modified().unwrap(), mtime, "{} was redone", p.display());
+    }
+    assert_eq!(d.log().matches("done ").count(), 2, "{}", d.log());
+    assert_eq!(d.stop(), 0);
+}
+
+#[test]
+fn sighup_with_a_bad_config_keeps_the_old_one() {
+    let st = Station::new();
+    let cfg = st.config("", "");
+    let mut d = Daemon::start(&cfg);
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    let good = fs::read_to_string(&cfg).unwrap();
+    fs::write(&cfg, format!("{good}\nthis is = not toml ]]\n")).unwrap();
+    d.signal("HUP");
+    wait_for("reload refused", &d, 20, || d.log().contains("config reload failed, keeping the previous configuration"));
+    assert!(d.alive());
+    let p = st.scans().join("after.jpg");
+    fs::write(&p, photo_bytes(64, 48)).unwrap();
+    wait_for("still working", &d, 20, || colorized(&p).exists());
+    // A good config is taken.
+    fs::write(&cfg, good.replace("stability_delay = 0.6", "stability_delay = 0.3")).unwrap();
+    d.signal("HUP");
+    wait_for("reloaded", &d, 20, || d.log().contains("config reloaded"));
+    assert_eq!(d.stop(), 0);
+}
+
+#[test]
+fn polling_mode_sees_files_without_inotify() {
+    let st = Station::new();
+    let mut d = Daemon::start(&st.config("poll = true\npoll_interval = 0.3", ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    let p = st.scans().join("share.jpg");
+    fs::write(&p, photo_bytes(64, 48)).unwrap();
+    wait_for("polled file", &d, 20, || colorized(&p).exists());
+    assert!(d.alive());
+    assert_eq!(d.stop(), 0);
+}
+
+#[test]
+fn outputs_go_to_a_mirrored_tree_and_originals_stay_byte_identical() {
+    let st = Station::new();
+    let out = st.dir.path().join("colorized");
+    fs::create_dir_all(st.scans().join("a/b")).unwrap();
+    let p = st.scans().join("a/b/deep.jpg");
+    fs::write(&p, photo_bytes(64, 48)).unwrap();
+    let h = hash(&p);
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o444)).unwrap();
+    let d = Daemon::start(&st.config(&format!("recursive = true\noutput = {:?}", out.display().to_string()), ""));
+    wait_for("mirrored output", &d, 20, || out.join("a/b/deep.colorized.jpg").exists());
+    assert_eq!(hash(&p), h);
+    assert_eq!(fs::read_dir(st.scans().join("a/b")).unwrap().count(), 1, "nothing written beside the original");
+    assert_eq!(d.stop(), 0);
+}
