@@ -323,3 +323,58 @@ fn outputs_go_to_a_mirrored_tree_and_originals_stay_byte_identical() {
     assert_eq!(fs::read_dir(st.scans().join("a/b")).unwrap().count(), 1, "nothing written beside the original");
     assert_eq!(d.stop(), 0);
 }
+
+#[test]
+fn tells_systemd_ready_status_and_pings_the_watchdog() {
+    use std::os::unix::net::UnixDatagram;
+    let st = Station::new();
+    let cfg = st.config("", "");
+    let sock_path = st.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let log = st.dir.path().join("sd.log");
+    // `exec` keeps the shell's pid, so WATCHDOG_PID names the daemon, as systemd sets it.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("WATCHDOG_PID=$$ exec {:?} run --config {:?}", assert_cmd::cargo::cargo_bin("hued"), cfg))
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    fs::write(st.scans().join("one.jpg"), photo_bytes(64, 48)).unwrap();
+    let mut messages = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline && !(messages.matches("WATCHDOG=1").count() >= 3 && messages.contains("1 done")) {
+        if let Ok(n) = sock.recv(&mut buf) {
+            messages.push_str(&String::from_utf8_lossy(&buf[..n]));
+            messages.push('\n');
+        }
+    }
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(messages.contains("READY=1"), "{messages}");
+    assert!(messages.matches("WATCHDOG=1").count() >= 3, "{messages}");
+    assert!(messages.contains("STATUS=watching 1 folders; 1 done, 0 failed, 0 queued"), "{messages}");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn the_unit_file_passes_systemd_analyze_verify() {
+    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: systemd-analyze is not installed");
+        return;
+    }
+    let unit = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/hued.service")).unwrap();
+    for key in ["Type=notify", "WatchdogSec=", "User=hued", "ProtectSystem=strict", "ReadWritePaths=", "NoNewPrivileges=yes", "PrivateTmp=yes", "PrivateNetwork=yes", "MemoryMax="] {
+        assert!(unit.contains(key), "unit lacks {key}");
+    }
+    // verify checks that ExecStart exists: point it at the binary under test.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hued.service");
+    fs::write(&path, unit.replace("/usr/bin/hued", &assert_cmd::cargo::cargo_bin("hued").display().to_string())).unwrap();
+    let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "systemd-analyze verify: {stderr}");
+}
