@@ -58,11 +58,16 @@ def sweep(net, centers, files):
 
 
 class CalibrationReader:
+    """Validation photos at one model size (256x192, portraits turned): the percentile
+    calibrator needs equal shapes, and a turned photo has the same statistics."""
+
     def __init__(self, files, n=48):
         self.items = []
         for f in files[:n]:
             L = ev.rgb_to_lab(np.asarray(load_rgb(f)).astype(np.float32) / 255.0)[..., 0]
-            w, h = ev.input_size(L.shape[1], L.shape[0])
+            if L.shape[0] > L.shape[1]:
+                L = L.T
+            w, h = 256, 192
             small = ev.shrink(L, w, h)
             self.items.append({'l': (small / 100.0)[None, None].astype(np.float32), 'hints': np.zeros((1, 3, h, w), np.float32)})
         self.it = iter(self.items)
