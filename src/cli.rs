@@ -30,6 +30,9 @@ enum Command {
         /// The config file.
         file: PathBuf,
     },
+    /// Document cameras: list them, or take one snapshot.
+    #[command(subcommand)]
+    Camera(CameraCommand),
     /// Watch the folders of a config file and colorize new photos (the service).
     Run {
         /// The config file.
@@ -38,6 +41,28 @@ enum Command {
     },
     /// Time each pipeline stage on generated 1 MP / 12 MP JPEGs and a 50 MP 16-bit TIFF.
     Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum CameraCommand {
+    /// List the V4L2 devices with their formats and frame sizes.
+    List,
+    /// Capture one frame from DEVICE into the file OUT (JPEG or PNG by its extension).
+    Snapshot {
+        /// e.g. /dev/video0
+        device: PathBuf,
+        /// The image file to write.
+        out: PathBuf,
+        /// Preferred pixel formats, comma-separated (default: MJPEG,YUYV,GREY).
+        #[arg(long, default_value = "MJPEG,YUYV,GREY")]
+        formats: String,
+        /// Requested frame width (default: 1920).
+        #[arg(long, default_value_t = 1920)]
+        width: u32,
+        /// Requested frame height (default: 1080).
+        #[arg(long, default_value_t = 1080)]
+        height: u32,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -92,6 +117,7 @@ pub fn main() -> i32 {
         Command::CheckConfig { file } => check_config(&file),
         Command::Bench(a) => crate::bench::run(a),
         Command::Run { config } => crate::daemon::run(&config),
+        Command::Camera(c) => camera(c),
     }
 }
 
@@ -103,6 +129,60 @@ pub fn init_logging() {
         b.format_timestamp(None);
     }
     let _ = b.try_init();
+}
+
+fn camera(c: CameraCommand) -> i32 {
+    use crate::source::camera::{frame::PixelFormat, v4l2, FrameSource};
+    match c {
+        CameraCommand::List => {
+            let mut nodes: Vec<PathBuf> = std::fs::read_dir("/dev")
+                .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().starts_with("/dev/video")).collect())
+                .unwrap_or_default();
+            nodes.sort();
+            if nodes.is_empty() {
+                println!("no V4L2 cameras (/dev/video*) found");
+            }
+            for node in nodes {
+                match v4l2::describe(&node) {
+                    Ok(text) => print!("{text}"),
+                    Err(e) => println!("{e}"),
+                }
+            }
+            0
+        }
+        CameraCommand::Snapshot { device, out, formats, width, height } => {
+            let formats: Vec<PixelFormat> = formats.split(',').filter_map(|f| PixelFormat::parse(f.trim())).collect();
+            if formats.is_empty() {
+                eprintln!("error: --formats: expected some of MJPEG, YUYV, GREY");
+                return EXIT_USAGE;
+            }
+            let result = v4l2::V4lCamera::open(&device, &formats, width, height)
+                .map_err(anyhow::Error::from)
+                .and_then(|mut cam| {
+                    // The first frames of a UVC camera are often dark while exposure settles.
+                    for _ in 0..5 {
+                        cam.next_frame()?;
+                    }
+                    let frame = cam.next_frame()?;
+                    let img = crate::source::camera::frame::decode_frame(&frame)?;
+                    let mut file = crate::sink::AtomicFile::create(&out)?;
+                    let format = image::ImageFormat::from_path(&out).unwrap_or(image::ImageFormat::Jpeg);
+                    img.to_rgb8().write_to(&mut file, format)?;
+                    file.commit()?;
+                    Ok(())
+                });
+            match result {
+                Ok(()) => {
+                    println!("{}", out.display());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    EXIT_FAILED
+                }
+            }
+        }
+    }
 }
 
 fn check_config(file: &Path) -> i32 {

@@ -20,6 +20,84 @@ pub struct Config {
     /// Folders the daemon watches (`[[watch]]`, any number). Default: none.
     #[serde(default)]
     pub watch: Vec<WatchConfig>,
+    /// Document cameras the daemon reads (`[[camera]]`, any number). Default: none.
+    #[serde(default)]
+    pub camera: Vec<CameraConfig>,
+}
+
+/// When a camera captures.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// A new photo was placed and stayed still for `settle` seconds.
+    #[default]
+    OnNewDocument,
+    /// Every `interval` seconds.
+    Interval,
+    /// On SIGUSR1 or when `trigger_file` appears (a kiosk button).
+    OnSignal,
+}
+
+/// How captures are saved.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SaveFormat {
+    /// JPEG (an MJPEG camera's own bytes).
+    #[default]
+    Jpeg,
+    /// PNG (lossless).
+    Png,
+}
+
+/// One `[[camera]]` entry: a V4L2 document camera.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// `/dev/videoN`, or better a stable `/dev/v4l/by-id/...` path. Required.
+    pub device: PathBuf,
+    /// Pixel formats in order of preference. Default: ["MJPEG", "YUYV", "GREY"].
+    #[serde(default = "default_formats")]
+    pub formats: Vec<String>,
+    /// Requested frame width; the camera picks its nearest. Default: 1920.
+    #[serde(default = "default_width")]
+    pub width: u32,
+    /// Requested frame height. Default: 1080.
+    #[serde(default = "default_height")]
+    pub height: u32,
+    /// Folder for the captures; each colorized copy is written beside its capture. Required.
+    pub output: PathBuf,
+    /// "on_new_document", "interval" or "on_signal". Default: "on_new_document".
+    #[serde(default)]
+    pub trigger: TriggerKind,
+    /// Seconds a newly placed photo must lie still before it is captured. Default: 1.5.
+    #[serde(default = "default_settle")]
+    pub settle: f64,
+    /// Seconds between captures for trigger = "interval". Default: 10.
+    #[serde(default = "default_interval")]
+    pub interval: f64,
+    /// For trigger = "on_signal": a capture is taken when this file appears (and it is
+    /// removed), as well as on SIGUSR1. Default: none.
+    #[serde(default)]
+    pub trigger_file: Option<PathBuf>,
+    /// "jpeg" or "png". Default: "jpeg".
+    #[serde(default)]
+    pub save_as: SaveFormat,
+}
+
+fn default_formats() -> Vec<String> {
+    vec!["MJPEG".into(), "YUYV".into(), "GREY".into()]
+}
+fn default_width() -> u32 {
+    1920
+}
+fn default_height() -> u32 {
+    1080
+}
+fn default_settle() -> f64 {
+    1.5
+}
+fn default_interval() -> f64 {
+    10.0
 }
 
 /// The `[daemon]` section.
@@ -262,6 +340,14 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
             }
         }
     }
+    for (i, c) in config.camera.iter().enumerate() {
+        if let Some(bad) = c.formats.iter().find(|f| crate::source::camera::frame::PixelFormat::parse(f).is_none()) {
+            return Err(err(place("formats"), format!("camera #{} ({}): unknown pixel format {bad:?}: expected MJPEG, YUYV or GREY", i + 1, c.device.display())));
+        }
+        if c.formats.is_empty() || !(c.settle >= 0.0) || !(c.interval >= 0.1) || c.width == 0 || c.height == 0 {
+            return Err(err(None, format!("camera #{} ({}): formats must not be empty, settle >= 0, interval >= 0.1, width and height > 0", i + 1, c.device.display())));
+        }
+    }
     let base = origin.parent().unwrap_or(Path::new(".")).to_path_buf();
     let anchor = |p: &mut Option<PathBuf>| {
         if let Some(model) = p {
@@ -343,6 +429,16 @@ mod tests {
         assert_eq!(c.watch.len(), 2);
         assert_eq!(c.watch[0].colorize_settings(&c.colorize).vividness, 1.4);
         assert!(c.watch[1].poll && c.watch[1].output.is_some() && c.watch[1].poll_interval == 5.0);
+    }
+
+    #[test]
+    fn cameras() {
+        let c = parse("[[camera]]\ndevice = \"/dev/video0\"\noutput = \"/srv/captures\"\ntrigger = \"interval\"\ninterval = 30\n").unwrap();
+        assert_eq!(c.camera[0].trigger, TriggerKind::Interval);
+        assert_eq!(c.camera[0].formats, vec!["MJPEG", "YUYV", "GREY"]);
+        let e = parse("[[camera]]\ndevice = \"/dev/video0\"\noutput = \"/o\"\nformats = [\"H264\"]\n").unwrap_err();
+        assert!(e.message.contains("unknown pixel format \"H264\""), "{e}");
+        assert!(parse("[[camera]]\ndevice = \"/dev/video0\"\noutput = \"/o\"\ntrigger = \"sometimes\"\n").is_err());
     }
 
     #[test]

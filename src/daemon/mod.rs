@@ -32,6 +32,9 @@ use worker::{Pool, WorkItem, WorkResult};
 /// Exit code when the daemon cannot start.
 pub const EXIT_CONFIG: i32 = 2;
 
+/// The "watch index" of a camera capture's job.
+const CAMERA_JOB: usize = usize::MAX;
+
 /// One configured watch, resolved.
 struct Watch {
     root: PathBuf,
@@ -43,29 +46,56 @@ struct Watch {
     _source: FolderWatch,
 }
 
+/// A running camera thread.
+struct Camera {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Everything built from one version of the config.
 struct Setup {
     config: Config,
     watches: Vec<Watch>,
+    /// The `[colorize]` model and settings, for camera captures.
+    camera_model: Option<Arc<Model>>,
+    camera_settings: Settings,
+    cameras: Vec<Camera>,
 }
 
 /// Loads models (sharing one per manifest) and starts the watches of `config`.
-fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: &mut HashMap<PathBuf, Arc<Model>>) -> anyhow::Result<Setup> {
-    if config.watch.is_empty() {
-        anyhow::bail!("no [[watch]] folders configured: nothing to do");
+fn build(
+    config: Config,
+    tx: &mpsc::SyncSender<SourceEvent>,
+    models: &mut HashMap<PathBuf, Arc<Model>>,
+    usr1: &Arc<AtomicBool>,
+) -> anyhow::Result<Setup> {
+    if config.watch.is_empty() && config.camera.is_empty() {
+        anyhow::bail!("no [[watch]] folders or [[camera]] devices configured: nothing to do");
     }
-    let mut watches = Vec::new();
-    for (i, w) in config.watch.iter().enumerate() {
-        let c = w.colorize_settings(&config.colorize);
-        let manifest = resolve_manifest(c.model.as_deref())?;
-        let model = match models.get(&manifest) {
+    let mut load = |model: Option<&Path>| -> anyhow::Result<Arc<Model>> {
+        let manifest = resolve_manifest(model)?;
+        Ok(match models.get(&manifest) {
             Some(m) => m.clone(),
             None => {
                 let m = Arc::new(Model::load(&manifest)?);
-                models.insert(manifest.clone(), m.clone());
+                models.insert(manifest, m.clone());
                 m
             }
-        };
+        })
+    };
+    let mut watches = Vec::new();
+    for (i, w) in config.watch.iter().enumerate() {
+        let c = w.colorize_settings(&config.colorize);
+        let model = load(c.model.as_deref())?;
         if !w.path.is_dir() {
             anyhow::bail!("watch #{}: {} is not a folder", i + 1, w.path.display());
         }
@@ -81,7 +111,19 @@ fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: &mut HashMa
             _source: source,
         });
     }
-    Ok(Setup { config, watches })
+    let camera_model = if config.camera.is_empty() { None } else { Some(load(config.colorize.model.as_deref())?) };
+    let cameras = config
+        .camera
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let thread = crate::source::camera::spawn(i, c.clone(), tx.clone(), stop.clone(), usr1.clone());
+            Camera { stop, thread: Some(thread) }
+        })
+        .collect();
+    let camera_settings = Settings::from_config(&config.colorize);
+    Ok(Setup { config, watches, camera_model, camera_settings, cameras })
 }
 
 impl Setup {
@@ -115,6 +157,7 @@ struct Daemon {
     in_flight: HashMap<PathBuf, PathBuf>,
     models: HashMap<PathBuf, Arc<Model>>,
     tx: mpsc::SyncSender<SourceEvent>,
+    usr1: Arc<AtomicBool>,
 }
 
 /// Runs the daemon with the config at `config_path`; returns the exit code.
@@ -128,6 +171,8 @@ pub fn run(config_path: &Path) -> i32 {
     };
     let term = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
+    let usr1 = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone()).expect("signal handler");
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, term.clone()).expect("signal handler");
     }
@@ -136,7 +181,7 @@ pub fn run(config_path: &Path) -> i32 {
     crate::model::set_threads(config.colorize.threads);
     let (tx, rx) = mpsc::sync_channel::<SourceEvent>(4096);
     let mut models = HashMap::new();
-    let setup = match build(config, &tx, &mut models) {
+    let setup = match build(config, &tx, &mut models, &usr1) {
         Ok(s) => s,
         Err(e) => {
             log::error!("{}: {e:#}", config_path.display());
@@ -161,14 +206,15 @@ pub fn run(config_path: &Path) -> i32 {
         in_flight: HashMap::new(),
         models,
         tx,
+        usr1,
     };
     daemon.scan_backlog();
     systemd::ready();
     log::info!(
-        "watching {} folder(s); {} file(s) in the backlog; model {}",
+        "watching {} folder(s) and {} camera(s); {} file(s) in the backlog",
         daemon.setup.watches.len(),
+        daemon.setup.cameras.len(),
         daemon.settler.len(),
-        daemon.setup.watches[0].model.manifest.name
     );
     daemon.main_loop(&rx, &res_rx, &term, &hup);
     daemon.shutdown(&res_rx)
@@ -204,7 +250,7 @@ impl Daemon {
             let due: Vec<_> = self.retries.iter().filter(|r| r.0 <= now).map(|r| (r.1, r.2.clone())).collect();
             self.retries.retain(|r| r.0 > now);
             for (w, p) in due {
-                self.settler.touch(w, p, now);
+                self.retouch(w, p);
             }
             if self.pool.room() > 0 {
                 for (watch, path, stamp) in self.settler.poll(now) {
@@ -243,6 +289,14 @@ impl Daemon {
                     self.settler.touch(watch, path, now);
                 }
             }
+            SourceEvent::Captured { camera, path } => {
+                let (Some(model), Ok(stamp)) = (self.setup.camera_model.clone(), FileStamp::of(&path)) else { return };
+                let suffix = &self.setup.config.colorize.suffix;
+                let job = Job::new(path, &OutputTarget::Beside, suffix, self.setup.camera_settings.clone());
+                if let Err(item) = self.pool.push(WorkItem { job, model, stamp, watch: CAMERA_JOB }) {
+                    log::error!("camera #{}: queue full; {} waits for the next restart", camera + 1, item.job.input.display());
+                }
+            }
             SourceEvent::NewFolder { watch, path } => {
                 if let Some(w) = self.setup.watches.get(watch) {
                     for file in watch::scan(&path, true, &w.filter) {
@@ -253,8 +307,21 @@ impl Daemon {
         }
     }
 
+    /// Looks at a file again: a watched one goes back through the stability check, a
+    /// camera capture straight back to the queue.
+    fn retouch(&mut self, watch: usize, path: PathBuf) {
+        if watch == CAMERA_JOB {
+            self.on_event(SourceEvent::Captured { camera: 0, path });
+        } else if watch < self.setup.watches.len() {
+            self.settler.touch(watch, path, Instant::now());
+        }
+    }
+
     /// A stable file: queue it unless it needs no work.
     fn consider(&mut self, watch: usize, path: PathBuf, stamp: FileStamp) {
+        if watch >= self.setup.watches.len() {
+            return; // its watch went away in a reload
+        }
         let output = self.setup.output_for(watch, &path);
         if let Ok(out_meta) = std::fs::metadata(&output) {
             let fresh = out_meta.modified().ok().zip(std::fs::metadata(&path).and_then(|m| m.modified()).ok()).is_some_and(|(o, i)| o >= i);
@@ -289,7 +356,7 @@ impl Daemon {
                 self.in_flight.remove(&input);
                 let record = |verdict, reason: String, attempts| Record { stamp, verdict, reason, attempts };
                 match result {
-                    Ok(None) => self.settler.touch(watch, input, Instant::now()),
+                    Ok(None) => self.retouch(watch, input),
                     Ok(Some(Outcome::Done { output, times, warning })) => {
                         if let Some(w) = warning {
                             log::warn!("{}: {w}", input.display());
@@ -341,7 +408,9 @@ impl Daemon {
         };
         // Reloaded models are loaded afresh (the file may have been replaced).
         let mut models = HashMap::new();
-        match build(config, &self.tx, &mut models) {
+        // The old cameras must let go of their devices before the new ones open them.
+        self.setup.cameras.clear();
+        match build(config, &self.tx, &mut models, &self.usr1) {
             Ok(setup) => {
                 self.settler.set_delay(Duration::from_secs_f64(setup.config.daemon.stability_delay));
                 self.setup = setup;

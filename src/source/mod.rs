@@ -1,4 +1,7 @@
-//! Where photos come from. Each source turns its own events into [`crate::job::Job`]s.
+//! Where photos come from: command-line paths ([`args`]), folder watches ([`watch`]) and
+//! document cameras ([`camera`]). Watches and cameras report [`watch::SourceEvent`]s on one
+//! bounded channel.
 
 pub mod args;
+pub mod camera;
 pub mod watch;

@@ -21,6 +21,13 @@ pub enum SourceEvent {
         /// The file.
         path: PathBuf,
     },
+    /// A camera saved a capture (written atomically: no stability check needed).
+    Captured {
+        /// Index of the `[[camera]]` entry.
+        camera: usize,
+        /// The saved frame.
+        path: PathBuf,
+    },
     /// A folder appeared inside a recursive watch: its files must be scanned, as they may
     /// have been written before the watch on it was set up.
     NewFolder {
