@@ -1,0 +1,41 @@
+//! The aarch64 build under emulation: set HUED_AARCH64_BIN to a cross-built binary (see
+//! cross/README.md) and this runs it with `qemu-aarch64 -cpu cortex-a72` (a Raspberry Pi 4;
+//! qemu's default CPU has SVE, which no Pi has) on a sample photo, and compares its output
+//! with this machine's. Skipped when HUED_AARCH64_BIN is unset.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn aarch64_output_matches_x86_64_output() {
+    let Some(arm_bin) = std::env::var_os("HUED_AARCH64_BIN") else {
+        eprintln!("SKIPPED: HUED_AARCH64_BIN is not set (cross-build first: cross/README.md)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("sample.png");
+    match common::shared_data() {
+        Some(data) => image::open(data.join("historical/1890Surfer.jpg")).unwrap().to_luma8().save(&input).unwrap(),
+        None => common::gray_photo(640, 480).save(&input).unwrap(),
+    }
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v1-int8.toml");
+    let model = if model.exists() { model } else { common::fixture_model() };
+    let run = |program: &mut Command, out: &str| {
+        let status = program.args(["colorize", "--model"]).arg(&model).arg("--out").arg(dir.path().join(out)).arg(&input).status().unwrap();
+        assert!(status.success(), "{out} run failed");
+        image::open(dir.path().join(out).join("sample.colorized.png")).unwrap().to_rgb8()
+    };
+    let x86 = run(&mut Command::new(assert_cmd::cargo::cargo_bin("hued")), "x86");
+    let arm = run(
+        Command::new("qemu-aarch64").args(["-cpu", "cortex-a72", "-L", "/usr/aarch64-linux-gnu"]).arg(&arm_bin),
+        "arm",
+    );
+    assert_eq!(x86.dimensions(), arm.dimensions());
+    let diffs: Vec<u8> = x86.as_raw().iter().zip(arm.as_raw()).map(|(a, b)| a.abs_diff(*b)).collect();
+    let max = *diffs.iter().max().unwrap();
+    let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64;
+    eprintln!("aarch64 (qemu cortex-a72) vs x86-64 output: max difference {max} levels, mean {mean:.4} levels ({} px)", diffs.len() / 3);
+    assert!(max <= 3 && mean < 0.1, "aarch64 output differs from x86-64: max {max}, mean {mean}");
+}
