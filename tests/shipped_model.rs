@@ -1,0 +1,44 @@
+//! The shipped model, loaded and run by tract exactly as `hued colorize` does with no flags.
+
+mod common;
+
+use assert_cmd::Command;
+use hued::model::{resolve_manifest, Model};
+use std::path::Path;
+
+#[test]
+fn the_shipped_model_loads_runs_and_gives_plausible_colors() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v1-int8.toml");
+    let model = Model::load(&manifest).expect("shipped model loads (its sha256 matches its manifest)");
+    assert!(model.has_hints(), "the shipped model takes color hints");
+    assert!(std::fs::metadata(manifest.with_extension("onnx")).unwrap().len() <= 8_000_000, "model size <= 8 MB");
+    // A plain gradient: the model must answer in range at several input sizes (one plan each).
+    for (w, h) in [(256u32, 192u32), (192, 256), (256, 256)] {
+        let l: Vec<f32> = (0..w * h).map(|i| 20.0 + 60.0 * ((i % w) as f32 / w as f32)).collect();
+        let ab = model.run(&l, None, w, h).unwrap();
+        assert_eq!((ab.width, ab.height), (w as usize / 4, h as usize / 4));
+        assert!(ab.a.iter().chain(&ab.b).all(|v| v.is_finite() && v.abs() < 128.0));
+    }
+}
+
+#[test]
+fn colorize_uses_the_shipped_model_by_default() {
+    assert_eq!(
+        resolve_manifest(None).unwrap().canonicalize().unwrap(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v1-int8.toml").canonicalize().unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("landscape.png");
+    match common::shared_data() {
+        Some(data) => {
+            image::open(data.join("historical/1890CliffHouseSF.jpg")).unwrap().save(&input).unwrap();
+        }
+        None => common::gray_photo(320, 240).save(&input).unwrap(),
+    }
+    Command::cargo_bin("hued").unwrap().arg("colorize").arg(&input).assert().success();
+    let out = dir.path().join("landscape.colorized.png");
+    let img = image::open(&out).unwrap();
+    assert!(common::has_color(&img));
+    let prov = hued::pipeline::metadata::read_provenance(&out).unwrap();
+    assert_eq!(prov.model_name, "hued-color-v1-int8");
+}
