@@ -226,6 +226,22 @@ fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
     println!("jpeg_quality = {}", c.jpeg_quality);
     println!("threads = {}", c.threads);
     println!("model_long_side = {}", c.model_long_side);
+    let d = &config.daemon;
+    println!("\n[daemon]");
+    println!("state_dir = {:?}", d.state_dir.display().to_string());
+    println!("workers = {}", d.workers);
+    println!("stability_delay = {}", d.stability_delay);
+    println!("queue_capacity = {}", d.queue_capacity);
+    println!("shutdown_timeout = {}", d.shutdown_timeout);
+    println!("max_retry_delay = {}", d.max_retry_delay);
+    for w in &config.watch {
+        let out = w.output.as_ref().map_or("beside the originals".to_string(), |o| o.display().to_string());
+        let how = if w.poll { format!("polling every {} s", w.poll_interval) } else { "inotify".to_string() };
+        println!("\nwatch {}: {}{how}; outputs {out}", w.path.display(), if w.recursive { "recursive, " } else { "" });
+    }
+    for c in &config.camera {
+        println!("\ncamera {}: {:?} {}x{}, trigger {:?}, captures into {}", c.device.display(), c.formats, c.width, c.height, c.trigger, c.output.display());
+    }
 }
 
 fn colorize(a: ColorizeArgs) -> i32 {

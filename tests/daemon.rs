@@ -72,13 +72,27 @@ fn wait_for(what: &str, daemon: &Daemon, timeout_s: u64, mut cond: impl FnMut() 
 
 struct Station {
     dir: tempfile::TempDir,
+    originals: std::cell::RefCell<Vec<(PathBuf, String)>>,
 }
 
 impl Station {
     fn new() -> Station {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("scans")).unwrap();
-        Station { dir }
+        Station { dir, originals: Default::default() }
+    }
+    /// Writes an original and remembers its hash.
+    fn put(&self, path: &Path, bytes: &[u8]) {
+        fs::write(path, bytes).unwrap();
+        self.originals.borrow_mut().push((path.to_path_buf(), hash(path)));
+    }
+    /// Every original written through `put` is still byte-identical.
+    fn check_originals(&self) {
+        for (p, h) in self.originals.borrow().iter() {
+            if p.exists() {
+                assert_eq!(&hash(p), h, "{} was modified", p.display());
+            }
+        }
     }
     fn scans(&self) -> PathBuf {
         self.dir.path().join("scans")
@@ -139,7 +153,7 @@ fn copied_slow_renamed_and_many_files_are_each_colorized_once() {
 
     // A file copied in.
     let a = st.scans().join("copied.jpg");
-    fs::write(&a, photo_bytes(120, 90)).unwrap();
+    st.put(&a, &photo_bytes(120, 90));
     let a_hash = hash(&a);
     wait_for("copied file", &d, 20, || colorized(&a).exists());
 
@@ -154,21 +168,23 @@ fn copied_slow_renamed_and_many_files_are_each_colorized_once() {
         assert!(!colorized(&b).exists(), "processed before the scanner finished writing");
     }
     drop(f);
+    st.originals.borrow_mut().push((b.clone(), hash(&b)));
     wait_for("slowly written file", &d, 20, || colorized(&b).exists());
     assert!(!d.log().contains("failed"), "the half-written file must not have been tried:\n{}", d.log());
 
     // A file written under a temp name and renamed (rsync, scanner drivers).
     let tmp = st.scans().join("renamed.jpg.part");
-    fs::write(&tmp, photo_bytes(100, 100)).unwrap();
+    st.put(&tmp, &photo_bytes(100, 100));
     let c = st.scans().join("renamed.jpg");
     fs::rename(&tmp, &c).unwrap();
+    st.originals.borrow_mut().push((c.clone(), hash(&c)));
     wait_for("renamed file", &d, 20, || colorized(&c).exists());
     assert!(!st.scans().join("renamed.jpg.colorized.part").exists());
 
     // 50 files at once.
     let bytes = photo_bytes(64, 48);
     for i in 0..50 {
-        fs::write(st.scans().join(format!("batch{i:02}.jpg")), &bytes).unwrap();
+        st.put(&st.scans().join(format!("batch{i:02}.jpg")), &bytes);
     }
     wait_for("50 files", &d, 60, || count_outputs(&st.scans()) == 53);
     std::thread::sleep(Duration::from_millis(1500));
@@ -177,6 +193,7 @@ fn copied_slow_renamed_and_many_files_are_each_colorized_once() {
     assert!(d.alive());
     assert_eq!(hash(&a), a_hash, "original untouched");
     assert_eq!(d.stop(), 0);
+    st.check_originals();
     no_temp_files(&st.scans());
 }
 
@@ -188,10 +205,11 @@ fn new_subfolders_are_watched_when_recursive() {
     let sub = st.scans().join("box 7/roll 2");
     fs::create_dir_all(&sub).unwrap();
     let p = sub.join("x.jpg");
-    fs::write(&p, photo_bytes(80, 60)).unwrap();
+    st.put(&p, &photo_bytes(80, 60));
     wait_for("file in new subfolder", &d, 20, || colorized(&p).exists());
     assert!(d.alive());
     assert_eq!(d.stop(), 0);
+    st.check_originals();
 }
 
 #[test]
@@ -200,15 +218,16 @@ fn corrupt_file_is_logged_and_the_next_good_one_is_done() {
     let mut d = Daemon::start(&st.config("", ""));
     wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
     let bad = st.scans().join("bad.jpg");
-    fs::write(&bad, b"this is not a jpeg").unwrap();
+    st.put(&bad, b"this is not a jpeg");
     wait_for("failure logged", &d, 20, || d.log().contains(&format!("failed {}: unsupported format", bad.display())));
     let good = st.scans().join("good.jpg");
-    fs::write(&good, photo_bytes(80, 60)).unwrap();
+    st.put(&good, &photo_bytes(80, 60));
     wait_for("good file", &d, 20, || colorized(&good).exists());
     assert!(d.alive());
     let state = fs::read_to_string(st.dir.path().join("state/state.json")).unwrap();
     assert!(state.contains("bad.jpg") && state.contains("failed"), "{state}");
     assert_eq!(d.stop(), 0);
+    st.check_originals();
     assert!(!colorized(&bad).exists());
 }
 
@@ -222,25 +241,28 @@ fn unwritable_output_folder_is_retried_until_it_works() {
     let mut d = Daemon::start(&st.config(&format!("output = {:?}", out.display().to_string()), ""));
     wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
     let p = st.scans().join("p.jpg");
-    fs::write(&p, photo_bytes(80, 60)).unwrap();
+    st.put(&p, &photo_bytes(80, 60));
     wait_for("transient failure", &d, 20, || d.log().contains("retrying in"));
     fs::remove_file(&out).unwrap();
     wait_for("retried and done", &d, 30, || out.join("p.colorized.jpg").exists());
     assert!(d.alive());
     assert_eq!(d.stop(), 0);
+    st.check_originals();
 }
 
 #[test]
 fn sigterm_during_processing_exits_0_without_temp_files() {
     let st = Station::new();
-    let mut d = Daemon::start(&st.config("", ""));
+    let d = Daemon::start(&st.config("", ""));
     wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
     // A big photo keeps the (debug-build) pipeline busy for a while.
     let p = st.scans().join("big.png");
     gray_photo(4000, 3000).save(&p).unwrap();
+    st.originals.borrow_mut().push((p.clone(), hash(&p)));
     wait_for("processing to start", &d, 30, || d.log().contains("started ") && d.log().contains("big.png"));
     let code = d.stop();
     assert_eq!(code, 0);
+    st.check_originals();
     no_temp_files(&st.scans());
     // Either finished (whole) or abandoned (absent): never partial.
     if colorized(&p).exists() {
@@ -254,15 +276,16 @@ fn restart_does_the_backlog_without_duplicates() {
     let cfg = st.config("", "");
     let bytes = photo_bytes(64, 48);
     for i in 0..3 {
-        fs::write(st.scans().join(format!("old{i}.jpg")), &bytes).unwrap();
+        st.put(&st.scans().join(format!("old{i}.jpg")), &bytes);
     }
     let d = Daemon::start(&cfg);
     wait_for("first backlog", &d, 30, || count_outputs(&st.scans()) == 3);
     assert_eq!(d.stop(), 0);
+    st.check_originals();
     let before: Vec<_> = walk(&st.scans()).iter().map(|p| (p.clone(), fs::metadata(p).unwrap().modified().unwrap())).collect();
     // While it was down, two more scans arrived.
     for i in 0..2 {
-        fs::write(st.scans().join(format!("new{i}.jpg")), &bytes).unwrap();
+        st.put(&st.scans().join(format!("new{i}.jpg")), &bytes);
     }
     let d = Daemon::start(&cfg);
     wait_for("second backlog", &d, 30, || count_outputs(&st.scans()) == 5);
@@ -273,6 +296,7 @@ fn restart_does_the_backlog_without_duplicates() {
     }
     assert_eq!(d.log().matches("done ").count(), 2, "{}", d.log());
     assert_eq!(d.stop(), 0);
+    st.check_originals();
 }
 
 #[test]
@@ -287,13 +311,14 @@ fn sighup_with_a_bad_config_keeps_the_old_one() {
     wait_for("reload refused", &d, 20, || d.log().contains("config reload failed, keeping the previous configuration"));
     assert!(d.alive());
     let p = st.scans().join("after.jpg");
-    fs::write(&p, photo_bytes(64, 48)).unwrap();
+    st.put(&p, &photo_bytes(64, 48));
     wait_for("still working", &d, 20, || colorized(&p).exists());
     // A good config is taken.
     fs::write(&cfg, good.replace("stability_delay = 0.6", "stability_delay = 0.3")).unwrap();
     d.signal("HUP");
     wait_for("reloaded", &d, 20, || d.log().contains("config reloaded"));
     assert_eq!(d.stop(), 0);
+    st.check_originals();
 }
 
 #[test]
@@ -302,10 +327,11 @@ fn polling_mode_sees_files_without_inotify() {
     let mut d = Daemon::start(&st.config("poll = true\npoll_interval = 0.3", ""));
     wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
     let p = st.scans().join("share.jpg");
-    fs::write(&p, photo_bytes(64, 48)).unwrap();
+    st.put(&p, &photo_bytes(64, 48));
     wait_for("polled file", &d, 20, || colorized(&p).exists());
     assert!(d.alive());
     assert_eq!(d.stop(), 0);
+    st.check_originals();
 }
 
 #[test]
@@ -314,7 +340,7 @@ fn outputs_go_to_a_mirrored_tree_and_originals_stay_byte_identical() {
     let out = st.dir.path().join("colorized");
     fs::create_dir_all(st.scans().join("a/b")).unwrap();
     let p = st.scans().join("a/b/deep.jpg");
-    fs::write(&p, photo_bytes(64, 48)).unwrap();
+    st.put(&p, &photo_bytes(64, 48));
     let h = hash(&p);
     fs::set_permissions(&p, fs::Permissions::from_mode(0o444)).unwrap();
     let d = Daemon::start(&st.config(&format!("recursive = true\noutput = {:?}", out.display().to_string()), ""));
@@ -322,6 +348,7 @@ fn outputs_go_to_a_mirrored_tree_and_originals_stay_byte_identical() {
     assert_eq!(hash(&p), h);
     assert_eq!(fs::read_dir(st.scans().join("a/b")).unwrap().count(), 1, "nothing written beside the original");
     assert_eq!(d.stop(), 0);
+    st.check_originals();
 }
 
 #[test]
@@ -342,7 +369,7 @@ fn tells_systemd_ready_status_and_pings_the_watchdog() {
         .stderr(fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    fs::write(st.scans().join("one.jpg"), photo_bytes(64, 48)).unwrap();
+    st.put(&st.scans().join("one.jpg"), &photo_bytes(64, 48));
     let mut messages = String::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut buf = [0u8; 4096];
