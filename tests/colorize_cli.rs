@@ -24,9 +24,22 @@ fn colorize(args: &[&Path]) -> Command {
 }
 
 /// hued run as user nobody, so that file permissions apply even when the tests run as root.
-fn colorize_as_nobody(args: &[&Path]) -> Command {
-    let mut std_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("hued"));
-    std_cmd.arg("colorize").arg("--model").arg(fixture_model()).args(args);
+/// The binary and the model are copied into `dir` (world-readable) first, as the checkout
+/// may sit where nobody cannot reach (/root).
+fn colorize_as_nobody(dir: &Path, args: &[&Path]) -> Command {
+    let (mut exe, mut model) = (assert_cmd::cargo::cargo_bin("hued"), fixture_model());
+    if running_as_root() {
+        let tools = dir.join("tools");
+        fs::create_dir_all(&tools).unwrap();
+        fs::copy(&exe, tools.join("hued")).unwrap();
+        for ext in ["toml", "onnx"] {
+            fs::copy(model.with_extension(ext), tools.join("tiny-qdq").with_extension(ext)).unwrap();
+        }
+        fs::set_permissions(&tools, fs::Permissions::from_mode(0o755)).unwrap();
+        (exe, model) = (tools.join("hued"), tools.join("tiny-qdq.toml"));
+    }
+    let mut std_cmd = std::process::Command::new(exe);
+    std_cmd.arg("colorize").arg("--model").arg(model).args(args);
     if running_as_root() {
         std_cmd.uid(65534).gid(65534);
     }
@@ -244,7 +257,7 @@ fn unreadable_file_fails_cleanly() {
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
     let good = dir.path().join("good.png");
     gray_photo(32, 32).save(&good).unwrap();
-    colorize_as_nobody(&[&secret, &good])
+    colorize_as_nobody(dir.path(), &[&secret, &good])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(format!("error: {}: cannot read: Permission denied", secret.display())));
@@ -263,7 +276,7 @@ fn unwritable_output_folder_fails_cleanly() {
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
     let free = dir.path().join("free.png");
     gray_photo(32, 32).save(&free).unwrap();
-    colorize_as_nobody(&[&photo, &free])
+    colorize_as_nobody(dir.path(), &[&photo, &free])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(format!("error: {}: cannot write {}", photo.display(), locked.join("p.colorized.png").display())));
