@@ -40,6 +40,8 @@ struct Watch {
     root: PathBuf,
     recursive: bool,
     target: OutputTarget,
+    /// The colorized-copy suffix in effect for this watch.
+    suffix: String,
     filter: Arc<FileFilter>,
     settings: Settings,
     model: Arc<Model>,
@@ -105,6 +107,7 @@ fn build(
             root: w.path.clone(),
             recursive: w.recursive,
             target: w.output.clone().map_or(OutputTarget::Beside, OutputTarget::Folder),
+            suffix: c.suffix.clone(),
             filter,
             settings: Settings::from_config(&c),
             model,
@@ -137,7 +140,7 @@ impl Setup {
                 OutputTarget::Folder(dir.join(rel))
             }
         };
-        output_path(input, &target, &self.config.watch[watch].colorize_settings(&self.config.colorize).suffix)
+        output_path(input, &target, &w.suffix)
     }
 }
 
