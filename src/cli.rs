@@ -3,6 +3,7 @@
 use crate::config::{load_config, Config, LevelsMode};
 use crate::job::{Job, Settings};
 use crate::model::{resolve_manifest, Model};
+use crate::pipeline::hints::{self, Hint};
 use crate::pipeline::{self, Outcome};
 use crate::sink::OutputTarget;
 use crate::source::args;
@@ -100,6 +101,15 @@ struct ColorizeArgs {
     /// Recurse into subfolders.
     #[arg(short, long)]
     recursive: bool,
+    /// A color hint, X,Y,#RRGGBB: "the photo was this color at pixel X,Y" (from the top-left
+    /// corner of the photo as shown). Repeatable; applies to every photo given. Without it, a
+    /// sidecar <photo>.hints.toml beside a photo gives its hints (default: none).
+    #[arg(long = "hint", value_name = "X,Y,#RRGGBB", value_parser = parse_hint)]
+    hints: Vec<Hint>,
+}
+
+fn parse_hint(s: &str) -> Result<Hint, String> {
+    s.parse()
 }
 
 /// Runs the command line; returns the process exit code.
@@ -286,6 +296,10 @@ fn colorize(a: ColorizeArgs) -> i32 {
             return EXIT_FAILED;
         }
     }
+    if !a.hints.is_empty() && !model.has_hints() {
+        eprintln!("error: --hint: model {} takes no color hints", model.manifest.name);
+        return EXIT_USAGE;
+    }
     let target = a.out.clone().map_or(OutputTarget::Beside, OutputTarget::Folder);
     let mut settings = Settings::from_config(c);
     settings.compare = a.compare;
@@ -311,7 +325,19 @@ fn colorize(a: ColorizeArgs) -> i32 {
     };
     for input in inputs {
         bar.set_message(input.display().to_string());
-        let job = Job::new(input.clone(), &target, &c.suffix, settings.clone());
+        let mut job = Job::new(input.clone(), &target, &c.suffix, settings.clone());
+        job.hints = if a.hints.is_empty() && model.has_hints() {
+            match hints::read_sidecar(&input) {
+                Ok(h) => h,
+                Err(reason) => {
+                    bar.suspend(|| eprintln!("error: {}: {reason}", input.display()));
+                    summary.failed.push((input, reason));
+                    continue;
+                }
+            }
+        } else {
+            a.hints.clone()
+        };
         match pipeline::colorize(&job, &model, a.force) {
             Ok(Outcome::Done { output, times, warning }) => {
                 if let Some(w) = warning {

@@ -23,6 +23,46 @@ pub struct Config {
     /// Document cameras the daemon reads (`[[camera]]`, any number). Default: none.
     #[serde(default)]
     pub camera: Vec<CameraConfig>,
+    /// The kiosk web page served by the daemon. Default: see [`WebConfig`] (off).
+    #[serde(default)]
+    pub web: WebConfig,
+}
+
+/// The `[web]` section: the kiosk page (upload, colorize, download; nothing kept).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Serve the page at all. Default: false.
+    pub enabled: bool,
+    /// Address and port to listen on; a LAN address (or 0.0.0.0) lets phones on the network
+    /// in. Default: "127.0.0.1:8080" (this machine only).
+    pub listen: String,
+    /// When set, every request to the page's API must carry it (`?token=` in the page's
+    /// address, or an `Authorization: Bearer` header). Meant for LAN mode. Default: none.
+    pub token: Option<String>,
+    /// Largest upload, in megabytes. Default: 50.
+    pub max_upload_mb: f64,
+    /// Most uploads waiting or being colorized at once; more get "busy, retry later" (HTTP 503).
+    /// Default: 4.
+    pub queue_capacity: usize,
+    /// Photos colorized at the same time for the page (beside the daemon's own workers). Default: 1.
+    pub workers: usize,
+    /// Minutes a result waits to be downloaded before it is dropped. Default: 10.
+    pub keep_minutes: f64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            enabled: false,
+            listen: "127.0.0.1:8080".into(),
+            token: None,
+            max_upload_mb: 50.0,
+            queue_capacity: 4,
+            workers: 1,
+            keep_minutes: 10.0,
+        }
+    }
 }
 
 /// When a camera captures.
@@ -348,6 +388,16 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
             return Err(err(None, format!("camera #{} ({}): formats must not be empty, settle >= 0, interval >= 0.1, width and height > 0", i + 1, c.device.display())));
         }
     }
+    let web = &config.web;
+    if web.listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(err(place("listen"), format!("web.listen = {:?}: expected an address and port, e.g. \"127.0.0.1:8080\"", web.listen)));
+    }
+    if !(web.max_upload_mb > 0.0) || web.queue_capacity == 0 || !(1..=16).contains(&web.workers) || !(web.keep_minutes > 0.0) {
+        return Err(err(None, "web: max_upload_mb and keep_minutes must be above 0, queue_capacity at least 1, workers 1 to 16".into()));
+    }
+    if web.token.as_deref().is_some_and(|t| t.len() < 8 || !t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))) {
+        return Err(err(place("token"), "web.token must be at least 8 characters of A-Z a-z 0-9 - _ . ~".into()));
+    }
     let base = origin.parent().unwrap_or(Path::new(".")).to_path_buf();
     let anchor = |p: &mut Option<PathBuf>| {
         if let Some(model) = p {
@@ -452,5 +502,19 @@ mod tests {
     fn relative_model_path_is_taken_from_the_config_folder() {
         let c = parse("[colorize]\nmodel = \"models/x.toml\"\n").unwrap();
         assert_eq!(c.colorize.model.unwrap(), PathBuf::from("/etc/hued/models/x.toml"));
+    }
+
+    #[test]
+    fn web_section() {
+        let c = parse("[web]\nenabled = true\nlisten = \"0.0.0.0:9000\"\ntoken = \"s3cret-token\"\n").unwrap();
+        assert!(c.web.enabled && c.web.listen == "0.0.0.0:9000" && c.web.token.as_deref() == Some("s3cret-token"));
+        assert_eq!((c.web.max_upload_mb, c.web.keep_minutes, c.web.queue_capacity), (50.0, 10.0, 4));
+        assert!(!parse("").unwrap().web.enabled, "the page is off by default");
+        assert_eq!(parse("").unwrap().web.listen, "127.0.0.1:8080", "and only for this machine");
+        let e = parse("[web]\nlisten = \"localhost\"\n").unwrap_err();
+        assert!(e.message.contains("address and port") && e.position == Some((2, 1)), "{e}");
+        assert!(parse("[web]\ntoken = \"short\"\n").unwrap_err().message.contains("at least 8"));
+        assert!(parse("[web]\nqueue_capacity = 0\n").is_err());
+        assert!(parse("[web]\nport = 80\n").unwrap_err().message.contains("unknown field `port`"));
     }
 }

@@ -1,6 +1,7 @@
 //! One photo to colorize: where it is, where its copy goes, and the options that apply.
 
 use crate::config::{ColorizeConfig, LevelsMode};
+use crate::pipeline::hints::Hint;
 use crate::sink::{compare_path, output_path, OutputTarget};
 use std::path::PathBuf;
 
@@ -49,6 +50,8 @@ pub struct Job {
     pub compare: Option<PathBuf>,
     /// How.
     pub settings: Settings,
+    /// The user's color hints for this photo (none: the model guesses every color).
+    pub hints: Vec<Hint>,
 }
 
 impl Job {
@@ -56,6 +59,6 @@ impl Job {
     pub fn new(input: PathBuf, target: &OutputTarget, suffix: &str, settings: Settings) -> Job {
         let output = output_path(&input, target, suffix);
         let compare = settings.compare.then(|| compare_path(&output, &input));
-        Job { input, output, compare, settings }
+        Job { input, output, compare, settings, hints: Vec::new() }
     }
 }

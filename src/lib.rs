@@ -22,6 +22,7 @@ pub mod model;
 pub mod pipeline;
 pub mod sink;
 pub mod source;
+pub mod web;
 
 /// hued's version, as written into the provenance of every output.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

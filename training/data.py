@@ -54,7 +54,7 @@ class CropSampler:
         return torch.from_numpy(rgb).permute(0, 3, 1, 2).contiguous()
 
 
-def random_hints(ab, rng, share=0.5, mean_points=8):
+def random_hints(ab, rng, share=0.5, mean_points=8, max_patch=4):
     """User-hint channels as in Zhang et al. 2017: on `share` of the samples, a geometric
     number of small patches carrying the true mean ab of the patch; none on the rest.
     ab: (N,2,H,W) in Lab units. Returns (N,3,H,W): a/110, b/110, mask."""
@@ -67,7 +67,7 @@ def random_hints(ab, rng, share=0.5, mean_points=8):
         while rng.random() > 1.0 / mean_points and k < 40:
             k += 1
         for _ in range(k):
-            p = rng.randint(1, 4)
+            p = rng.randint(1, max_patch)
             y, x = rng.randint(0, h - p), rng.randint(0, w - p)
             patch = ab[i, :, y:y + p, x:x + p].mean(dim=(1, 2))
             hints[i, 0:2, y:y + p, x:x + p] = (patch / 110.0).view(2, 1, 1)

@@ -12,6 +12,7 @@ thresholds 0..150 (Zhang et al. 2016), Hasler-Suesstrunk colorfulness. Writes me
 metrics.json and contact_sheet.png (gray | hued | truth).
 """
 import argparse
+import random
 import json
 import os
 
@@ -86,21 +87,43 @@ class OnnxColorizer:
         self.sess = ort.InferenceSession(path, so, providers=['CPUExecutionProvider'])
         self.names = [i.name for i in self.sess.get_inputs()]
 
-    def __call__(self, l_small):
-        """l_small: (h, w) L in 0..100. Returns ab (2, h/4, w/4) in Lab units."""
+    def __call__(self, l_small, hints=None):
+        """l_small: (h, w) L in 0..100; hints: (3, h, w) a/110, b/110, mask, or None.
+        Returns ab (2, h/4, w/4) in Lab units."""
         feeds = {'l': (l_small / 100.0)[None, None].astype(np.float32)}
         if 'hints' in self.names:
-            feeds['hints'] = np.zeros((1, 3) + l_small.shape, np.float32)
+            feeds['hints'] = (np.zeros((3,) + l_small.shape, np.float32) if hints is None else hints)[None].astype(np.float32)
         return self.sess.run(['ab'], feeds)[0][0] * 110.0
 
 
-def colorize(rgb_u8, model, vividness=1.0):
-    """Truth RGB (h, w, 3 uint8) -> (gray L, predicted RGB float 0..1)."""
+HINT_PATCH = 3   # side of the square a hint covers at model resolution; src/pipeline/hints.rs uses the same
+
+
+def true_hints(lab_small, rng, n):
+    """n hints as a user who knows the true colors would give them: at random points, the mean
+    true ab of a HINT_PATCH square. lab_small: (h, w, 3). Returns (3, h, w)."""
+    h, w = lab_small.shape[:2]
+    hints = np.zeros((3, h, w), np.float32)
+    for _ in range(n):
+        y, x = rng.randint(0, h - HINT_PATCH), rng.randint(0, w - HINT_PATCH)
+        ab = lab_small[y:y + HINT_PATCH, x:x + HINT_PATCH, 1:].reshape(-1, 2).mean(0) / 110.0
+        hints[0:2, y:y + HINT_PATCH, x:x + HINT_PATCH] = ab[:, None, None]
+        hints[2, y:y + HINT_PATCH, x:x + HINT_PATCH] = 1.0
+    return hints
+
+
+def colorize(rgb_u8, model, vividness=1.0, n_hints=0, rng=None):
+    """Truth RGB (h, w, 3 uint8) -> (gray L, predicted RGB float 0..1). With n_hints, the model
+    also gets that many true-color hints (see true_hints)."""
     lab = rgb_to_lab(rgb_u8.astype(np.float32) / 255.0)
     L = lab[..., 0]
     h, w = L.shape
     mw, mh = input_size(w, h)
-    ab_low = model(shrink(L, mw, mh))
+    if n_hints:
+        small = np.stack([shrink(lab[..., c], mw, mh) for c in range(3)], -1)
+        ab_low = model(small[..., 0], true_hints(small, rng, n_hints))
+    else:
+        ab_low = model(shrink(L, mw, mh))
     ab = guided_upsample(L, ab_low) * vividness
     return L, lab_to_rgb(np.concatenate([L[..., None], ab], -1)), lab
 
@@ -158,12 +181,13 @@ def measure(pred_rgb, truth_u8, truth_lab):
             'auc': auc(pred_lab[..., 1:], truth_lab[..., 1:]), 'colorfulness': colorfulness(pred_u8)}, pred_u8
 
 
-def evaluate(model, files, vividness=1.0, sheet=None, sheet_n=24):
+def evaluate(model, files, vividness=1.0, sheet=None, sheet_n=24, n_hints=0):
     rows = {'hued': [], 'gray': []}
     truth_cf, tiles = [], []
+    rng = random.Random(0)
     for i, f in enumerate(files):
         truth = np.asarray(load_rgb(f))
-        L, pred, lab = colorize(truth, model, vividness)
+        L, pred, lab = colorize(truth, model, vividness, n_hints, rng)
         m, pred_u8 = measure(pred, truth, lab)
         rows['hued'].append(m)
         gray = lab_to_rgb(np.stack([L, np.zeros_like(L), np.zeros_like(L)], -1))
@@ -211,10 +235,12 @@ def main():
     ap.add_argument('--photos', default='../../shared/data/val')
     ap.add_argument('--out', default='eval')
     ap.add_argument('--vividness', type=float, default=1.0)
+    ap.add_argument('--hints', type=int, default=0, help='give the model this many true-color hints per photo')
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    mean = evaluate(OnnxColorizer(args.model), list_images(args.photos), args.vividness, sheet=os.path.join(args.out, 'contact_sheet.png'))
-    md = markdown(mean, f"{os.path.basename(args.model)} on {args.photos} (vividness {args.vividness})")
+    mean = evaluate(OnnxColorizer(args.model), list_images(args.photos), args.vividness,
+                    sheet=os.path.join(args.out, 'contact_sheet.png'), n_hints=args.hints)
+    md = markdown(mean, f"{os.path.basename(args.model)} on {args.photos} (vividness {args.vividness}, {args.hints} hints)")
     open(os.path.join(args.out, 'metrics.md'), 'w').write(md)
     json.dump(mean, open(os.path.join(args.out, 'metrics.json'), 'w'), indent=1)
     print(md)

@@ -13,6 +13,7 @@
 3. Compares int8 with fp32 on validation and writes <name>-int8.onnx and its manifest.
 """
 import argparse
+import random
 import hashlib
 import json
 import os
@@ -74,14 +75,17 @@ class CalibrationReader:
     calibrator needs equal shapes, and a turned photo has the same statistics."""
 
     def __init__(self, files, n=48):
-        self.items = []
-        for f in files[:n]:
-            L = ev.rgb_to_lab(np.asarray(load_rgb(f)).astype(np.float32) / 255.0)[..., 0]
-            if L.shape[0] > L.shape[1]:
-                L = L.T
+        # Half the samples carry true-color hints: calibrated on zeros alone, the hint input's
+        # quantization range collapsed to nothing and the int8 model ignored every hint (v1).
+        self.items, rng = [], random.Random(0)
+        for i, f in enumerate(files[:n]):
+            lab = ev.rgb_to_lab(np.asarray(load_rgb(f)).astype(np.float32) / 255.0)
+            if lab.shape[0] > lab.shape[1]:
+                lab = lab.transpose(1, 0, 2)
             w, h = 256, 192
-            small = ev.shrink(L, w, h)
-            self.items.append({'l': (small / 100.0)[None, None].astype(np.float32), 'hints': np.zeros((1, 3, h, w), np.float32)})
+            small = np.stack([ev.shrink(lab[..., c], w, h) for c in range(3)], -1)
+            hints = ev.true_hints(small, rng, rng.randint(1, 12)) if i % 2 else np.zeros((3, h, w), np.float32)
+            self.items.append({'l': (small[..., 0] / 100.0)[None, None].astype(np.float32), 'hints': hints[None]})
         self.it = iter(self.items)
 
     def get_next(self):

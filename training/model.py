@@ -17,6 +17,22 @@ def conv_bn(cin, cout, k=3):
     return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
 
 
+def hint_branch(cout, hidden=32):
+    last = nn.Conv2d(hidden, cout, 3, padding=1)
+    nn.init.zeros_(last.weight); nn.init.zeros_(last.bias)
+    return nn.Sequential(nn.Conv2d(4, hidden, 1), nn.ReLU6(inplace=True), nn.Conv2d(hidden, hidden, 3, padding=1),
+                         nn.ReLU6(inplace=True), last)
+
+
+def pooled_hints(hints, s):
+    """Hints at 1/s resolution: mask-weighted mean a and b, mask coverage, and whether any hint
+    falls in the cell. Plain pooling ops, which tract runs well."""
+    m = hints[:, 2:3]
+    cover = F.avg_pool2d(m, s)
+    ab_mean = F.avg_pool2d(hints[:, 0:2] * m, s) / (cover + 1e-4)
+    return torch.cat([ab_mean, cover, F.max_pool2d(m, s)], 1)
+
+
 class Colorizer(nn.Module):
     def __init__(self, n_bins, pretrained=True):
         super().__init__()
@@ -43,6 +59,10 @@ class Colorizer(nn.Module):
         self.up4 = nn.Sequential(conv_bn(96 + 24, 64), conv_bn(64, 64))
         self.cls = nn.Conv2d(64, n_bins, 1)
         self.reg = nn.Conv2d(64, 2, 1)
+        # Hints also enter the decoder directly, pooled to each decoder scale (v2): through the
+        # stem alone they were diluted by the encoder and the model barely followed them.
+        # The last conv of each branch starts at zero, so a v1 checkpoint loads unchanged.
+        self.hint16, self.hint8, self.hint4 = hint_branch(128), hint_branch(96), hint_branch(64)
 
     def forward(self, l, hints):
         x = torch.cat([l - 0.5, hints], dim=1)
@@ -54,9 +74,9 @@ class Colorizer(nn.Module):
                 skips.append(x)
         up = lambda t: F.interpolate(t, scale_factor=2.0, mode='nearest')
         x = self.center(x)
-        x = self.up16(torch.cat([up(x), skips[3]], 1))
-        x = self.up8(torch.cat([up(x), skips[2]], 1))
-        x = self.up4(torch.cat([up(x), skips[1]], 1))
+        x = self.up16(torch.cat([up(x), skips[3]], 1)) + self.hint16(pooled_hints(hints, 16))
+        x = self.up8(torch.cat([up(x), skips[2]], 1)) + self.hint8(pooled_hints(hints, 8))
+        x = self.up4(torch.cat([up(x), skips[1]], 1)) + self.hint4(pooled_hints(hints, 4))
         return self.cls(x), torch.tanh(self.reg(x))
 
 

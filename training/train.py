@@ -78,6 +78,11 @@ def main():
     ap.add_argument('--no-pretrained', action='store_true', help='random encoder (smoke tests)')
     ap.add_argument('--resume', action='store_true')
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--init', help='start from the weights of this checkpoint (new layers start at zero), with a fresh optimizer and schedule')
+    ap.add_argument('--hint-share', type=float, default=0.5, help='share of samples that carry hints')
+    ap.add_argument('--hint-points', type=float, default=8, help='mean number of hint patches on a hinted sample')
+    ap.add_argument('--hint-max-patch', type=int, default=4, help='largest hint patch side in pixels')
+    ap.add_argument('--hint-weight', type=float, default=0.0, help='extra L1 weight on output cells that hold a hint')
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -97,6 +102,9 @@ def main():
     if args.resume and os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location='cpu')
         centers, weights = ck['centers'], ck['weights']
+    elif args.init:
+        ck, init = None, torch.load(args.init, map_location='cpu')
+        centers, weights = init['centers'], init['weights']
     else:
         ck = None
         centers, prob = ab_bins(sampler, n_batches=10 if args.limit else 40)
@@ -109,6 +117,10 @@ def main():
     dec_params = [p for p in net.parameters() if id(p) not in enc_ids]
     opt = torch.optim.AdamW([{'params': enc_params, 'lr': args.lr * 0.3}, {'params': dec_params, 'lr': args.lr}], weight_decay=1e-4)
     start, elapsed_before = 0, 0.0
+    if args.init and not ck:
+        missing, unexpected = net.load_state_dict(init['model'], strict=False)
+        assert not unexpected, unexpected
+        print(f"initialized from {args.init}; new layers: {sorted({k.split('.')[0] for k in missing})}", flush=True)
     if ck:
         net.load_state_dict(ck['model'])
         opt.load_state_dict(ck['opt'])
@@ -131,14 +143,19 @@ def main():
         for g, lr in zip(opt.param_groups, base_lrs):
             g['lr'] = lr * warm * (0.02 + 0.98 * cos)
         l, ab = to_lab_batch(sampler.batch(args.batch))
-        hints = random_hints(ab, rng)
+        hints = random_hints(ab, rng, args.hint_share, args.hint_points, args.hint_max_patch)
         l, ab, hints = l.to(dev), ab.to(dev), hints.to(dev)
         logits, reg = net(l, hints)
         ab4 = F.avg_pool2d(ab, 4)
         target, nearest = soft_targets(ab4, centers_d)
         ce = -(target * F.log_softmax(logits, 1)).sum(1)
         ce = (ce * weights_d[nearest]).mean()
-        l1 = (reg - ab4 / 110.0).abs().mean()
+        l1_map = (reg - ab4 / 110.0).abs()
+        l1 = l1_map.mean()
+        if args.hint_weight:
+            # Where the user gave a color the answer is known: following it is weighted up.
+            at_hint = F.max_pool2d(hints[:, 2:3], 4)
+            l1 = l1 + args.hint_weight * (l1_map * at_hint).sum() / at_hint.sum().clamp(min=1.0) / 2
         loss = ce + args.reg_weight * l1
         opt.zero_grad(set_to_none=True)
         loss.backward()

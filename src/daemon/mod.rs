@@ -19,6 +19,8 @@ use crate::pipeline::metadata::read_provenance;
 use crate::pipeline::Outcome;
 use crate::sink::{output_path, OutputTarget};
 use crate::source::watch::{self, FileFilter, FolderWatch, SourceEvent};
+use crate::web::latest::Latest;
+use crate::web::WebServer;
 use settle::{FileStamp, Settler};
 use state::{Record, State, Verdict};
 use std::collections::HashMap;
@@ -80,8 +82,8 @@ fn build(
     models: &mut HashMap<PathBuf, Arc<Model>>,
     usr1: &Arc<AtomicBool>,
 ) -> anyhow::Result<Setup> {
-    if config.watch.is_empty() && config.camera.is_empty() {
-        anyhow::bail!("no [[watch]] folders or [[camera]] devices configured: nothing to do");
+    if config.watch.is_empty() && config.camera.is_empty() && !config.web.enabled {
+        anyhow::bail!("no [[watch]] folders, [[camera]] devices or [web] page configured: nothing to do");
     }
     let mut load = |model: Option<&Path>| -> anyhow::Result<Arc<Model>> {
         let manifest = resolve_manifest(model)?;
@@ -161,6 +163,10 @@ struct Daemon {
     models: HashMap<PathBuf, Arc<Model>>,
     tx: mpsc::SyncSender<SourceEvent>,
     usr1: Arc<AtomicBool>,
+    /// The newest result, for the kiosk view.
+    latest: Latest,
+    /// The kiosk page, when `[web]` is enabled; started once (a reload does not restart it).
+    web: Option<WebServer>,
 }
 
 /// Runs the daemon with the config at `config_path`; returns the exit code.
@@ -196,6 +202,15 @@ pub fn run(config_path: &Path) -> i32 {
         log::error!("cannot create state directory {}: {e}", d.state_dir.display());
         return EXIT_CONFIG;
     }
+    let latest = Latest::default();
+    let web = match start_web(&setup.config, &mut models, &latest) {
+        Ok(w) => w,
+        Err(e) => {
+            log::error!("{}: {e:#}", config_path.display());
+            return EXIT_CONFIG;
+        }
+    };
+    let d = &setup.config.daemon;
     let (res_tx, res_rx) = mpsc::channel();
     let pool = Pool::start(d.workers, d.queue_capacity, res_tx);
     let mut daemon = Daemon {
@@ -210,6 +225,8 @@ pub fn run(config_path: &Path) -> i32 {
         models,
         tx,
         usr1,
+        latest,
+        web,
     };
     daemon.scan_backlog();
     systemd::ready();
@@ -221,6 +238,20 @@ pub fn run(config_path: &Path) -> i32 {
     );
     daemon.main_loop(&rx, &res_rx, &term, &hup);
     daemon.shutdown(&res_rx)
+}
+
+/// Starts the kiosk page with the `[colorize]` model and settings, if `[web]` is enabled.
+fn start_web(config: &Config, models: &mut HashMap<PathBuf, Arc<Model>>, latest: &Latest) -> anyhow::Result<Option<WebServer>> {
+    if !config.web.enabled {
+        return Ok(None);
+    }
+    let manifest = resolve_manifest(config.colorize.model.as_deref())?;
+    let model = match models.get(&manifest) {
+        Some(m) => m.clone(),
+        None => Arc::new(Model::load(&manifest)?),
+    };
+    models.insert(manifest, model.clone());
+    Ok(Some(crate::web::start(&config.web, model, Settings::from_config(&config.colorize), latest.clone())?))
 }
 
 impl Daemon {
@@ -327,7 +358,13 @@ impl Daemon {
         }
         let output = self.setup.output_for(watch, &path);
         if let Ok(out_meta) = std::fs::metadata(&output) {
-            let fresh = out_meta.modified().ok().zip(std::fs::metadata(&path).and_then(|m| m.modified()).ok()).is_some_and(|(o, i)| o >= i);
+            // Up to date = newer than the original and than its hints sidecar, if any.
+            let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            let newest_input = match crate::pipeline::hints::find_sidecar(&path).and_then(|s| modified(&s)) {
+                Some(sidecar) => modified(&path).map(|i| i.max(sidecar)),
+                None => modified(&path),
+            };
+            let fresh = out_meta.modified().ok().zip(newest_input).is_some_and(|(o, i)| o >= i);
             if fresh {
                 log::debug!("{}: up to date", path.display());
                 return;
@@ -341,7 +378,15 @@ impl Daemon {
             return;
         }
         let w = &self.setup.watches[watch];
-        let job = Job { input: path.clone(), output, compare: None, settings: w.settings.clone() };
+        let hints = match crate::pipeline::hints::read_sidecar(&path) {
+            Ok(h) => h,
+            Err(reason) => {
+                // Not recorded as failed: saving a mended sidecar brings the photo back.
+                log::error!("failed {}: {reason}; waiting for the sidecar to be mended", path.display());
+                return;
+            }
+        };
+        let job = Job { input: path.clone(), output, compare: None, settings: w.settings.clone(), hints };
         if let Err(item) = self.pool.push(WorkItem { job, model: w.model.clone(), stamp, watch }) {
             // Queue full: look again on the next round.
             self.settler.touch(item.watch, item.job.input, Instant::now());
@@ -365,6 +410,7 @@ impl Daemon {
                             log::warn!("{}: {w}", input.display());
                         }
                         log::info!("done {} -> {} in {times}", input.display(), output.display());
+                        self.latest.record(input.clone(), output);
                         self.counts.done += 1;
                         if self.state.files.remove(&input).is_some() {
                             self.save_state();
@@ -409,6 +455,7 @@ impl Daemon {
                 return;
             }
         };
+        let web_changed = config.web != self.setup.config.web;
         // Reloaded models are loaded afresh (the file may have been replaced).
         let mut models = HashMap::new();
         // The old cameras must let go of their devices before the new ones open them.
@@ -420,6 +467,9 @@ impl Daemon {
                 self.models = models;
                 self.scan_backlog();
                 log::info!("config reloaded: watching {} folder(s)", self.setup.watches.len());
+                if web_changed {
+                    log::warn!("web: changes to [web] take effect at the next restart");
+                }
             }
             Err(e) => log::error!("config reload failed, keeping the previous configuration: {e:#}"),
         }
@@ -429,6 +479,10 @@ impl Daemon {
     /// otherwise abandons them, removing their temporary files.
     fn shutdown(mut self, results: &Receiver<WorkResult>) -> i32 {
         systemd::stopping();
+        if let Some(web) = self.web.take() {
+            log::info!("web: stopping; {} upload(s) in memory are dropped", web.held());
+            drop(web);
+        }
         log::info!("stopping: finishing {} file(s) in progress", self.in_flight.len());
         let workers = self.pool.stop();
         let deadline = Instant::now() + Duration::from_secs_f64(self.setup.config.daemon.shutdown_timeout);

@@ -55,6 +55,11 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:x}", hasher.finalize()))
 }
 
+/// SHA-256 of bytes in memory, hex.
+pub fn sha256_bytes(data: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(data))
+}
+
 /// Where the shipped model is looked for when the config names none, in order:
 /// `$HUED_MODEL_DIR`, `<binary's folder>/../share/hued/models`, `<binary's folder>/models`,
 /// `/usr/share/hued/models`, and this source tree's `models/` (for development builds).

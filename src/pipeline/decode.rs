@@ -31,8 +31,45 @@ fn read_error(e: std::io::Error) -> PipelineError {
 /// Decodes `path`, refusing images over `max_megapixels` before their pixels are allocated.
 /// A broken EXIF block is dropped with a warning; it never stops the image.
 pub fn decode(path: &Path, max_megapixels: f64) -> Result<Decoded, PipelineError> {
-    let mut file = File::open(path).map_err(read_error)?;
+    let file = File::open(path).map_err(read_error)?;
     let len = file.metadata().map_err(read_error)?.len();
+    decode_from(BufReader::new(file), len, max_megapixels)
+}
+
+/// Decodes a photo held in memory (an upload), with the same checks as [`decode`].
+pub fn decode_bytes(data: &[u8], max_megapixels: f64) -> Result<Decoded, PipelineError> {
+    decode_from(std::io::Cursor::new(data), data.len() as u64, max_megapixels)
+}
+
+fn decode_from<R: std::io::BufRead + Seek>(mut file: R, len: u64, max_megapixels: f64) -> Result<Decoded, PipelineError> {
+    let format = sniff(&mut file, len)?;
+    let mut reader = ImageReader::with_format(file, format);
+    // Our own pixel limit below replaces image's default allocation cap (512 MB), which would
+    // refuse legitimate 100 MP 16-bit scans.
+    reader.no_limits();
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (w, h) = decoder.dimensions();
+    check_pixels(w, h, max_megapixels)?;
+    let exif = decoder.exif_metadata().ok().flatten();
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let icc = decoder.icc_profile().ok().flatten();
+    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    image.apply_orientation(orientation);
+    Ok(Decoded { image, format, icc, exif })
+}
+
+/// The checks that need no pixels, for an upload before it is queued: not empty, a supported
+/// format, a JPEG not cut off, within the pixel limit. Returns the format and pixel size.
+pub fn probe_bytes(data: &[u8], max_megapixels: f64) -> Result<(ImageFormat, u32, u32), PipelineError> {
+    let mut cursor = std::io::Cursor::new(data);
+    let format = sniff(&mut cursor, data.len() as u64)?;
+    let (w, h) = ImageReader::with_format(cursor, format).into_dimensions().map_err(corrupt)?;
+    check_pixels(w, h, max_megapixels)?;
+    Ok((format, w, h))
+}
+
+/// Not empty, a supported format (by content, not name), and for JPEG not cut off.
+fn sniff<R: Read + Seek>(file: &mut R, len: u64) -> Result<ImageFormat, PipelineError> {
     if len == 0 {
         return Err(PipelineError::Empty);
     }
@@ -48,24 +85,17 @@ pub fn decode(path: &Path, max_megapixels: f64) -> Result<Decoded, PipelineError
         None => return Err(PipelineError::Unsupported("not an image file (content is not JPEG, PNG, TIFF, BMP or WebP)".into())),
     };
     if format == ImageFormat::Jpeg {
-        check_jpeg_complete(&mut file, len)?;
+        check_jpeg_complete(file, len)?;
     }
-    let mut reader = ImageReader::with_format(BufReader::new(file), format);
-    // Our own pixel limit below replaces image's default allocation cap (512 MB), which would
-    // refuse legitimate 100 MP 16-bit scans.
-    reader.no_limits();
-    let mut decoder = reader.into_decoder().map_err(corrupt)?;
-    let (w, h) = decoder.dimensions();
-    let megapixels = w as f64 * h as f64 / 1e6;
-    if megapixels > max_megapixels {
-        return Err(PipelineError::TooLarge { width: w, height: h, megapixels, limit: max_megapixels });
+    Ok(format)
+}
+
+fn check_pixels(width: u32, height: u32, limit: f64) -> Result<(), PipelineError> {
+    let megapixels = width as f64 * height as f64 / 1e6;
+    match megapixels > limit {
+        true => Err(PipelineError::TooLarge { width, height, megapixels, limit }),
+        false => Ok(()),
     }
-    let exif = decoder.exif_metadata().ok().flatten();
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let icc = decoder.icc_profile().ok().flatten();
-    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
-    image.apply_orientation(orientation);
-    Ok(Decoded { image, format, icc, exif })
 }
 
 fn corrupt(e: image::ImageError) -> PipelineError {
@@ -78,7 +108,7 @@ fn corrupt(e: image::ImageError) -> PipelineError {
 
 /// JPEG decoders fill a cut-off scan with gray and report success; a JPEG that does not end
 /// with its end-of-image marker (FFD9, allowing trailing padding) is refused as truncated.
-fn check_jpeg_complete(file: &mut File, len: u64) -> Result<(), PipelineError> {
+fn check_jpeg_complete<R: Read + Seek>(file: &mut R, len: u64) -> Result<(), PipelineError> {
     let tail_len = len.min(4096);
     let mut tail = vec![0u8; tail_len as usize];
     file.seek(SeekFrom::Start(len - tail_len)).map_err(read_error)?;

@@ -103,18 +103,33 @@ fn encode_tiff<W: Write + Seek>(image: &Colorized, icc: Option<&[u8]>, provenanc
     Ok(())
 }
 
+/// The colorized photo at `width` x `height`, 8 bits per channel (for previews).
+pub fn resized_rgb8(colorized: &Colorized, width: u32, height: u32) -> image::RgbImage {
+    use image::imageops::{resize, FilterType};
+    match colorized {
+        Colorized::Rgb8(i) => resize(i, width, height, FilterType::Triangle),
+        Colorized::Rgb16(i) => image::DynamicImage::ImageRgb16(resize(i, width, height, FilterType::Triangle)).to_rgb8(),
+    }
+}
+
+/// Encodes an RGB preview as a JPEG (quality 85) into memory.
+pub fn preview_jpeg(image: &image::RgbImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    JpegEncoder::new_with_quality(&mut out, 85)
+        .write_image(image.as_raw(), image.width(), image.height(), ExtendedColorType::Rgb8)
+        .expect("JPEG encoding into memory cannot fail");
+    out
+}
+
 /// Width of each half of a comparison image, at most.
 pub const COMPARE_WIDTH: u32 = 1200;
 
 /// The original (already reduced to at most [`COMPARE_WIDTH`]) and its colorized copy side
 /// by side, as a JPEG, for people who would rather look than read.
 pub fn encode_compare<W: Write>(original: &image::RgbImage, colorized: &Colorized, out: &mut W) -> anyhow::Result<()> {
-    use image::imageops::{self, FilterType};
+    use image::imageops;
     let (tw, th) = original.dimensions();
-    let right = match colorized {
-        Colorized::Rgb8(i) => imageops::resize(i, tw, th, FilterType::Triangle),
-        Colorized::Rgb16(i) => image::DynamicImage::ImageRgb16(imageops::resize(i, tw, th, FilterType::Triangle)).to_rgb8(),
-    };
+    let right = resized_rgb8(colorized, tw, th);
     let left = original;
     let gap = 8;
     let mut sheet = image::RgbImage::from_pixel(tw * 2 + gap, th, image::Rgb([255, 255, 255]));

@@ -1,5 +1,6 @@
 //! Stage 3, infer: shrink L to the model's input size, run the model, get ab at low resolution.
 
+use super::hints::{hint_planes, Hint};
 use super::prepare::Luma;
 use crate::model::{AbLow, Model};
 use fast_image_resize::{images::Image, images::ImageRef, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -14,10 +15,16 @@ pub fn shrink_plane(src: &[f32], src_w: usize, src_h: usize, dst_w: usize, dst_h
     bytemuck::pod_collect_to_vec(dst.buffer())
 }
 
-/// Runs the model on `luma`, whose long side is brought to `long_side` (0: the manifest's).
-/// The model's hint channels, if it has any, get zeros: no hints.
-pub fn infer(model: &Model, luma: &Luma, long_side: u32) -> anyhow::Result<AbLow> {
+/// Runs the model on `luma`, whose long side is brought to `long_side` (0: the manifest's),
+/// with the user's color `hints` (none: the hint channels, if the model has them, get zeros).
+/// Hints for a model without hint inputs are an error, not silently dropped.
+pub fn infer(model: &Model, luma: &Luma, long_side: u32, hints: &[Hint]) -> anyhow::Result<AbLow> {
     let (w, h) = model.manifest.input_size(luma.width as u32, luma.height as u32, long_side);
     let small = shrink_plane(&luma.l, luma.width, luma.height, w as usize, h as usize);
-    model.run(&small, None, w, h)
+    if hints.is_empty() {
+        return model.run(&small, None, w, h);
+    }
+    anyhow::ensure!(model.has_hints(), "model {} takes no color hints", model.manifest.name);
+    let planes = hint_planes(hints, luma.width as u32, luma.height as u32, w, h);
+    model.run(&small, Some(&planes), w, h)
 }

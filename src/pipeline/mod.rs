@@ -3,12 +3,13 @@
 
 pub mod decode;
 pub mod encode;
+pub mod hints;
 pub mod infer;
 pub mod metadata;
 pub mod prepare;
 pub mod recombine;
 
-use crate::job::Job;
+use crate::job::{Job, Settings};
 use crate::model::{sha256_file, Model};
 use crate::sink::AtomicFile;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,9 @@ pub enum PipelineError {
         /// The limit.
         limit: f64,
     },
+    /// The color hints do not fit the photo.
+    #[error("bad color hints: {0}")]
+    Hints(String),
     /// The model failed.
     #[error("model failed: {0:#}")]
     Model(anyhow::Error),
@@ -134,6 +138,63 @@ pub enum Outcome {
     Skipped(String),
 }
 
+/// The colorized pixels of one photo and what its file needs besides them.
+struct Colorization {
+    colorized: recombine::Colorized,
+    format: image::ImageFormat,
+    icc: Option<Vec<u8>>,
+    exif: Option<Vec<u8>>,
+    provenance: metadata::Provenance,
+    /// A preview-sized copy of the original, when a comparison image is wanted.
+    compare_source: Option<image::RgbImage>,
+}
+
+/// Stages prepare → infer → recombine on a decoded photo. `Ok(Err(reason))`: skipped.
+fn colorize_decoded(
+    decoded: decode::Decoded,
+    source_sha256: String,
+    model: &Model,
+    s: &Settings,
+    hints: &[hints::Hint],
+    original_preview: Option<(u32, u32)>,
+    force: bool,
+    times: &mut StageTimes,
+) -> Result<Result<Colorization, String>, PipelineError> {
+    let t = Instant::now();
+    hints::check(hints, decoded.image.width(), decoded.image.height()).map_err(PipelineError::Hints)?;
+    if s.skip_color && !force {
+        let stats = prepare::color_stats(&decoded.image);
+        if stats.is_color() {
+            return Ok(Err("already in color (use --force to colorize anyway)".into()));
+        }
+    }
+    let sixteen_bit = matches!(decoded.image.color().bytes_per_pixel() / decoded.image.color().channel_count(), 2..)
+        && matches!(decoded.format, image::ImageFormat::Png | image::ImageFormat::Tiff);
+    // Only a preview-sized copy of the original is kept (comparison image, kiosk page).
+    let compare_source = original_preview.map(|(w, h)| match decoded.image.width() > w || decoded.image.height() > h {
+        true => decoded.image.thumbnail(w, h).to_rgb8(),
+        false => decoded.image.to_rgb8(),
+    });
+    let mut luma = prepare::lightness(&decoded.image);
+    let decode::Decoded { image, format, icc, exif } = decoded;
+    drop(image); // the pixels are not needed past this point: free them before the big buffers
+    if let Some((low, high)) = s.levels {
+        prepare::auto_levels(&mut luma, low, high);
+    }
+    times.prepare = t.elapsed();
+
+    let t = Instant::now();
+    let ab = infer::infer(model, &luma, s.model_long_side, hints).map_err(PipelineError::Model)?;
+    times.infer = t.elapsed();
+
+    let t = Instant::now();
+    let colorized = recombine::recombine(&luma, &ab, s.vividness, sixteen_bit);
+    drop(luma);
+    times.recombine = t.elapsed();
+    let provenance = metadata::Provenance { model_name: model.manifest.name.clone(), model_sha256: model.sha256.clone(), source_sha256 };
+    Ok(Ok(Colorization { colorized, format, icc, exif, provenance, compare_source }))
+}
+
 /// Colorizes one photo. Never writes to the original; the output appears whole or not at all.
 pub fn colorize(job: &Job, model: &Model, force: bool) -> Result<Outcome, JobError> {
     let fail = |error| JobError { path: job.input.clone(), error };
@@ -151,54 +212,71 @@ pub fn colorize(job: &Job, model: &Model, force: bool) -> Result<Outcome, JobErr
     let decoded = decode::decode(&job.input, s.max_megapixels).map_err(fail)?;
     times.decode = t.elapsed();
 
-    let t = Instant::now();
-    if s.skip_color && !force {
-        let stats = prepare::color_stats(&decoded.image);
-        if stats.is_color() {
-            return Ok(Outcome::Skipped("already in color (use --force to colorize anyway)".into()));
-        }
-    }
-    let sixteen_bit = matches!(decoded.image.color().bytes_per_pixel() / decoded.image.color().channel_count(), 2..)
-        && matches!(decoded.format, image::ImageFormat::Png | image::ImageFormat::Tiff);
-    // Only a preview-sized copy of the original is kept for the comparison image.
-    let compare_source = job.compare.as_ref().map(|_| match decoded.image.width() > encode::COMPARE_WIDTH {
-        true => decoded.image.thumbnail(encode::COMPARE_WIDTH, u32::MAX).to_rgb8(),
-        false => decoded.image.to_rgb8(),
-    });
-    let mut luma = prepare::lightness(&decoded.image);
-    let decode::Decoded { image, format, icc, exif } = decoded;
-    drop(image); // the pixels are not needed past this point: free them before the big buffers
-    if let Some((low, high)) = s.levels {
-        prepare::auto_levels(&mut luma, low, high);
-    }
-    times.prepare = t.elapsed();
-
-    let t = Instant::now();
-    let ab = infer::infer(model, &luma, s.model_long_side).map_err(|e| fail(PipelineError::Model(e)))?;
-    times.infer = t.elapsed();
-
-    let t = Instant::now();
-    let colorized = recombine::recombine(&luma, &ab, s.vividness, sixteen_bit);
-    drop(luma);
-    times.recombine = t.elapsed();
-
-    let t = Instant::now();
-    let provenance = metadata::Provenance {
-        model_name: model.manifest.name.clone(),
-        model_sha256: model.sha256.clone(),
-        source_sha256,
+    let c = match colorize_decoded(decoded, source_sha256, model, s, &job.hints, job.compare.is_some().then_some((encode::COMPARE_WIDTH, u32::MAX)), force, &mut times).map_err(fail)? {
+        Ok(c) => c,
+        Err(reason) => return Ok(Outcome::Skipped(reason)),
     };
-    let meta = encode::OutputMetadata { icc: icc.as_deref(), exif: exif.as_deref(), provenance: &provenance };
-    let warning = write_output(&job.output, |w| encode::encode(&colorized, format, &meta, s.jpeg_quality, w)).map_err(fail)?;
-    if let (Some(path), Some(original)) = (&job.compare, compare_source) {
+
+    let t = Instant::now();
+    let meta = encode::OutputMetadata { icc: c.icc.as_deref(), exif: c.exif.as_deref(), provenance: &c.provenance };
+    let warning = write_output(&job.output, |w| encode::encode(&c.colorized, c.format, &meta, s.jpeg_quality, w)).map_err(fail)?;
+    if let (Some(path), Some(original)) = (&job.compare, &c.compare_source) {
         write_output(path, |w| {
-            encode::encode_compare(&original, &colorized, w)?;
+            encode::encode_compare(original, &c.colorized, w)?;
             Ok(None)
         })
         .map_err(fail)?;
     }
     times.encode = t.elapsed();
     Ok(Outcome::Done { output: job.output.clone(), times, warning })
+}
+
+/// A photo colorized in memory (the kiosk page's uploads, which never touch the disk).
+#[derive(Debug)]
+pub struct InMemory {
+    /// The encoded colorized photo, in the original's format, with provenance metadata.
+    pub bytes: Vec<u8>,
+    /// That format.
+    pub format: image::ImageFormat,
+    /// Pixel size of the result.
+    pub width: u32,
+    /// Pixel size of the result.
+    pub height: u32,
+    /// Stage timings.
+    pub times: StageTimes,
+    /// The original, shrunk to fit the preview size.
+    pub before_preview: image::RgbImage,
+    /// The colorized photo, shrunk to the same size.
+    pub after_preview: image::RgbImage,
+}
+
+/// Colorizes an encoded photo held in memory into an encoded photo in memory, with before and
+/// after previews that fit in `preview_side` pixels. `Ok(Err(reason))`: skipped (already in color).
+pub fn colorize_bytes(
+    data: &[u8],
+    model: &Model,
+    s: &Settings,
+    hints: &[hints::Hint],
+    preview_side: u32,
+) -> Result<Result<InMemory, String>, PipelineError> {
+    let mut times = StageTimes::default();
+    let t = Instant::now();
+    let source_sha256 = crate::model::sha256_bytes(data);
+    let decoded = decode::decode_bytes(data, s.max_megapixels)?;
+    times.decode = t.elapsed();
+    let c = match colorize_decoded(decoded, source_sha256, model, s, hints, Some((preview_side, preview_side)), false, &mut times)? {
+        Ok(c) => c,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let t = Instant::now();
+    let meta = encode::OutputMetadata { icc: c.icc.as_deref(), exif: c.exif.as_deref(), provenance: &c.provenance };
+    let mut out = std::io::Cursor::new(Vec::new());
+    encode::encode(&c.colorized, c.format, &meta, s.jpeg_quality, &mut out).map_err(PipelineError::Encode)?;
+    times.encode = t.elapsed();
+    let (width, height) = c.colorized.dimensions();
+    let before_preview = c.compare_source.expect("asked for a preview");
+    let after_preview = encode::resized_rgb8(&c.colorized, before_preview.width(), before_preview.height());
+    Ok(Ok(InMemory { bytes: out.into_inner(), format: c.format, width, height, times, before_preview, after_preview }))
 }
 
 /// Encodes into an [`AtomicFile`] at `path`; nothing is left behind on failure.

@@ -1,0 +1,331 @@
+//! The kiosk page's uploads: a bounded queue and the results waiting to be downloaded, all in
+//! memory. An upload lives until its result is downloaded, deleted, or left for `keep`;
+//! nothing of it is ever written to disk.
+
+use crate::job::Settings;
+use crate::model::Model;
+use crate::pipeline::hints::Hint;
+use crate::pipeline::{self, encode, InMemory};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Longest side of the before/after previews the page shows, in pixels.
+pub const PREVIEW_SIDE: u32 = 1600;
+
+/// Where one upload stands.
+#[derive(Debug, Clone)]
+pub enum Stage {
+    /// Waiting for a worker.
+    Queued,
+    /// Being colorized.
+    Running,
+    /// Colorized: the result and its previews.
+    Done(Arc<WebResult>),
+    /// Not colorized, for this reason (shown on the page), with the HTTP status that fits.
+    Failed {
+        /// 4xx for the photo's fault, 500 for ours.
+        status: u16,
+        /// What to tell the user.
+        message: String,
+    },
+}
+
+/// A finished colorization, ready for the page.
+#[derive(Debug)]
+pub struct WebResult {
+    /// The colorized file, same format as the upload, with provenance metadata.
+    pub bytes: Vec<u8>,
+    /// Its MIME type.
+    pub mime: &'static str,
+    /// The file name offered for download.
+    pub download_name: String,
+    /// Pixel size.
+    pub width: u32,
+    /// Pixel size.
+    pub height: u32,
+    /// Milliseconds the pipeline took.
+    pub millis: u128,
+    /// JPEG preview of the upload.
+    pub before_jpeg: Vec<u8>,
+    /// JPEG preview of the result.
+    pub after_jpeg: Vec<u8>,
+}
+
+struct Entry {
+    /// The upload's bytes, until a worker takes them.
+    upload: Option<Vec<u8>>,
+    name: String,
+    hints: Vec<Hint>,
+    stage: Stage,
+    /// When the entry goes if nobody takes its result (set when it finishes).
+    expires: Option<Instant>,
+    seq: u64,
+}
+
+/// Why an upload was not accepted into the queue.
+#[derive(Debug, PartialEq, Eq)]
+pub struct QueueFull;
+
+/// What the page learns about one upload.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// The stage.
+    pub stage: Stage,
+    /// Uploads ahead of this one (waiting or being colorized); 0 when it is being colorized.
+    pub ahead: usize,
+}
+
+struct Inner {
+    entries: HashMap<String, Entry>,
+    queue: VecDeque<String>,
+    running: usize,
+    next_seq: u64,
+    stopping: bool,
+}
+
+/// The uploads of the kiosk page.
+pub struct WebJobs {
+    inner: Mutex<Inner>,
+    wake: Condvar,
+    capacity: usize,
+    keep: Duration,
+}
+
+impl WebJobs {
+    /// At most `capacity` uploads waiting or running; results kept `keep` for download.
+    pub fn new(capacity: usize, keep: Duration) -> Arc<WebJobs> {
+        Arc::new(WebJobs {
+            inner: Mutex::new(Inner { entries: HashMap::new(), queue: VecDeque::new(), running: 0, next_seq: 0, stopping: false }),
+            wake: Condvar::new(),
+            capacity,
+            keep,
+        })
+    }
+
+    /// Queues an upload; returns its id and how many are ahead of it.
+    pub fn submit(&self, upload: Vec<u8>, name: String, hints: Vec<Hint>) -> Result<(String, usize), QueueFull> {
+        let mut inner = self.inner.lock().unwrap();
+        let busy = inner.queue.len() + inner.running;
+        if busy >= self.capacity {
+            return Err(QueueFull);
+        }
+        let id = new_id();
+        inner.next_seq += 1;
+        let seq = inner.next_seq;
+        inner.entries.insert(id.clone(), Entry { upload: Some(upload), name, hints, stage: Stage::Queued, expires: None, seq });
+        inner.queue.push_back(id.clone());
+        drop(inner);
+        self.wake.notify_one();
+        Ok((id, busy))
+    }
+
+    /// Where upload `id` stands; None if it never existed or is gone.
+    pub fn status(&self, id: &str) -> Option<Status> {
+        let inner = self.inner.lock().unwrap();
+        let entry = inner.entries.get(id)?;
+        let ahead = match entry.stage {
+            Stage::Queued => inner.running + inner.queue.iter().take_while(|q| q.as_str() != id).count(),
+            _ => 0,
+        };
+        Some(Status { stage: entry.stage.clone(), ahead })
+    }
+
+    /// The result of `id`, if it is done, leaving it in place (previews).
+    pub fn result(&self, id: &str) -> Option<Arc<WebResult>> {
+        match &self.inner.lock().unwrap().entries.get(id)?.stage {
+            Stage::Done(r) => Some(r.clone()),
+            _ => None,
+        }
+    }
+
+    /// The result of `id` for download: it is handed out once and dropped from memory.
+    pub fn take_result(&self, id: &str) -> Option<Arc<WebResult>> {
+        let mut inner = self.inner.lock().unwrap();
+        let result = match &inner.entries.get(id)?.stage {
+            Stage::Done(r) => r.clone(),
+            _ => return None,
+        };
+        inner.entries.remove(id);
+        Some(result)
+    }
+
+    /// Drops upload `id` wherever it stands (a worker already colorizing it finishes, and
+    /// its result is thrown away). Returns whether it existed.
+    pub fn remove(&self, id: &str) -> bool {
+        let mut inner = self.inner.lock().unwrap();
+        inner.queue.retain(|q| q != id);
+        inner.entries.remove(id).is_some()
+    }
+
+    /// Drops every result whose time is up. Returns how many.
+    pub fn expire(&self, now: Instant) -> usize {
+        let mut inner = self.inner.lock().unwrap();
+        let before = inner.entries.len();
+        inner.entries.retain(|_, e| e.expires.map_or(true, |t| t > now));
+        before - inner.entries.len()
+    }
+
+    /// How many uploads are held (any stage).
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap().entries.len()
+    }
+
+    /// Whether none are held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes the workers return.
+    pub fn stop(&self) {
+        self.inner.lock().unwrap().stopping = true;
+        self.wake.notify_all();
+    }
+
+    /// Waits for the next upload; None when stopping.
+    fn next(&self) -> Option<(String, u64, Vec<u8>, Vec<Hint>)> {
+        let mut inner = self.inner.lock().unwrap();
+        loop {
+            if inner.stopping {
+                return None;
+            }
+            while let Some(id) = inner.queue.pop_front() {
+                if let Some(entry) = inner.entries.get_mut(&id) {
+                    if let Some(upload) = entry.upload.take() {
+                        entry.stage = Stage::Running;
+                        let (seq, hints) = (entry.seq, entry.hints.clone());
+                        inner.running += 1;
+                        return Some((id, seq, upload, hints));
+                    }
+                }
+            }
+            inner = self.wake.wait(inner).unwrap();
+        }
+    }
+
+    fn finish(&self, id: &str, seq: u64, stage: Stage) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.running -= 1;
+        let expires = Instant::now() + self.keep;
+        // Deleted meanwhile (seq differs or gone): the result is simply dropped.
+        if let Some(entry) = inner.entries.get_mut(id).filter(|e| e.seq == seq) {
+            entry.stage = stage;
+            entry.expires = Some(expires);
+        }
+    }
+
+    /// One worker: colorizes uploads until [`WebJobs::stop`].
+    pub fn work(&self, model: &Model, settings: &Settings) {
+        while let Some((id, seq, upload, hints)) = self.next() {
+            let name = self.inner.lock().unwrap().entries.get(&id).map(|e| e.name.clone()).unwrap_or_default();
+            let stage = colorize_upload(&upload, &name, model, settings, &hints);
+            drop(upload);
+            match &stage {
+                Stage::Done(r) => log::info!("web: colorized an upload ({}x{}) in {} ms", r.width, r.height, r.millis),
+                Stage::Failed { message, .. } => log::info!("web: upload not colorized: {message}"),
+                _ => {}
+            }
+            self.finish(&id, seq, stage);
+        }
+    }
+}
+
+/// Runs the pipeline on one upload, in memory.
+fn colorize_upload(upload: &[u8], name: &str, model: &Model, settings: &Settings, hints: &[Hint]) -> Stage {
+    use pipeline::PipelineError as E;
+    match pipeline::colorize_bytes(upload, model, settings, hints, PREVIEW_SIDE) {
+        Ok(Ok(InMemory { bytes, format, width, height, times, before_preview, after_preview })) => Stage::Done(Arc::new(WebResult {
+            mime: format.to_mime_type(),
+            download_name: download_name(name, format),
+            bytes,
+            width,
+            height,
+            millis: times.total().as_millis(),
+            before_jpeg: encode::preview_jpeg(&before_preview),
+            after_jpeg: encode::preview_jpeg(&after_preview),
+        })),
+        Ok(Err(reason)) => Stage::Failed { status: 422, message: format!("Not colorized: this photo is {reason}.").replace(" (use --force to colorize anyway)", "") },
+        Err(e) => {
+            let status = match e {
+                E::Empty | E::Corrupt(_) | E::Hints(_) | E::TooLarge { .. } => 422,
+                E::Unsupported(_) => 415,
+                _ => 500,
+            };
+            Stage::Failed { status, message: e.to_string() }
+        }
+    }
+}
+
+/// `scan 12.tif` → `scan 12-colorized.tif` (the extension follows the format, which is kept).
+pub fn download_name(uploaded: &str, format: image::ImageFormat) -> String {
+    let base = uploaded.rsplit(['/', '\\']).next().unwrap_or("");
+    let (stem, ext) = base.rsplit_once('.').unwrap_or((base, ""));
+    let ext = ext.to_ascii_lowercase();
+    let ext = if format.extensions_str().contains(&ext.as_str()) { ext } else { format.extensions_str()[0].to_string() };
+    let clean: String = stem.chars().filter(|c| !c.is_control() && !"\"\\/:*?<>|".contains(*c)).take(100).collect();
+    let stem = if clean.trim().is_empty() { "photo".to_string() } else { clean };
+    format!("{stem}-colorized.{ext}")
+}
+
+/// A random, unguessable id (128 bits, hex).
+fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_is_bounded_and_reports_place() {
+        let jobs = WebJobs::new(2, Duration::from_secs(60));
+        let (a, ahead_a) = jobs.submit(vec![1], "a.jpg".into(), vec![]).unwrap();
+        let (b, ahead_b) = jobs.submit(vec![2], "b.jpg".into(), vec![]).unwrap();
+        assert_eq!((ahead_a, ahead_b), (0, 1));
+        assert_eq!(jobs.submit(vec![3], "c.jpg".into(), vec![]), Err(QueueFull));
+        assert_eq!(jobs.status(&b).unwrap().ahead, 1);
+        assert!(jobs.remove(&a));
+        assert_eq!(jobs.status(&b).unwrap().ahead, 0);
+        assert!(jobs.status(&a).is_none());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+    }
+
+    #[test]
+    fn results_are_taken_once_and_expire() {
+        let jobs = WebJobs::new(4, Duration::from_millis(0));
+        let (id, _) = jobs.submit(vec![1], "a.jpg".into(), vec![]).unwrap();
+        let (got, seq, upload, _) = jobs.next().unwrap();
+        assert_eq!((got.as_str(), upload), (id.as_str(), vec![1]));
+        let result = Arc::new(WebResult {
+            bytes: vec![9],
+            mime: "image/jpeg",
+            download_name: "a-colorized.jpg".into(),
+            width: 1,
+            height: 1,
+            millis: 1,
+            before_jpeg: vec![],
+            after_jpeg: vec![],
+        });
+        jobs.finish(&id, seq, Stage::Done(result));
+        assert!(jobs.result(&id).is_some(), "previews leave the result in place");
+        assert_eq!(jobs.take_result(&id).unwrap().bytes, vec![9]);
+        assert!(jobs.take_result(&id).is_none(), "a download drops it");
+        let (id2, _) = jobs.submit(vec![1], "a.jpg".into(), vec![]).unwrap();
+        let (_, seq2, _, _) = jobs.next().unwrap();
+        jobs.finish(&id2, seq2, Stage::Failed { status: 422, message: "x".into() });
+        assert_eq!(jobs.expire(Instant::now() + Duration::from_millis(1)), 1);
+        assert!(jobs.is_empty());
+    }
+
+    #[test]
+    fn download_names_keep_the_format_and_lose_paths() {
+        assert_eq!(download_name("scan 12.tif", image::ImageFormat::Tiff), "scan 12-colorized.tif");
+        assert_eq!(download_name("C:\\photos\\a.JPG", image::ImageFormat::Jpeg), "a-colorized.jpg");
+        assert_eq!(download_name("../../etc/passwd", image::ImageFormat::Png), "passwd-colorized.png");
+        assert_eq!(download_name("\"?.png", image::ImageFormat::Png), "photo-colorized.png");
+        assert_eq!(download_name("scan.jpg", image::ImageFormat::Png), "scan-colorized.png", "named by content");
+    }
+}

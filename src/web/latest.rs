@@ -1,0 +1,61 @@
+//! The newest result of the folder watches and the camera, for the kiosk view. Only the two
+//! paths are held; the previews are made from the files when the page first asks.
+
+use crate::pipeline::{decode, encode};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// A finished photo of the daemon.
+#[derive(Debug, Clone)]
+pub struct Newest {
+    /// Counts up with every new result; the page reloads its images when it changes.
+    pub seq: u64,
+    /// The original.
+    pub original: PathBuf,
+    /// Its colorized copy.
+    pub colorized: PathBuf,
+    /// When it was finished.
+    pub when: SystemTime,
+}
+
+#[derive(Default)]
+struct Inner {
+    newest: Option<Newest>,
+    /// (seq, before JPEG, after JPEG) of the newest, once made.
+    previews: Option<(u64, Arc<Vec<u8>>, Arc<Vec<u8>>)>,
+}
+
+/// Shared between the daemon (which records) and the web server (which shows).
+#[derive(Default, Clone)]
+pub struct Latest(Arc<Mutex<Inner>>);
+
+impl Latest {
+    /// Records a newly colorized photo.
+    pub fn record(&self, original: PathBuf, colorized: PathBuf) {
+        let mut inner = self.0.lock().unwrap();
+        let seq = inner.newest.as_ref().map_or(1, |n| n.seq + 1);
+        inner.newest = Some(Newest { seq, original, colorized, when: SystemTime::now() });
+    }
+
+    /// The newest result, if any.
+    pub fn newest(&self) -> Option<Newest> {
+        self.0.lock().unwrap().newest.clone()
+    }
+
+    /// JPEG previews (before, after) of the newest result, at most `side` pixels long.
+    pub fn previews(&self, side: u32, max_megapixels: f64) -> Result<(u64, Arc<Vec<u8>>, Arc<Vec<u8>>), String> {
+        let newest = self.newest().ok_or("no photo colorized yet")?;
+        if let Some(p) = self.0.lock().unwrap().previews.clone().filter(|p| p.0 == newest.seq) {
+            return Ok(p);
+        }
+        // Made outside the lock: decoding a big scan takes a while.
+        let shrink = |path: &PathBuf| -> Result<Vec<u8>, String> {
+            let d = decode::decode(path, max_megapixels).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(encode::preview_jpeg(&d.image.thumbnail(side, side).to_rgb8()))
+        };
+        let made = (newest.seq, Arc::new(shrink(&newest.original)?), Arc::new(shrink(&newest.colorized)?));
+        self.0.lock().unwrap().previews = Some(made.clone());
+        Ok(made)
+    }
+}

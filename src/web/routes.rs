@@ -1,0 +1,271 @@
+//! The page's routes, and only those: a fixed table of paths, no file serving, so no path can
+//! reach the disk. Every reply is built here; `mod.rs` only moves bytes.
+
+use super::jobs::{QueueFull, Stage, WebJobs, WebResult};
+use super::latest::Latest;
+use crate::pipeline::decode::probe_bytes;
+use crate::pipeline::hints::{self, Hint};
+use crate::pipeline::PipelineError;
+use serde_json::json;
+use std::io::Read;
+use std::sync::Arc;
+
+/// What the routes need.
+pub struct Context {
+    /// The uploads.
+    pub jobs: Arc<WebJobs>,
+    /// The daemon's newest result.
+    pub latest: Latest,
+    /// `[web] token`.
+    pub token: Option<String>,
+    /// Largest upload, in bytes.
+    pub max_upload: u64,
+    /// Pixel limit, in megapixels.
+    pub max_megapixels: f64,
+    /// Whether the model takes hints (the page hides them otherwise).
+    pub hints: bool,
+    /// Minutes a result is kept.
+    pub keep_minutes: f64,
+}
+
+/// A reply body: static, owned, or shared with the job store.
+pub enum Body {
+    /// A page or script compiled into the binary.
+    Static(&'static [u8]),
+    /// Made for this reply.
+    Owned(Vec<u8>),
+    /// A result's file or preview.
+    Result(Arc<WebResult>, Part),
+    /// A kiosk preview.
+    Shared(Arc<Vec<u8>>),
+}
+
+/// Which bytes of a result.
+#[derive(Clone, Copy)]
+pub enum Part {
+    /// The colorized file.
+    File,
+    /// Preview of the upload.
+    Before,
+    /// Preview of the result.
+    After,
+}
+
+impl AsRef<[u8]> for Body {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Body::Static(b) => b,
+            Body::Owned(v) => v,
+            Body::Shared(v) => v,
+            Body::Result(r, Part::File) => &r.bytes,
+            Body::Result(r, Part::Before) => &r.before_jpeg,
+            Body::Result(r, Part::After) => &r.after_jpeg,
+        }
+    }
+}
+
+/// A reply.
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Content-Type.
+    pub content_type: &'static str,
+    /// Further headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: Body,
+}
+
+impl Reply {
+    fn json(status: u16, value: serde_json::Value) -> Reply {
+        Reply { status, content_type: "application/json", headers: vec![], body: Body::Owned(value.to_string().into_bytes()) }
+    }
+
+    fn error(status: u16, message: impl Into<String>) -> Reply {
+        Reply::json(status, json!({ "error": message.into() }))
+    }
+
+    fn asset(content_type: &'static str, bytes: &'static str) -> Reply {
+        Reply { status: 200, content_type, headers: vec![], body: Body::Static(bytes.as_bytes()) }
+    }
+
+    fn jpeg(body: Body) -> Reply {
+        Reply { status: 200, content_type: "image/jpeg", headers: vec![], body }
+    }
+}
+
+/// The parts of a request the routes look at.
+pub struct Incoming<'a> {
+    /// GET, POST, ...
+    pub method: &'a str,
+    /// Path and query, as sent.
+    pub url: &'a str,
+    /// The Authorization header, if any.
+    pub authorization: Option<&'a str>,
+    /// Content-Length, if given.
+    pub content_length: Option<u64>,
+}
+
+fn is_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// Compares without stopping at the first difference, so timing tells nothing about the token.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Routes one request. `body` is read only by the upload route, and never past the limit.
+pub fn handle(req: &Incoming, body: &mut dyn Read, ctx: &Context) -> Reply {
+    let (path, query) = req.url.split_once('?').unwrap_or((req.url, ""));
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let param = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = req.method;
+
+    // The pages and their scripts carry no data: no token needed to load them.
+    let asset = match path {
+        "/" | "/index.html" => Some(Reply::asset("text/html; charset=utf-8", include_str!("assets/index.html"))),
+        "/kiosk" => Some(Reply::asset("text/html; charset=utf-8", include_str!("assets/kiosk.html"))),
+        "/app.js" => Some(Reply::asset("text/javascript; charset=utf-8", include_str!("assets/app.js"))),
+        "/kiosk.js" => Some(Reply::asset("text/javascript; charset=utf-8", include_str!("assets/kiosk.js"))),
+        "/style.css" => Some(Reply::asset("text/css; charset=utf-8", include_str!("assets/style.css"))),
+        _ => None,
+    };
+    if let Some(reply) = asset {
+        return if method == "GET" || method == "HEAD" { reply } else { method_not_allowed("GET") };
+    }
+    if segments[0] != "api" {
+        return Reply::error(404, "no such page");
+    }
+    if let Some(token) = &ctx.token {
+        let given = req.authorization.and_then(|a| a.strip_prefix("Bearer ")).or(param("token"));
+        if !given.is_some_and(|g| same_secret(g.trim(), token)) {
+            return Reply::error(401, "this page needs its access token: open it with the address that includes ?token=...");
+        }
+    }
+    match (method, &segments[1..]) {
+        ("GET", ["info"]) => Reply::json(
+            200,
+            json!({ "hints": ctx.hints, "max_upload_bytes": ctx.max_upload, "keep_minutes": ctx.keep_minutes,
+                    "max_megapixels": ctx.max_megapixels, "version": env!("CARGO_PKG_VERSION") }),
+        ),
+        ("POST", ["jobs"]) => upload(req, body, ctx, param("name").unwrap_or("photo"), params.iter().filter(|(k, _)| k == "hint").map(|(_, v)| v.as_str())),
+        ("GET", ["jobs", id]) if is_id(id) => match ctx.jobs.status(id) {
+            None => gone(),
+            Some(s) => Reply::json(200, status_json(&s.stage, s.ahead)),
+        },
+        ("DELETE", ["jobs", id]) if is_id(id) => match ctx.jobs.remove(id) {
+            true => Reply::json(200, json!({ "deleted": true })),
+            false => gone(),
+        },
+        ("GET", ["jobs", id, part @ ("before.jpg" | "after.jpg")]) if is_id(id) => match ctx.jobs.result(id) {
+            Some(r) => Reply::jpeg(Body::Result(r, if *part == "before.jpg" { Part::Before } else { Part::After })),
+            None => not_ready(ctx, id),
+        },
+        ("GET", ["jobs", id, "download"]) if is_id(id) => match ctx.jobs.take_result(id) {
+            Some(r) => {
+                log::info!("web: result downloaded and dropped from memory");
+                let disposition = format!("attachment; filename=\"{}\"", r.download_name);
+                Reply { status: 200, content_type: r.mime, headers: vec![("Content-Disposition", disposition)], body: Body::Result(r, Part::File) }
+            }
+            None => not_ready(ctx, id),
+        },
+        ("GET", ["latest"]) => match ctx.latest.newest() {
+            None => Reply::json(200, json!({ "seq": 0 })),
+            Some(n) => {
+                let name = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let age = n.when.elapsed().map_or(0, |d| d.as_secs());
+                Reply::json(200, json!({ "seq": n.seq, "original": name(&n.original), "colorized": name(&n.colorized), "age_seconds": age }))
+            }
+        },
+        ("GET", ["latest", part @ ("before.jpg" | "after.jpg")]) => match ctx.latest.previews(super::jobs::PREVIEW_SIDE, ctx.max_megapixels) {
+            Ok((_, before, after)) => Reply::jpeg(Body::Shared(if *part == "before.jpg" { before } else { after })),
+            Err(e) => Reply::error(404, e),
+        },
+        (_, ["info"] | ["jobs"] | ["latest"] | ["latest", _]) => method_not_allowed(if segments[1] == "jobs" { "POST" } else { "GET" }),
+        (_, ["jobs", id, ..]) if is_id(id) => method_not_allowed("GET, DELETE"),
+        _ => Reply::error(404, "no such page"),
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Reply {
+    let mut r = Reply::error(405, format!("method not allowed here (allowed: {allow})"));
+    r.headers.push(("Allow", allow.to_string()));
+    r
+}
+
+fn gone() -> Reply {
+    Reply::error(404, "no such photo: it was downloaded, deleted, or dropped after its time ran out")
+}
+
+/// A preview or download asked for before the result exists: why not.
+fn not_ready(ctx: &Context, id: &str) -> Reply {
+    match ctx.jobs.status(id).map(|s| s.stage) {
+        None => gone(),
+        Some(Stage::Failed { status, message }) => Reply::error(status, message),
+        Some(_) => Reply::error(409, "not colorized yet"),
+    }
+}
+
+fn status_json(stage: &Stage, ahead: usize) -> serde_json::Value {
+    match stage {
+        Stage::Queued => json!({ "state": "queued", "ahead": ahead }),
+        Stage::Running => json!({ "state": "running", "ahead": 0 }),
+        Stage::Done(r) => json!({ "state": "done", "width": r.width, "height": r.height, "millis": r.millis as u64,
+                                  "download_name": r.download_name, "type": r.mime, "bytes": r.bytes.len() }),
+        Stage::Failed { status, message } => json!({ "state": "failed", "status": status, "error": message }),
+    }
+}
+
+fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hint_params: impl Iterator<Item = &'a str>) -> Reply {
+    let limit = ctx.max_upload;
+    let too_big = || Reply::error(413, format!("The file is larger than the limit of {} MB.", limit / 1_000_000));
+    if req.content_length.is_some_and(|n| n > limit) {
+        return too_big();
+    }
+    let hints: Result<Vec<Hint>, String> = hint_params.map(str::parse).collect();
+    let hints = match hints {
+        Ok(h) if !h.is_empty() && !ctx.hints => return Reply::error(400, format!("this model takes no color hints ({} given)", h.len())),
+        Ok(h) => h,
+        Err(e) => return Reply::error(400, e),
+    };
+    // Read into memory, never past the limit; nothing of an upload is written anywhere.
+    let mut data = Vec::with_capacity(req.content_length.unwrap_or(0).min(limit) as usize);
+    if let Err(e) = body.take(limit + 1).read_to_end(&mut data) {
+        return Reply::error(400, format!("the upload broke off: {e}"));
+    }
+    if data.len() as u64 > limit {
+        return too_big();
+    }
+    match probe_bytes(&data, ctx.max_megapixels) {
+        Ok((_, w, h)) => {
+            // An EXIF orientation may swap width and height: the exact check comes after
+            // decoding; this one catches the plain mistakes before queueing.
+            if let Err(e) = hints::check(&hints, w.max(h), w.max(h)) {
+                return Reply::error(400, e);
+            }
+        }
+        Err(e) => {
+            let status = match e {
+                PipelineError::Empty => 400,
+                PipelineError::Unsupported(_) => 415,
+                PipelineError::TooLarge { .. } => 413,
+                _ => 422,
+            };
+            let message = match e {
+                PipelineError::Empty => "The upload is empty (0 bytes).".to_string(),
+                e => format!("{name}: {e}"),
+            };
+            return Reply::error(status, message);
+        }
+    }
+    match ctx.jobs.submit(data, name.to_string(), hints) {
+        Ok((id, ahead)) => Reply::json(202, json!({ "id": id, "ahead": ahead })),
+        Err(QueueFull) => {
+            let mut r = Reply::error(503, "Busy: too many photos are being colorized. Please try again in a moment.");
+            r.headers.push(("Retry-After", "10".into()));
+            r
+        }
+    }
+}
