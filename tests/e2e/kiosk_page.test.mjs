@@ -1,0 +1,170 @@
+// End-to-end test of the kiosk page: the real `hued run` daemon with [web] enabled, driven in
+// headless Chromium (Debian's chromium package) through playwright-core.
+//
+//   HUED_BIN=target/debug/hued node tests/e2e/kiosk_page.test.mjs
+//
+// Uploads a historical scan, waits for the result, places hints (click, drag, remove), runs
+// again with a hint, downloads, checks the file and that nothing of the upload reached the
+// disk; then a non-image upload shows its error, and the kiosk view shows a watched scan.
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const bin = path.resolve(repo, process.env.HUED_BIN || 'target/debug/hued');
+const historical = path.resolve(repo, '..', 'shared', 'data', 'historical');
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+if (!fs.existsSync(historical)) {
+  console.log(`SKIP: ${historical} is absent (the shared data set); the kiosk page E2E test needs its scans`);
+  process.exit(0);
+}
+assert.ok(fs.existsSync(bin), `${bin} not found: build hued first (cargo build)`);
+assert.ok(fs.existsSync(chromiumPath), `${chromiumPath} not found: apt-get install chromium`);
+
+const photo = path.join(historical, '1890CliffHouseSF.jpg');
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hued-e2e-'));
+const dirs = Object.fromEntries(['state', 'watch', 'tmp', 'cwd', 'downloads'].map((d) => [d, path.join(root, d)]));
+Object.values(dirs).forEach((d) => fs.mkdirSync(d));
+fs.writeFileSync(path.join(root, 'hued.toml'), `
+[daemon]
+state_dir = "${dirs.state}"
+stability_delay = 0.5
+[[watch]]
+path = "${dirs.watch}"
+[web]
+enabled = true
+listen = "127.0.0.1:0"
+`);
+
+// The daemon, with its own empty TMPDIR and working folder, so a stray file would show.
+const daemon = spawn(bin, ['run', '--config', path.join(root, 'hued.toml')], {
+  cwd: dirs.cwd, env: { ...process.env, TMPDIR: dirs.tmp, RUST_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
+});
+let log = '';
+daemon.stdout.on('data', (d) => { log += d; });
+daemon.stderr.on('data', (d) => { log += d; });
+const base = await new Promise((resolve, reject) => {
+  const t = setTimeout(() => reject(new Error('daemon did not start:\n' + log)), 30000);
+  const check = () => {
+    const m = log.match(/kiosk page at (http:\/\/[0-9.:]+)\//);
+    if (m) { clearTimeout(t); resolve(m[1]); } else setTimeout(check, 100);
+  };
+  check();
+});
+console.log('daemon serving', base);
+
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+let failed = false;
+try {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 1000 } });
+  const page = await context.newPage();
+  const consoleErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  await page.goto(base + '/');
+  assert.match(await page.textContent('#privacy'), /never saved/);
+
+  // 1. Upload and wait for the before/after view.
+  await page.setInputFiles('#file', photo);
+  await page.waitForSelector('#result:not([hidden])', { timeout: 60000 });
+  await page.waitForFunction(() => document.getElementById('after').naturalWidth > 0 && document.getElementById('before').naturalWidth > 0);
+  const facts = await page.textContent('#facts');
+  assert.match(facts, /640 × 479 pixels/);
+  // The slider moves the divider.
+  await page.fill('#slider', '80');
+  assert.equal(await page.$eval('#divider', (d) => d.style.left), '80%');
+
+  // 2. Hints: place two, drag one, remove the other.
+  assert.equal(await page.isVisible('#hints'), true, 'the shipped model takes hints, so the page offers them');
+  await page.fill('#hint-color', '#2255cc');
+  await page.click('#hint-mode');
+  const box = await page.$eval('#compare', (e) => { const r = e.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height }; });
+  await page.mouse.click(box.x + box.w * 0.5, box.y + box.h * 0.2);
+  await page.mouse.click(box.x + box.w * 0.2, box.y + box.h * 0.8);
+  assert.equal(await page.locator('.dot').count(), 2);
+  const first = await page.textContent('#hint-list li:first-child');
+  assert.match(first, /#2255cc at 320, 9[0-9]/, first);
+  const dot = page.locator('.dot').first();
+  const db = await dot.boundingBox();
+  await page.mouse.move(db.x + db.width / 2, db.y + db.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.w * 0.6, box.y + box.h * 0.25, { steps: 5 });
+  await page.mouse.up();
+  const moved = await page.textContent('#hint-list li:first-child');
+  assert.match(moved, /at 38[0-9], 1[12][0-9]/, moved);
+  await page.click('#hint-list li:nth-child(2) button');
+  assert.equal(await page.locator('.dot').count(), 1);
+
+  // 3. Run again with the hint.
+  await page.click('#rerun');
+  await page.waitForFunction(() => /1 color hint used/.test(document.getElementById('facts').textContent), null, { timeout: 60000 });
+  await page.waitForFunction(() => document.getElementById('after').complete && document.getElementById('after').naturalWidth > 0);
+
+  await page.screenshot({ path: path.join(root, 'result.png'), fullPage: true });
+
+  // 4. Download: same format, provenance inside; the server forgets it.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  assert.equal(download.suggestedFilename(), '1890CliffHouseSF-colorized.jpg');
+  const saved = path.join(dirs.downloads, download.suggestedFilename());
+  await download.saveAs(saved);
+  const bytes = fs.readFileSync(saved);
+  assert.deepEqual([...bytes.subarray(0, 3)], [0xff, 0xd8, 0xff], 'a JPEG');
+  assert.ok(bytes.includes('AI-colorized by hued'), 'provenance in the EXIF block');
+  await page.waitForFunction(() => /no longer on the device/.test(document.getElementById('facts').textContent));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.match(log, /downloaded and dropped from memory/);
+
+  // 5. Nothing of the uploads reached the disk: no file in the daemon's TMPDIR or working
+  //    folder, and no file anywhere under the test folder holds the photo's bytes.
+  const original = fs.readFileSync(photo);
+  const walk = (d) => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]);
+  assert.deepEqual(walk(dirs.tmp), [], 'daemon TMPDIR stays empty');
+  assert.deepEqual(walk(dirs.cwd), [], 'daemon working folder stays empty');
+  for (const f of walk(root)) {
+    assert.ok(!fs.readFileSync(f).includes(original.subarray(1000, 1400)), `${f} holds upload bytes`);
+  }
+
+  // 6. A bad upload gets a clear message on the page.
+  const fake = path.join(dirs.downloads, 'notes.jpg');
+  fs.writeFileSync(fake, 'these are not pixels\n'.repeat(20));
+  await page.click('#again').catch(() => {});
+  await page.setInputFiles('#file', fake);
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error'), /not an image/);
+
+  // 7. The kiosk view shows the newest scan of the folder watch, before and after.
+  const kiosk = await context.newPage();
+  await kiosk.goto(base + '/kiosk');
+  assert.equal(await kiosk.isVisible('#kiosk-waiting'), true);
+  fs.copyFileSync(photo, path.join(dirs.watch, 'scan-0001.jpg'));
+  await kiosk.waitForSelector('#kiosk-pair:not([hidden])', { timeout: 60000 });
+  await kiosk.waitForFunction(() => document.getElementById('kiosk-after').naturalWidth > 0 && document.getElementById('kiosk-before').naturalWidth > 0);
+  assert.equal(await kiosk.textContent('#kiosk-name'), 'scan-0001.jpg');
+  await kiosk.screenshot({ path: path.join(root, 'kiosk.png') });
+  await page.screenshot({ path: path.join(root, 'page.png'), fullPage: true });
+
+  assert.deepEqual(consoleErrors.filter((e) => !/status of 4\d\d/.test(e)), [], 'no script errors');
+  console.log('PASS: upload, result, hints (place, drag, remove), re-run, download, nothing on disk, bad upload, kiosk view');
+  console.log('screenshots in', root);
+} catch (e) {
+  failed = true;
+  console.error('FAIL:', e);
+  console.error('daemon log:\n' + log);
+} finally {
+  await browser.close();
+  daemon.kill('SIGTERM');
+  const code = await new Promise((r) => daemon.on('exit', r));
+  if (code !== 0) { failed = true; console.error('daemon exited with', code); }
+}
+process.exit(failed ? 1 : 0);
