@@ -313,3 +313,40 @@ fn version_check_config_and_usage_errors() {
     hued().arg("colorize").assert().code(2);
     hued().args(["colorize", "x.jpg", "--config"]).arg(&bad).assert().code(2);
 }
+
+#[test]
+fn bad_hints_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("photo.png");
+    gray_photo(120, 80).save(&input).unwrap();
+    colorize(&[&input]).arg("--hint").arg("10,20").assert().code(2).stderr(predicate::str::contains("expected X,Y,#RRGGBB"));
+    colorize(&[&input]).arg("--hint").arg("10,20,#12345").assert().code(2).stderr(predicate::str::contains("not a color"));
+    colorize(&[&input])
+        .arg("--hint")
+        .arg("10,90,#ff0000")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("photo.png").and(predicate::str::contains("hint at 10,90 lies outside the 120x80 photo")));
+    assert!(!dir.path().join("photo.colorized.png").exists());
+    colorize(&[&input]).arg("--hint").arg("10,20,#ff0000").arg("--hint").arg("119,79,00ff00").assert().success();
+    assert!(dir.path().join("photo.colorized.png").exists());
+}
+
+#[test]
+fn a_malformed_hints_sidecar_names_itself_and_a_good_one_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("scan.png");
+    gray_photo(120, 80).save(&input).unwrap();
+    let sidecar = dir.path().join("scan.png.hints.toml");
+    fs::write(&sidecar, "[[hint]]\nx = 5\ny = 5\ncolor = \"crimson\"\n").unwrap();
+    colorize(&[&input])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("scan.png.hints.toml").and(predicate::str::contains("#RRGGBB")));
+    assert!(!dir.path().join("scan.colorized.png").exists());
+    fs::write(&sidecar, "[[hint]]\nx = 5\ny = 500\ncolor = \"#dc143c\"\n").unwrap();
+    colorize(&[&input]).assert().code(1).stderr(predicate::str::contains("outside the 120x80 photo"));
+    fs::write(&sidecar, "[[hint]]\nx = 5\ny = 5\ncolor = \"#dc143c\"\n").unwrap();
+    colorize(&[&input]).assert().success();
+    assert!(dir.path().join("scan.colorized.png").exists());
+}

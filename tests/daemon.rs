@@ -394,7 +394,7 @@ fn the_unit_file_passes_systemd_analyze_verify() {
         return;
     }
     let unit = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/hued.service")).unwrap();
-    for key in ["Type=notify", "WatchdogSec=", "User=hued", "ProtectSystem=strict", "ReadWritePaths=", "NoNewPrivileges=yes", "PrivateTmp=yes", "PrivateNetwork=yes", "MemoryMax="] {
+    for key in ["Type=notify", "WatchdogSec=", "User=hued", "ProtectSystem=strict", "ReadWritePaths=", "NoNewPrivileges=yes", "PrivateTmp=yes", "IPAddressDeny=any", "IPAddressAllow=localhost", "MemoryMax="] {
         assert!(unit.contains(key), "unit lacks {key}");
     }
     // verify checks that ExecStart exists: point it at the binary under test.
@@ -404,4 +404,27 @@ fn the_unit_file_passes_systemd_analyze_verify() {
     let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stderr.trim().is_empty(), "systemd-analyze verify: {stderr}");
+}
+
+#[test]
+fn a_hints_sidecar_is_used_and_a_mended_one_brings_the_scan_back() {
+    let st = Station::new();
+    let d = Daemon::start(&st.config("", ""));
+    let scan = st.scans().join("dress.jpg");
+    fs::write(st.scans().join("dress.jpg.hints.toml"), "[[hint]]\nx = 5\ny = 5\ncolor = \"red\"\n").unwrap();
+    st.put(&scan, &photo_bytes(160, 120));
+    wait_for("the sidecar error", &d, 30, || d.log().contains("dress.jpg.hints.toml"));
+    assert!(d.log().contains("#RRGGBB"), "{}", d.log());
+    assert!(!colorized(&scan).exists(), "no output while the hints are unreadable");
+    // Mending the sidecar (an event on the sidecar alone) colorizes the scan with its hints.
+    fs::write(st.scans().join("dress.jpg.hints.toml"), "[[hint]]\nx = 5\ny = 5\ncolor = \"#dc143c\"\n").unwrap();
+    wait_for("the colorized copy", &d, 30, || colorized(&scan).exists());
+    // Editing it again makes the copy out of date: it is redone.
+    let first = fs::metadata(colorized(&scan)).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    fs::write(st.scans().join("dress.jpg.hints.toml"), "[[hint]]\nx = 50\ny = 50\ncolor = \"#1e90ff\"\n").unwrap();
+    wait_for("the redone copy", &d, 30, || fs::metadata(colorized(&scan)).unwrap().modified().unwrap() > first);
+    assert_eq!(count_outputs(&st.scans()), 1);
+    st.check_originals();
+    no_temp_files(&st.scans());
 }

@@ -1,0 +1,406 @@
+//! The kiosk page's HTTP routes, against the real daemon (`hued run` with `[web]`), over real
+//! sockets: every route, every bad input, the bounded queue, the token, expiry, and that
+//! nothing of an upload reaches the disk.
+
+mod common;
+
+use common::{fixture_model, gray16_photo, gray_photo, shared_data};
+use hued::pipeline::metadata::read_provenance;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    log: PathBuf,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `hued run` with `[web]` on a free port plus `extra` config, in a folder whose
+    /// TMPDIR and working directory start empty.
+    fn start(extra: &str) -> Server {
+        Server::start_with(extra, &fixture_model())
+    }
+
+    fn start_with(extra: &str, model: &Path) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["state", "tmp", "cwd", "watch"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        let config = dir.path().join("hued.toml");
+        // "web.x = 1" and "colorize.x = 1" lines go into those sections; the rest at the end.
+        let section = |prefix: &str| -> String { extra.lines().filter_map(|l| l.strip_prefix(prefix)).map(|l| format!("{l}\n")).collect() };
+        let (web_extra, colorize_extra) = (section("web."), section("colorize."));
+        let other: String = extra.lines().filter(|l| !l.starts_with("web.") && !l.starts_with("colorize.")).map(|l| format!("{l}\n")).collect();
+        std::fs::write(
+            &config,
+            format!(
+                "[colorize]\nmodel = \"{}\"\n{colorize_extra}\n[daemon]\nstate_dir = \"{}\"\nstability_delay = 0.3\n\n{other}\n[web]\nenabled = true\nlisten = \"127.0.0.1:0\"\n{web_extra}",
+                model.display(),
+                dir.path().join("state").display(),
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("hued.log");
+        let child = Command::new(assert_cmd::cargo::cargo_bin("hued"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .current_dir(dir.path().join("cwd"))
+            .env("TMPDIR", dir.path().join("tmp"))
+            .env("RUST_LOG", "debug,notify=info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(i) = text.find("kiosk page at http://") {
+                let rest = &text[i + "kiosk page at ".len()..];
+                break rest.split_whitespace().next().unwrap().trim_end_matches('/').to_string();
+            }
+            assert!(Instant::now() < deadline, "the web server did not start:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Server { child, log, base, dir }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        reply(ureq::get(&self.url(path)).call())
+    }
+
+    fn upload(&self, name: &str, bytes: &[u8], query: &str) -> Reply {
+        reply(ureq::post(&self.url(&format!("/api/jobs?name={name}{query}"))).send_bytes(bytes))
+    }
+
+    /// Uploads and waits until the job is done or failed; returns (id, final status JSON).
+    fn colorize(&self, name: &str, bytes: &[u8], query: &str) -> (String, serde_json::Value) {
+        let r = self.upload(name, bytes, query);
+        assert_eq!(r.status, 202, "{}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let s = self.get(&format!("/api/jobs/{id}")).json();
+            if s["state"] == "done" || s["state"] == "failed" {
+                return (id, s);
+            }
+            assert!(Instant::now() < deadline, "job did not finish: {s}\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Files under the daemon's TMPDIR and working folder (there should be none).
+    fn stray_files(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for d in ["tmp", "cwd"] {
+            let mut stack = vec![self.dir.path().join(d)];
+            while let Some(dir) = stack.pop() {
+                for e in std::fs::read_dir(dir).unwrap().flatten() {
+                    if e.path().is_dir() {
+                        stack.push(e.path());
+                    } else {
+                        found.push(e.path());
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+fn reply(r: Result<ureq::Response, ureq::Error>) -> Reply {
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("request failed: {e}"),
+    };
+    let status = resp.status();
+    let headers = resp.headers_names().into_iter().map(|n| (n.clone(), resp.header(&n).unwrap_or("").to_string())).collect();
+    let mut body = Vec::new();
+    resp.into_reader().read_to_end(&mut body).unwrap();
+    Reply { status, headers, body }
+}
+
+/// A request sent byte for byte, for paths an HTTP client would tidy up.
+fn raw_get(base: &str, path: &str) -> String {
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn encode(img: image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+fn gray_jpeg(w: u32, h: u32) -> Vec<u8> {
+    encode(image::DynamicImage::ImageLuma8(gray_photo(w, h)), image::ImageFormat::Jpeg)
+}
+
+#[test]
+fn pages_and_scripts_are_served_and_nothing_else() {
+    let s = Server::start("");
+    for (path, kind) in [("/", "text/html"), ("/index.html", "text/html"), ("/kiosk", "text/html"), ("/app.js", "text/javascript"), ("/kiosk.js", "text/javascript"), ("/style.css", "text/css")] {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.header("content-type").unwrap().starts_with(kind), "{path}: {:?}", r.header("content-type"));
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+    }
+    let page = s.get("/").text();
+    assert!(page.contains("never saved"), "the page says in one sentence that nothing is kept");
+    assert!(!page.contains("http://") && !page.contains("https://"), "no external assets");
+    assert_eq!(reply(ureq::post(&s.url("/")).send_bytes(b"x")).status, 405);
+    assert_eq!(reply(ureq::put(&s.url("/api/jobs")).send_bytes(b"x")).status, 405);
+    for path in ["/nope", "/api/nope", "/static/app.js", "/models/hued-color-v1-int8.onnx", "/api/jobs/ZZZ", "/api/jobs/0123456789abcdef0123456789abcdef"] {
+        assert_eq!(s.get(path).status, 404, "{path}");
+    }
+    // Traversal, sent raw: no file is ever served.
+    for path in ["/../Cargo.toml", "/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/api/../../etc/passwd", "/app.js/../../etc/passwd", "//etc/passwd"] {
+        let r = raw_get(&s.base, path);
+        assert!(r.starts_with("HTTP/1.1 404"), "{path}: {}", r.lines().next().unwrap_or(""));
+        assert!(!r.contains("root:") && !r.contains("[package]"), "{path}");
+    }
+    let info = s.get("/api/info").json();
+    assert_eq!(info["hints"], true);
+    assert_eq!(info["max_upload_bytes"], 50_000_000);
+    assert_eq!(info["keep_minutes"], 10.0);
+}
+
+#[test]
+fn upload_colorize_preview_download_then_gone_in_each_format() {
+    let s = Server::start("");
+    let cases = [
+        ("scan.jpg", gray_jpeg(300, 200), image::ImageFormat::Jpeg, "scan-colorized.jpg"),
+        ("scan.png", encode(image::DynamicImage::ImageLuma16(gray16_photo(160, 120)), image::ImageFormat::Png), image::ImageFormat::Png, "scan-colorized.png"),
+        ("scan.tif", encode(image::DynamicImage::ImageLuma16(gray16_photo(160, 120)), image::ImageFormat::Tiff), image::ImageFormat::Tiff, "scan-colorized.tif"),
+    ];
+    for (name, bytes, format, download) in cases {
+        let (id, status) = s.colorize(name, &bytes, "");
+        assert_eq!(status["state"], "done", "{name}: {status}");
+        assert_eq!(status["download_name"], download);
+        for part in ["before.jpg", "after.jpg"] {
+            let r = s.get(&format!("/api/jobs/{id}/{part}"));
+            assert_eq!((r.status, r.header("content-type")), (200, Some("image/jpeg")), "{name} {part}");
+            image::load_from_memory(&r.body).unwrap();
+        }
+        let r = s.get(&format!("/api/jobs/{id}/download"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-disposition").unwrap(), format!("attachment; filename=\"{download}\""));
+        assert_eq!(image::guess_format(&r.body).unwrap(), format, "{name}: same format as uploaded");
+        let img = image::load_from_memory(&r.body).unwrap();
+        if name != "scan.jpg" {
+            assert_eq!(img.color(), image::ColorType::Rgb16, "{name}: 16-bit stays 16-bit");
+        }
+        let saved = s.dir.path().join(download);
+        std::fs::write(&saved, &r.body).unwrap();
+        let provenance = read_provenance(&saved).unwrap_or_else(|| panic!("{name}: no provenance"));
+        assert_eq!(provenance.source_sha256, hued::model::sha256_bytes(&bytes));
+        std::fs::remove_file(saved).unwrap();
+        // Downloaded: dropped.
+        assert_eq!(s.get(&format!("/api/jobs/{id}/download")).status, 404);
+        assert_eq!(s.get(&format!("/api/jobs/{id}")).status, 404);
+        assert_eq!(s.get(&format!("/api/jobs/{id}/after.jpg")).status, 404);
+    }
+    assert_eq!(s.stray_files(), Vec::<PathBuf>::new(), "nothing of the uploads reached the disk");
+    let state: Vec<_> = std::fs::read_dir(s.dir.path().join("state")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(state.iter().all(|n| n == "state.json"), "state folder holds only the daemon's record: {state:?}");
+}
+
+#[test]
+fn bad_uploads_get_a_clear_4xx_and_nothing_is_stored() {
+    let s = Server::start("colorize.max_megapixels = 0.5\nweb.max_upload_mb = 0.3");
+    let check = |r: Reply, status: u16, words: &str| {
+        assert_eq!(r.status, status, "{}", r.text());
+        let msg = r.json()["error"].as_str().unwrap().to_string();
+        assert!(msg.contains(words), "{msg:?} should say {words:?}");
+    };
+    // Over the byte limit: refused from Content-Length, and when streamed without one.
+    let big = vec![0xAB; 400_000];
+    check(s.upload("big.jpg", &big, ""), 413, "larger than the limit of 0 MB");
+    let chunked = reply(ureq::post(&s.url("/api/jobs?name=big.jpg")).send(std::io::Cursor::new(big.clone())));
+    check(chunked, 413, "larger than the limit");
+    check(s.upload("empty.jpg", b"", ""), 400, "empty");
+    check(s.upload("notes.jpg", b"these are not pixels, just text\n", ""), 415, "notes.jpg: unsupported format: not an image file");
+    check(s.upload("anim.gif", b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", ""), 415, "Gif images are not supported");
+    let jpeg = gray_jpeg(300, 200);
+    check(s.upload("cut.jpg", &jpeg[..jpeg.len() / 2], ""), 422, "truncated JPEG");
+    check(s.upload("huge.png", &encode(image::DynamicImage::new_luma8(1000, 800), image::ImageFormat::Png), ""), 413, "over the limit of 0.5 MP");
+    check(s.upload("scan.jpg", &jpeg, "&hint=10,10"), 400, "expected X,Y,#RRGGBB");
+    check(s.upload("scan.jpg", &jpeg, "&hint=10,10,%23zz0000"), 400, "not a color");
+    check(s.upload("scan.jpg", &jpeg, "&hint=5000,10,%23ff0000"), 400, "outside");
+    // A hint inside the long side but outside the photo is caught once it is decoded.
+    let (_, status) = s.colorize("scan.jpg", &jpeg, "&hint=10,250,%23ff0000");
+    assert_eq!(status["state"], "failed");
+    assert_eq!(status["status"], 422);
+    assert!(status["error"].as_str().unwrap().contains("outside the 300x200 photo"), "{status}");
+    // A color photo is not "colorized" again.
+    let color = encode(image::DynamicImage::ImageRgb8(common::color_photo(200, 150)), image::ImageFormat::Png);
+    let (id, status) = s.colorize("color.png", &color, "");
+    assert_eq!(status["state"], "failed");
+    assert!(status["error"].as_str().unwrap().contains("already in color"), "{status}");
+    assert_eq!(s.get(&format!("/api/jobs/{id}/download")).status, 422);
+    assert_eq!(s.stray_files(), Vec::<PathBuf>::new());
+    assert!(s.get("/api/info").status == 200, "still serving after all that");
+}
+
+#[test]
+fn a_full_queue_answers_503_with_retry_after() {
+    // One slot: a big photo occupies it (a debug build takes seconds over 12 MP).
+    let s = Server::start("web.queue_capacity = 1");
+    let big = encode(image::DynamicImage::ImageLuma8(gray_photo(4000, 3000)), image::ImageFormat::Png);
+    let first = s.upload("big.png", &big, "");
+    assert_eq!(first.status, 202, "{}", first.text());
+    let second = s.upload("big.png", &big, "");
+    assert_eq!(second.status, 503, "{}", second.text());
+    assert_eq!(second.header("retry-after"), Some("10"));
+    assert!(second.json()["error"].as_str().unwrap().contains("try again"));
+    // Deleting the waiting or running upload frees the slot once its worker lets go.
+    let id = first.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(reply(ureq::delete(&s.url(&format!("/api/jobs/{id}"))).call()).status, 200);
+    assert_eq!(s.get(&format!("/api/jobs/{id}")).status, 404);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = s.upload("small.jpg", &gray_jpeg(64, 48), "");
+        if r.status == 202 {
+            break;
+        }
+        assert_eq!(r.status, 503);
+        assert!(Instant::now() < deadline, "the slot never came free");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn queue_position_is_reported_while_others_are_ahead() {
+    let s = Server::start("web.queue_capacity = 3");
+    let big = encode(image::DynamicImage::ImageLuma8(gray_photo(3000, 2000)), image::ImageFormat::Png);
+    let a = s.upload("a.png", &big, "").json();
+    let b = s.upload("b.png", &big, "").json();
+    let c = s.upload("c.png", &gray_jpeg(64, 48), "").json();
+    assert_eq!((a["ahead"].as_u64(), b["ahead"].as_u64(), c["ahead"].as_u64()), (Some(0), Some(1), Some(2)));
+    let status = s.get(&format!("/api/jobs/{}", c["id"].as_str().unwrap())).json();
+    assert_eq!(status["state"], "queued");
+    assert!(status["ahead"].as_u64().unwrap() >= 1, "{status}");
+}
+
+#[test]
+fn token_guards_the_api_but_not_the_page() {
+    let s = Server::start("web.token = \"kiosk-token-42\"");
+    assert_eq!(s.get("/").status, 200);
+    assert_eq!(s.get("/app.js").status, 200);
+    let r = s.get("/api/info");
+    assert_eq!(r.status, 401);
+    assert!(r.json()["error"].as_str().unwrap().contains("token"));
+    assert_eq!(s.get("/api/info?token=wrong-token-00").status, 401);
+    assert_eq!(s.upload("scan.jpg", &gray_jpeg(64, 48), "").status, 401);
+    assert_eq!(s.get("/api/info?token=kiosk-token-42").status, 200);
+    let r = reply(ureq::get(&s.url("/api/info")).set("Authorization", "Bearer kiosk-token-42").call());
+    assert_eq!(r.status, 200);
+    assert_eq!(s.upload("scan.jpg", &gray_jpeg(64, 48), "&token=kiosk-token-42").status, 202);
+}
+
+#[test]
+fn results_not_downloaded_in_time_are_dropped() {
+    let s = Server::start("web.keep_minutes = 0.02"); // 1.2 s
+    let (id, status) = s.colorize("scan.jpg", &gray_jpeg(120, 90), "");
+    assert_eq!(status["state"], "done");
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(s.get(&format!("/api/jobs/{id}")).status, 404);
+    assert_eq!(s.get(&format!("/api/jobs/{id}/download")).status, 404);
+    assert!(s.log().contains("dropped 1 result(s) not downloaded in time"), "{}", s.log());
+}
+
+#[test]
+fn kiosk_view_follows_the_newest_watched_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let watch = dir.path().join("watch");
+    std::fs::create_dir(&watch).unwrap();
+    let s = Server::start(&format!("[[watch]]\npath = \"{}\"", watch.display()));
+    assert_eq!(s.get("/api/latest").json()["seq"], 0);
+    assert_eq!(s.get("/api/latest/after.jpg").status, 404);
+    image::DynamicImage::ImageLuma8(gray_photo(320, 240)).save(watch.join("scan-7.png")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let latest = loop {
+        let l = s.get("/api/latest").json();
+        if l["seq"] == 1 {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "no result: {}", s.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(latest["original"], "scan-7.png");
+    assert_eq!(latest["colorized"], "scan-7.colorized.png");
+    for part in ["before", "after"] {
+        let r = s.get(&format!("/api/latest/{part}.jpg"));
+        assert_eq!(r.status, 200);
+        assert_eq!(image::load_from_memory(&r.body).unwrap().width(), 320);
+    }
+}
+
+/// The shipped model follows a hint: a blue hint on a gray photo turns that spot blue.
+#[test]
+fn a_hint_moves_the_color_at_its_spot() {
+    let Some(data) = shared_data() else { return };
+    let s = Server::start_with("", &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v1-int8.toml"));
+    let bytes = std::fs::read(data.join("historical/1890CliffHouseSF.jpg")).unwrap();
+    let (x, y) = (320u32, 100u32); // sky
+    let run = |query: &str| {
+        let (id, status) = s.colorize("cliff.jpg", &bytes, query);
+        assert_eq!(status["state"], "done", "{status}");
+        let img = image::load_from_memory(&s.get(&format!("/api/jobs/{id}/download")).body).unwrap().to_rgb8();
+        // Mean over a small window around the hint.
+        let mut sum = [0f64; 3];
+        for yy in y - 3..=y + 3 {
+            for xx in x - 3..=x + 3 {
+                for c in 0..3 {
+                    sum[c] += img.get_pixel(xx, yy).0[c] as f64 / 49.0;
+                }
+            }
+        }
+        sum
+    };
+    let plain = run("");
+    let hinted = run(&format!("&hint={x},{y},%23d02020"));
+    let redness = |p: [f64; 3]| p[0] - (p[1] + p[2]) / 2.0;
+    assert!(redness(hinted) - redness(plain) > 15.0, "a red hint should redden its spot: {plain:?} -> {hinted:?}");
+}
