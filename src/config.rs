@@ -42,8 +42,8 @@ pub struct WebConfig {
     pub token: Option<String>,
     /// Largest upload, in megabytes. Default: 50.
     pub max_upload_mb: f64,
-    /// Most uploads waiting or being colorized at once; more get "busy, retry later" (HTTP 503).
-    /// Default: 4.
+    /// Most uploads waiting or being colorized at once; more get "busy, retry later" (HTTP 503),
+    /// as do uploads while 4 x this many results wait in memory to be downloaded. Default: 4.
     pub queue_capacity: usize,
     /// Photos colorized at the same time for the page (beside the daemon's own workers). Default: 1.
     pub workers: usize,

@@ -103,11 +103,13 @@ impl WebJobs {
         })
     }
 
-    /// Queues an upload; returns its id and how many are ahead of it.
+    /// Queues an upload; returns its id and how many are ahead of it. Refused when
+    /// `capacity` uploads wait or run, or when 4 x `capacity` results are held waiting to be
+    /// downloaded (each is a whole photo in memory, on a machine that may have 1 GB).
     pub fn submit(&self, upload: Vec<u8>, name: String, hints: Vec<Hint>) -> Result<(String, usize), QueueFull> {
         let mut inner = self.inner.lock().unwrap();
         let busy = inner.queue.len() + inner.running;
-        if busy >= self.capacity {
+        if busy >= self.capacity || inner.entries.len() >= 4 * self.capacity {
             return Err(QueueFull);
         }
         let id = new_id();
@@ -313,6 +315,14 @@ mod tests {
         assert!(jobs.result(&id).is_some(), "previews leave the result in place");
         assert_eq!(jobs.take_result(&id).unwrap().bytes, vec![9]);
         assert!(jobs.take_result(&id).is_none(), "a download drops it");
+        // Results waiting for download count too: at most 4 x capacity are held.
+        let held = WebJobs::new(1, Duration::from_secs(60));
+        for _ in 0..4 {
+            let (id, _) = held.submit(vec![1], "a.jpg".into(), vec![]).unwrap();
+            let (_, seq, _, _) = held.next().unwrap();
+            held.finish(&id, seq, Stage::Failed { status: 422, message: "x".into() });
+        }
+        assert_eq!(held.submit(vec![1], "a.jpg".into(), vec![]), Err(QueueFull));
         let (id2, _) = jobs.submit(vec![1], "a.jpg".into(), vec![]).unwrap();
         let (_, seq2, _, _) = jobs.next().unwrap();
         jobs.finish(&id2, seq2, Stage::Failed { status: 422, message: "x".into() });
