@@ -27,38 +27,15 @@ pub fn has_image_extension(path: &Path) -> bool {
     path.extension().is_some_and(|e| EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str()))
 }
 
-fn walk(dir: &Path, recursive: bool, suffix: &str, found: &mut Vec<PathBuf>, rejected: &mut Vec<Rejected>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            rejected.push(Rejected { path: dir.to_path_buf(), reason: format!("cannot list folder: {e}"), is_error: true });
-            return;
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if path.is_dir() {
-            if recursive {
-                walk(&path, recursive, suffix, found, rejected);
-            }
-        } else if has_image_extension(&path) && !is_hued_output(&path, suffix) {
-            found.push(path);
-        }
-    }
-}
-
 /// Expands command-line paths into the photos to process. Files named explicitly are always
 /// attempted (a wrong one then fails with its reason), except hued's own outputs.
 pub fn collect(paths: &[PathBuf], recursive: bool, suffix: &str) -> (Vec<PathBuf>, Vec<Rejected>) {
     let (mut found, mut rejected) = (Vec::new(), Vec::new());
     for path in paths {
         if path.is_dir() {
-            walk(path, recursive, suffix, &mut found, &mut rejected);
+            let photo = |p: &Path| has_image_extension(p) && !is_hued_output(p, suffix);
+            let unlistable = |p: &Path, e: std::io::Error| rejected.push(Rejected { path: p.to_path_buf(), reason: format!("cannot list folder: {e}"), is_error: true });
+            found.extend(super::walk::files(path, recursive, super::walk::FolderLinks::Follow, photo, unlistable));
         } else if is_hued_output(path, suffix) {
             rejected.push(Rejected { path: path.clone(), reason: "is a colorized copy made by hued".into(), is_error: false });
         } else {

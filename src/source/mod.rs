@@ -4,4 +4,5 @@
 
 pub mod args;
 pub mod camera;
+pub mod walk;
 pub mod watch;

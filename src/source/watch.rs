@@ -126,27 +126,8 @@ pub fn start(index: usize, w: &WatchConfig, filter: std::sync::Arc<FileFilter>, 
 
 /// The files under `root` (into subfolders when `recursive`) that `filter` accepts, sorted.
 pub fn scan(root: &Path, recursive: bool, filter: &FileFilter) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            log::warn!("cannot list {}", dir.display());
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if is_dir {
-                if recursive && !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
-                    dirs.push(path);
-                }
-            } else if filter.accepts(&path) {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
+    let unlistable = |dir: &Path, e: std::io::Error| log::warn!("cannot list {}: {e}", dir.display());
+    super::walk::files(root, recursive, super::walk::FolderLinks::Skip, |p| filter.accepts(p), unlistable)
 }
 
 #[cfg(test)]
