@@ -31,22 +31,8 @@ pub fn lightness(image: &DynamicImage) -> Luma {
             rows.zip(img.par_chunks(width))
                 .for_each(|(dst, src)| dst.iter_mut().zip(src).for_each(|(d, &s)| *d = color::luminance_to_l(lut[s as usize])));
         }
-        DynamicImage::ImageRgb8(img) => {
-            let lut = color::srgb8_to_linear_lut();
-            rows.zip(img.par_chunks(width * 3)).for_each(|(dst, src)| {
-                for (d, p) in dst.iter_mut().zip(src.chunks_exact(3)) {
-                    *d = color::luminance_to_l(color::luminance(lut[p[0] as usize], lut[p[1] as usize], lut[p[2] as usize]));
-                }
-            });
-        }
-        DynamicImage::ImageRgb16(img) => {
-            let lut = color::srgb16_to_linear_lut();
-            rows.zip(img.par_chunks(width * 3)).for_each(|(dst, src)| {
-                for (d, p) in dst.iter_mut().zip(src.chunks_exact(3)) {
-                    *d = color::luminance_to_l(color::luminance(lut[p[0] as usize], lut[p[1] as usize], lut[p[2] as usize]));
-                }
-            });
-        }
+        DynamicImage::ImageRgb8(img) => rgb_rows_to_l(rows, img.par_chunks(width * 3), color::srgb8_to_linear_lut()),
+        DynamicImage::ImageRgb16(img) => rgb_rows_to_l(rows, img.par_chunks(width * 3), color::srgb16_to_linear_lut()),
         other => {
             // Rarer layouts (with alpha, float): convert row by row through 16-bit RGB.
             let rgb = other.to_rgb16();
@@ -54,6 +40,19 @@ pub fn lightness(image: &DynamicImage) -> Luma {
         }
     }
     Luma { width, height, l }
+}
+
+/// L* of RGB rows (8 or 16 bit), through the sRGB → linear table of that depth.
+fn rgb_rows_to_l<'a, T: Copy + Into<usize> + Sync + 'a>(
+    rows: rayon::slice::ChunksMut<'_, f32>,
+    src: rayon::slice::Chunks<'a, T>,
+    lut: &[f32],
+) {
+    rows.zip(src).for_each(|(dst, src)| {
+        for (d, p) in dst.iter_mut().zip(src.chunks_exact(3)) {
+            *d = color::luminance_to_l(color::luminance(lut[p[0].into()], lut[p[1].into()], lut[p[2].into()]));
+        }
+    });
 }
 
 /// Why an image counts as "already in color", for the skip message and for tuning.
