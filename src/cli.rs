@@ -252,6 +252,19 @@ fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
     for c in &config.camera {
         println!("\ncamera {}: {:?} {}x{}, trigger {:?}, captures into {}", c.device.display(), c.formats, c.width, c.height, c.trigger, c.output.display());
     }
+    let w = &config.web;
+    match w.enabled {
+        false => println!("\nweb: off"),
+        true => println!(
+            "\nweb: http://{}/ (kiosk view /kiosk); token {}; uploads up to {} MB, {} at once, {} worker(s); results kept {} min",
+            w.listen,
+            if w.token.is_some() { "required" } else { "none" },
+            w.max_upload_mb,
+            w.queue_capacity,
+            w.workers,
+            w.keep_minutes
+        ),
+    }
 }
 
 fn colorize(a: ColorizeArgs) -> i32 {

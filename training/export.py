@@ -119,10 +119,10 @@ def quantize(fp32_path, int8_path, files, exclude=()):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--ckpt', default='runs/v1/last.pt')
+    ap.add_argument('--ckpt', default='runs/v2/last.pt')
     ap.add_argument('--val', default='../../shared/data/val')
     ap.add_argument('--out', default='../models')
-    ap.add_argument('--name', default='hued-color-v1')
+    ap.add_argument('--name', default='hued-color-v2')
     ap.add_argument('--alpha', type=float, help='skip the sweep: use this head mix')
     ap.add_argument('--temperature', type=float, default=0.38)
     ap.add_argument('--limit', type=int, default=0, help='use only N validation photos (smoke tests)')
@@ -156,11 +156,14 @@ def main():
 
     m32 = ev.evaluate(ev.OnnxColorizer(fp32), files, vividness)
     m8 = ev.evaluate(ev.OnnxColorizer(int8), files, vividness, sheet=os.path.join(args.out, 'contact_sheet.png'))
-    report = {'alpha': alpha, 'temperature': temperature, 'vividness': vividness, 'fp32': m32, 'int8': m8,
+    # How much the user's color hints help: 5 true-color hints per photo (evaluate.true_hints).
+    m8h = ev.evaluate(ev.OnnxColorizer(int8), files, vividness, n_hints=5)
+    report = {'alpha': alpha, 'temperature': temperature, 'vividness': vividness, 'fp32': m32, 'int8': m8, 'int8_5_hints': m8h,
               'int8_size_bytes': os.path.getsize(int8), 'fp32_size_bytes': os.path.getsize(fp32)}
     json.dump(report, open(os.path.join(args.out, f'{args.name}-eval.json'), 'w'), indent=1)
     print(ev.markdown(m32, 'fp32'))
     print(ev.markdown(m8, 'int8'))
+    print(ev.markdown(m8h, 'int8, 5 true-color hints per photo'))
     print(f"int8 - fp32 PSNR: {m8['hued']['psnr'] - m32['hued']['psnr']:+.3f} dB; size {os.path.getsize(int8) / 1e6:.2f} MB")
 
     sha = hashlib.sha256(open(int8, 'rb').read()).hexdigest()
