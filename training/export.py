@@ -152,6 +152,9 @@ def main():
     import onnx
     g = onnx.load(fp32).graph
     tail = [n.name for n in g.node if n.op_type in ('Softmax', 'Div', 'Mul', 'Add', 'Tanh') and not n.name.startswith('/net/blocks')]
+    # The decoder's hint branches are tiny (about 0.1 MB in float) and their inputs are sparse:
+    # kept in float, they follow a hint as trained.
+    tail += [n.name for n in g.node if n.name.startswith('/net/hint') or (n.op_type in ('AveragePool', 'MaxPool') and not n.name.startswith('/net/blocks'))]
     quantize(fp32, int8, files, exclude=tail)
 
     m32 = ev.evaluate(ev.OnnxColorizer(fp32), files, vividness)
