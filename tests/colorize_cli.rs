@@ -350,3 +350,19 @@ fn a_malformed_hints_sidecar_names_itself_and_a_good_one_is_used() {
     colorize(&[&input]).assert().success();
     assert!(dir.path().join("scan.colorized.png").exists());
 }
+
+#[test]
+fn hints_for_a_model_without_hint_inputs_are_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("photo.png");
+    gray_photo(64, 48).save(&input).unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-qdq-nohints.toml");
+    let mut c = hued();
+    c.arg("colorize").arg("--model").arg(&model).arg("--hint").arg("1,1,#ff0000").arg(&input);
+    c.assert().code(2).stderr(predicate::str::contains("model tiny-qdq-nohints takes no color hints"));
+    // Without --hint it colorizes, and a sidecar is not even read.
+    fs::write(dir.path().join("photo.png.hints.toml"), "not toml at all [[[").unwrap();
+    let mut c = hued();
+    c.arg("colorize").arg("--model").arg(&model).arg(&input);
+    c.assert().success();
+}

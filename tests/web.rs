@@ -404,3 +404,14 @@ fn a_hint_moves_the_color_at_its_spot() {
     let redness = |p: [f64; 3]| p[0] - (p[1] + p[2]) / 2.0;
     assert!(redness(hinted) - redness(plain) > 30.0, "a red hint should redden its spot: {plain:?} -> {hinted:?}");
 }
+
+#[test]
+fn a_model_without_hint_inputs_hides_hints() {
+    let s = Server::start_with("", &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-qdq-nohints.toml"));
+    assert_eq!(s.get("/api/info").json()["hints"], false, "the page hides its hint tools");
+    let r = s.upload("scan.jpg", &gray_jpeg(64, 48), "&hint=1,1,%23ff0000");
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().unwrap().contains("takes no color hints"));
+    let (_, status) = s.colorize("scan.jpg", &gray_jpeg(64, 48), "");
+    assert_eq!(status["state"], "done");
+}

@@ -36,17 +36,22 @@ def weight(name, w, nodes, inits):
     return name
 
 
-def build():
+def build(hints=True):
+    """hints=False: the same tint with only the `l` input, a model that takes no hints."""
     nodes, inits = [], []
     x = 'x'
-    nodes.append(helper.make_node('Concat', ['l', 'hints'], [x], axis=1))
+    if hints:
+        nodes.append(helper.make_node('Concat', ['l', 'hints'], [x], axis=1))
+    else:
+        nodes.append(helper.make_node('Identity', ['l'], [x]))
     x = qdq(x, 1.0 / 127, nodes, inits)
     # conv1 (4 -> 4, 4x4 average, stride 2): ch0 = L, ch1 = 1 - L, ch2/3 = hint a, b
-    w1 = np.zeros((4, 4, 4, 4), np.float32)
+    w1 = np.zeros((4, 4 if hints else 1, 4, 4), np.float32)
     w1[0, 0] = 1 / 16
     w1[1, 0] = -1 / 16
-    w1[2, 1] = 1 / 16
-    w1[3, 2] = 1 / 16
+    if hints:
+        w1[2, 1] = 1 / 16
+        w1[3, 2] = 1 / 16
     b1 = np.array([0, 1, 0, 0], np.float32)
     inits.append(numpy_helper.from_array(b1, 'b1'))
     nodes.append(helper.make_node('Conv', [x, weight('w1', w1, nodes, inits), 'b1'], ['c1'], strides=[2, 2], pads=[1, 1, 2, 2]))
@@ -58,8 +63,8 @@ def build():
     nodes.append(helper.make_node('Tanh', [x], ['ab']))
     graph = helper.make_graph(
         nodes, 'hued-tiny-fixture',
-        [helper.make_tensor_value_info('l', TensorProto.FLOAT, [1, 1, 'h', 'w']),
-         helper.make_tensor_value_info('hints', TensorProto.FLOAT, [1, 3, 'h', 'w'])],
+        [helper.make_tensor_value_info('l', TensorProto.FLOAT, [1, 1, 'h', 'w'])]
+        + ([helper.make_tensor_value_info('hints', TensorProto.FLOAT, [1, 3, 'h', 'w'])] if hints else []),
         [helper.make_tensor_value_info('ab', TensorProto.FLOAT, [1, 2, 'h4', 'w4'])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)], producer_name='hued make_fixture.py')
     model.ir_version = 8
@@ -69,24 +74,24 @@ def build():
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    path = os.path.join(OUT, 'tiny-qdq.onnx')
-    data = build().SerializeToString()
-    with open(path, 'wb') as f:
-        f.write(data)
-    sha = hashlib.sha256(data).hexdigest()
-    with open(os.path.join(OUT, 'tiny-qdq.toml'), 'w') as f:
-        f.write(f'''# Test fixture written by training/make_fixture.py: not a colorizer, a fixed tone tint.
-name = "tiny-qdq"
-onnx = "tiny-qdq.onnx"
+    for stem, hints in [('tiny-qdq', True), ('tiny-qdq-nohints', False)]:
+        path = os.path.join(OUT, f'{stem}.onnx')
+        data = build(hints).SerializeToString()
+        with open(path, 'wb') as f:
+            f.write(data)
+        sha = hashlib.sha256(data).hexdigest()
+        hints_line = f'hints_name = "hints"\nhint_ab_scale = {1 / 110}\n' if hints else ''
+        with open(os.path.join(OUT, f'{stem}.toml'), 'w') as f:
+            f.write(f'''# Test fixture written by training/make_fixture.py: not a colorizer, a fixed tone tint.
+name = "{stem}"
+onnx = "{stem}.onnx"
 sha256 = "{sha}"
 
 [input]
 l_name = "l"
 l_scale = 0.01
 l_offset = 0.0
-hints_name = "hints"
-hint_ab_scale = {1 / 110}
-size_multiple = 32
+{hints_line}size_multiple = 32
 long_side = 128
 min_side = 32
 max_side = 512
@@ -96,7 +101,7 @@ name = "ab"
 ab_scale = 110.0
 downsample = 4
 ''')
-    print(f'wrote {path} ({len(data)} bytes, sha256 {sha})')
+        print(f'wrote {path} ({len(data)} bytes, sha256 {sha})')
 
 
 if __name__ == '__main__':
