@@ -143,7 +143,25 @@ try {
   await page.waitForSelector('#error:not([hidden])');
   assert.match(await page.textContent('#error'), /not an image/);
 
-  // 7. The kiosk view shows the newest scan of the folder watch, before and after.
+  // 7. Drag and drop: a gray picture drawn in the page, dropped on the drop zone.
+  const dropped = await page.evaluateHandle(async () => {
+    const c = document.createElement('canvas');
+    c.width = 160; c.height = 120;
+    const g = c.getContext('2d');
+    const grad = g.createLinearGradient(0, 0, 160, 0);
+    grad.addColorStop(0, '#222'); grad.addColorStop(1, '#ddd');
+    g.fillStyle = grad; g.fillRect(0, 0, 160, 120);
+    const blob = await new Promise((r) => c.toBlob(r, 'image/png'));
+    const dt = new DataTransfer();
+    dt.items.add(new File([blob], 'dropped.png', { type: 'image/png' }));
+    return dt;
+  });
+  await page.dispatchEvent('#drop', 'drop', { dataTransfer: dropped });
+  await page.waitForFunction(() => /160 × 120 pixels/.test(document.getElementById('facts').textContent) && !document.getElementById('result').hidden, null, { timeout: 60000 });
+  assert.equal(await page.isVisible('#error'), false);
+  assert.equal(await page.getAttribute('#download', 'download'), 'dropped-colorized.png');
+
+  // 8. The kiosk view shows the newest scan of the folder watch, before and after.
   const kiosk = await context.newPage();
   await kiosk.goto(base + '/kiosk');
   assert.equal(await kiosk.isVisible('#kiosk-waiting'), true);
@@ -155,7 +173,7 @@ try {
   await page.screenshot({ path: path.join(root, 'page.png'), fullPage: true });
 
   assert.deepEqual(consoleErrors.filter((e) => !/status of 4\d\d/.test(e)), [], 'no script errors');
-  console.log('PASS: upload, result, hints (place, drag, remove), re-run, download, nothing on disk, bad upload, kiosk view');
+  console.log('PASS: upload, result, hints (place, drag, remove), re-run, download, nothing on disk, bad upload, drag and drop, kiosk view');
   console.log('screenshots in', root);
 } catch (e) {
   failed = true;
