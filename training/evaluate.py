@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Evaluate a colorization model on a folder of color photos.
 
-    python3 evaluate.py --model ../models/hued-color-v1-int8.onnx --photos ../../shared/data/val \
+    python3 evaluate.py --model ../models/hued-color-v2-int8.onnx --photos ../../shared/data/val \
         --out eval/ [--vividness 1.0]
 
 Each photo is turned gray (its L channel), colorized the way hued does it (L area-shrunk to a
