@@ -112,6 +112,15 @@ pub fn resized_rgb8(colorized: &Colorized, width: u32, height: u32) -> image::Rg
     }
 }
 
+/// The photo as 8-bit RGB, shrunk (aspect kept) to fit `max_width` x `max_height` when it is
+/// larger; never enlarged. For comparison images and previews.
+pub fn fit_within(image: &image::DynamicImage, max_width: u32, max_height: u32) -> image::RgbImage {
+    match image.width() > max_width || image.height() > max_height {
+        true => image.thumbnail(max_width, max_height).to_rgb8(),
+        false => image.to_rgb8(),
+    }
+}
+
 /// Encodes an RGB preview as a JPEG (quality 85) into memory.
 pub fn preview_jpeg(image: &image::RgbImage) -> Vec<u8> {
     let mut out = Vec::new();

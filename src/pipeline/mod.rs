@@ -171,10 +171,7 @@ fn colorize_decoded(
     let sixteen_bit = matches!(decoded.image.color().bytes_per_pixel() / decoded.image.color().channel_count(), 2..)
         && matches!(decoded.format, image::ImageFormat::Png | image::ImageFormat::Tiff);
     // Only a preview-sized copy of the original is kept (comparison image, kiosk page).
-    let compare_source = original_preview.map(|(w, h)| match decoded.image.width() > w || decoded.image.height() > h {
-        true => decoded.image.thumbnail(w, h).to_rgb8(),
-        false => decoded.image.to_rgb8(),
-    });
+    let compare_source = original_preview.map(|(w, h)| encode::fit_within(&decoded.image, w, h));
     let mut luma = prepare::lightness(&decoded.image);
     let decode::Decoded { image, format, icc, exif } = decoded;
     drop(image); // the pixels are not needed past this point: free them before the big buffers

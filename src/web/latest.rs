@@ -52,9 +52,7 @@ impl Latest {
         // Made outside the lock: decoding a big scan takes a while.
         let shrink = |path: &PathBuf| -> Result<Vec<u8>, String> {
             let d = decode::decode(path, max_megapixels).map_err(|e| format!("{}: {e}", path.display()))?;
-            let fits = d.image.width() <= side && d.image.height() <= side;
-            let small = if fits { d.image.to_rgb8() } else { d.image.thumbnail(side, side).to_rgb8() };
-            Ok(encode::preview_jpeg(&small))
+            Ok(encode::preview_jpeg(&encode::fit_within(&d.image, side, side)))
         };
         let made = (newest.seq, Arc::new(shrink(&newest.original)?), Arc::new(shrink(&newest.colorized)?));
         self.0.lock().unwrap().previews = Some(made.clone());
