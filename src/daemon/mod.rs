@@ -85,17 +85,7 @@ fn build(
     if config.watch.is_empty() && config.camera.is_empty() && !config.web.enabled {
         anyhow::bail!("no [[watch]] folders, [[camera]] devices or [web] page configured: nothing to do");
     }
-    let mut load = |model: Option<&Path>| -> anyhow::Result<Arc<Model>> {
-        let manifest = resolve_manifest(model)?;
-        Ok(match models.get(&manifest) {
-            Some(m) => m.clone(),
-            None => {
-                let m = Arc::new(Model::load(&manifest)?);
-                models.insert(manifest, m.clone());
-                m
-            }
-        })
-    };
+    let mut load = |model: Option<&Path>| load_model(models, model);
     let mut watches = Vec::new();
     for (i, w) in config.watch.iter().enumerate() {
         let c = w.colorize_settings(&config.colorize);
@@ -240,17 +230,26 @@ pub fn run(config_path: &Path) -> i32 {
     daemon.shutdown(&res_rx)
 }
 
+/// The model a config names (None: the shipped one), loaded once per manifest: watches, the
+/// camera and the kiosk page that use the same model share it.
+fn load_model(models: &mut HashMap<PathBuf, Arc<Model>>, model: Option<&Path>) -> anyhow::Result<Arc<Model>> {
+    let manifest = resolve_manifest(model)?;
+    Ok(match models.get(&manifest) {
+        Some(m) => m.clone(),
+        None => {
+            let m = Arc::new(Model::load(&manifest)?);
+            models.insert(manifest, m.clone());
+            m
+        }
+    })
+}
+
 /// Starts the kiosk page with the `[colorize]` model and settings, if `[web]` is enabled.
 fn start_web(config: &Config, models: &mut HashMap<PathBuf, Arc<Model>>, latest: &Latest) -> anyhow::Result<Option<WebServer>> {
     if !config.web.enabled {
         return Ok(None);
     }
-    let manifest = resolve_manifest(config.colorize.model.as_deref())?;
-    let model = match models.get(&manifest) {
-        Some(m) => m.clone(),
-        None => Arc::new(Model::load(&manifest)?),
-    };
-    models.insert(manifest, model.clone());
+    let model = load_model(models, config.colorize.model.as_deref())?;
     Ok(Some(crate::web::start(&config.web, model, Settings::from_config(&config.colorize), latest.clone())?))
 }
 
