@@ -184,8 +184,8 @@ impl WebJobs {
         self.wake.notify_all();
     }
 
-    /// Waits for the next upload; None when stopping.
-    fn next(&self) -> Option<(String, u64, Vec<u8>, Vec<Hint>)> {
+    /// Waits for the next upload (id, seq, bytes, name, hints); None when stopping.
+    fn next(&self) -> Option<(String, u64, Vec<u8>, String, Vec<Hint>)> {
         let mut inner = self.inner.lock().unwrap();
         loop {
             if inner.stopping {
@@ -195,9 +195,9 @@ impl WebJobs {
                 if let Some(entry) = inner.entries.get_mut(&id) {
                     if let Some(upload) = entry.upload.take() {
                         entry.stage = Stage::Running;
-                        let (seq, hints) = (entry.seq, entry.hints.clone());
+                        let (seq, name, hints) = (entry.seq, entry.name.clone(), entry.hints.clone());
                         inner.running += 1;
-                        return Some((id, seq, upload, hints));
+                        return Some((id, seq, upload, name, hints));
                     }
                 }
             }
@@ -218,8 +218,7 @@ impl WebJobs {
 
     /// One worker: colorizes uploads until [`WebJobs::stop`].
     pub fn work(&self, model: &Model, settings: &Settings) {
-        while let Some((id, seq, upload, hints)) = self.next() {
-            let name = self.inner.lock().unwrap().entries.get(&id).map(|e| e.name.clone()).unwrap_or_default();
+        while let Some((id, seq, upload, name, hints)) = self.next() {
             let stage = colorize_upload(&upload, &name, model, settings, &hints);
             drop(upload);
             match &stage {
@@ -299,7 +298,7 @@ mod tests {
     fn results_are_taken_once_and_expire() {
         let jobs = WebJobs::new(4, Duration::from_millis(0));
         let (id, _) = jobs.submit(vec![1], "a.jpg".into(), vec![]).unwrap();
-        let (got, seq, upload, _) = jobs.next().unwrap();
+        let (got, seq, upload, _, _) = jobs.next().unwrap();
         assert_eq!((got.as_str(), upload), (id.as_str(), vec![1]));
         let result = Arc::new(WebResult {
             bytes: vec![9],
@@ -319,12 +318,12 @@ mod tests {
         let held = WebJobs::new(1, Duration::from_secs(60));
         for _ in 0..4 {
             let (id, _) = held.submit(vec![1], "a.jpg".into(), vec![]).unwrap();
-            let (_, seq, _, _) = held.next().unwrap();
+            let (_, seq, _, _, _) = held.next().unwrap();
             held.finish(&id, seq, Stage::Failed { status: 422, message: "x".into() });
         }
         assert_eq!(held.submit(vec![1], "a.jpg".into(), vec![]), Err(QueueFull));
         let (id2, _) = jobs.submit(vec![1], "a.jpg".into(), vec![]).unwrap();
-        let (_, seq2, _, _) = jobs.next().unwrap();
+        let (_, seq2, _, _, _) = jobs.next().unwrap();
         jobs.finish(&id2, seq2, Stage::Failed { status: 422, message: "x".into() });
         assert_eq!(jobs.expire(Instant::now() + Duration::from_millis(1)), 1);
         assert!(jobs.is_empty());
