@@ -18,8 +18,12 @@ fn hued() -> Command {
 }
 
 fn colorize(args: &[&Path]) -> Command {
+    colorize_with(&fixture_model(), args)
+}
+
+fn colorize_with(model: &Path, args: &[&Path]) -> Command {
     let mut c = hued();
-    c.arg("colorize").arg("--model").arg(fixture_model()).args(args);
+    c.arg("colorize").arg("--model").arg(model).args(args);
     c
 }
 
@@ -357,12 +361,13 @@ fn hints_for_a_model_without_hint_inputs_are_a_usage_error() {
     let input = dir.path().join("photo.png");
     gray_photo(64, 48).save(&input).unwrap();
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-qdq-nohints.toml");
-    let mut c = hued();
-    c.arg("colorize").arg("--model").arg(&model).arg("--hint").arg("1,1,#ff0000").arg(&input);
-    c.assert().code(2).stderr(predicate::str::contains("model tiny-qdq-nohints takes no color hints"));
+    colorize_with(&model, &[&input])
+        .arg("--hint")
+        .arg("1,1,#ff0000")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("model tiny-qdq-nohints takes no color hints"));
     // Without --hint it colorizes, and a sidecar is not even read.
     fs::write(dir.path().join("photo.png.hints.toml"), "not toml at all [[[").unwrap();
-    let mut c = hued();
-    c.arg("colorize").arg("--model").arg(&model).arg(&input);
-    c.assert().success();
+    colorize_with(&model, &[&input]).assert().success();
 }

@@ -43,19 +43,6 @@ fn colorize_uses_the_shipped_model_by_default() {
     assert_eq!(prov.model_name, "hued-color-v2-int8");
 }
 
-/// Mean RGB of the 7x7 window around (x, y).
-fn window_mean(img: &image::RgbImage, x: u32, y: u32) -> [f64; 3] {
-    let mut sum = [0f64; 3];
-    for yy in y - 3..=y + 3 {
-        for xx in x - 3..=x + 3 {
-            for (c, s) in sum.iter_mut().enumerate() {
-                *s += img.get_pixel(xx, yy).0[c] as f64 / 49.0;
-            }
-        }
-    }
-    sum
-}
-
 #[test]
 fn a_hint_colors_its_spot_and_a_sidecar_does_the_same() {
     let Some(data) = common::shared_data() else { return };
@@ -73,12 +60,11 @@ fn a_hint_colors_its_spot_and_a_sidecar_does_the_same() {
         image::open(&out).unwrap().to_rgb8()
     };
     // A mid-gray rock under the Cliff House (580, 280) and a crimson hint on it.
-    let plain = window_mean(&run(None), 580, 280);
-    let hinted = window_mean(&run(Some("580,280,#dc143c")), 580, 280);
-    let redness = |p: [f64; 3]| p[0] - (p[1] + p[2]) / 2.0;
-    assert!(redness(hinted) - redness(plain) > 30.0, "the hint should redden its spot: {plain:?} -> {hinted:?}");
+    let plain = common::window_mean(&run(None), 580, 280);
+    let hinted = common::window_mean(&run(Some("580,280,#dc143c")), 580, 280);
+    assert!(common::redness(hinted) - common::redness(plain) > 30.0, "the hint should redden its spot: {plain:?} -> {hinted:?}");
     // The same hint from a sidecar gives the same picture.
     std::fs::write(dir.path().join("cliff.jpg.hints.toml"), "[[hint]]\nx = 580\ny = 280\ncolor = \"#dc143c\"\n").unwrap();
-    let from_sidecar = window_mean(&run(None), 580, 280);
+    let from_sidecar = common::window_mean(&run(None), 580, 280);
     assert_eq!(from_sidecar, hinted);
 }

@@ -388,21 +388,11 @@ fn a_hint_moves_the_color_at_its_spot() {
         let (id, status) = s.colorize("cliff.jpg", &bytes, query);
         assert_eq!(status["state"], "done", "{status}");
         let img = image::load_from_memory(&s.get(&format!("/api/jobs/{id}/download")).body).unwrap().to_rgb8();
-        // Mean over a small window around the hint.
-        let mut sum = [0f64; 3];
-        for yy in y - 3..=y + 3 {
-            for xx in x - 3..=x + 3 {
-                for c in 0..3 {
-                    sum[c] += img.get_pixel(xx, yy).0[c] as f64 / 49.0;
-                }
-            }
-        }
-        sum
+        common::window_mean(&img, x, y)
     };
     let plain = run("");
     let hinted = run(&format!("&hint={x},{y},%23dc143c"));
-    let redness = |p: [f64; 3]| p[0] - (p[1] + p[2]) / 2.0;
-    assert!(redness(hinted) - redness(plain) > 30.0, "a red hint should redden its spot: {plain:?} -> {hinted:?}");
+    assert!(common::redness(hinted) - common::redness(plain) > 30.0, "a red hint should redden its spot: {plain:?} -> {hinted:?}");
 }
 
 #[test]

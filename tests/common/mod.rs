@@ -82,3 +82,21 @@ pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
 pub fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
+
+/// Mean RGB of the 7x7 window around (x, y).
+pub fn window_mean(img: &image::RgbImage, x: u32, y: u32) -> [f64; 3] {
+    let mut sum = [0f64; 3];
+    for yy in y - 3..=y + 3 {
+        for xx in x - 3..=x + 3 {
+            for (c, s) in sum.iter_mut().enumerate() {
+                *s += img.get_pixel(xx, yy).0[c] as f64 / 49.0;
+            }
+        }
+    }
+    sum
+}
+
+/// How much redder than its other two channels a color is: R - (G + B) / 2.
+pub fn redness(rgb: [f64; 3]) -> f64 {
+    rgb[0] - (rgb[1] + rgb[2]) / 2.0
+}
