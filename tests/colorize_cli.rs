@@ -332,6 +332,7 @@ fn bad_hints_are_refused_with_the_reason() {
         .code(1)
         .stderr(predicate::str::contains("photo.png").and(predicate::str::contains("hint at 10,90 lies outside the 120x80 photo")));
     assert!(!dir.path().join("photo.colorized.png").exists());
+    assert_eq!(temp_files(dir.path()), Vec::<std::path::PathBuf>::new());
     colorize(&[&input]).arg("--hint").arg("10,20,#ff0000").arg("--hint").arg("119,79,00ff00").assert().success();
     assert!(dir.path().join("photo.colorized.png").exists());
 }
@@ -350,6 +351,8 @@ fn a_malformed_hints_sidecar_names_itself_and_a_good_one_is_used() {
     assert!(!dir.path().join("scan.colorized.png").exists());
     fs::write(&sidecar, "[[hint]]\nx = 5\ny = 500\ncolor = \"#dc143c\"\n").unwrap();
     colorize(&[&input]).assert().code(1).stderr(predicate::str::contains("outside the 120x80 photo"));
+    assert!(!dir.path().join("scan.colorized.png").exists());
+    assert_eq!(temp_files(dir.path()), Vec::<std::path::PathBuf>::new());
     fs::write(&sidecar, "[[hint]]\nx = 5\ny = 5\ncolor = \"#dc143c\"\n").unwrap();
     colorize(&[&input]).assert().success();
     assert!(dir.path().join("scan.colorized.png").exists());
