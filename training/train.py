@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """Train hued's colorizer.
 
-    python3 train.py --out runs/v1                     # the CPU schedule (see MODEL_CARD.md for its time)
-    python3 train.py --out runs/gpu --device cuda --steps 20000 --batch 64   # a larger GPU schedule
+    python3 train.py --out runs/v1 --minutes 90        # CPU (see MODEL_CARD.md for the v3 GPU commands)
+    python3 train.py --out runs/gpu --device cuda --minutes 6 --batch 64 --size 224 --distill 1
 
 Loss: rebalanced cross-entropy over quantized ab bins with soft targets (Zhang et al. 2016)
 plus an L1 regression head; export.py measures both heads on validation and picks the mix.
+v3 adds: batches made on the device (gpu_data.py), scan-like degradations of the input
+(--degrade), distillation of the ImageNet encoder's features of the color crop (--distill),
+an exponential moving average of the weights (--ema; what export.py uses), optionally an L1
+weighted toward rare colors (--reg-balance) and a slower encoder (--enc-lr-mult).
 Checkpoints go to --out (git-ignored); `--resume` continues from the last one.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -19,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from data import CropSampler, list_images, random_hints, to_lab_batch
-from model import Colorizer
+from gpu_data import DeviceCropSampler, degrade, random_hints, read_photos, to_lab_batch
+from model import Colorizer, ImageNetTeacher
 
 GRID = 10.0  # ab bin size
 
@@ -30,6 +35,7 @@ def ab_bins(sampler, n_batches=40, batch=32):
     counts = {}
     for _ in range(n_batches):
         _, ab = to_lab_batch(sampler.batch(batch))
+        ab = ab.cpu()
         q = torch.round(ab / GRID).long().permute(0, 2, 3, 1).reshape(-1, 2)
         keys, c = torch.unique(q, dim=0, return_counts=True)
         for k, v in zip(keys.tolist(), c.tolist()):
@@ -83,6 +89,12 @@ def main():
     ap.add_argument('--hint-points', type=float, default=8, help='mean number of hint patches on a hinted sample')
     ap.add_argument('--hint-max-patch', type=int, default=4, help='largest hint patch side in pixels')
     ap.add_argument('--hint-weight', type=float, default=0.0, help='extra L1 weight on output cells that hold a hint')
+    ap.add_argument('--degrade', type=float, default=0.0, help='share of samples whose input is made to look like an old scan')
+    ap.add_argument('--distill', type=float, default=0.0, help='weight of the ImageNet-feature distillation loss')
+    ap.add_argument('--ema', type=float, default=0.0, help='decay of the weights\' moving average (0: none)')
+    ap.add_argument('--reg-balance', type=float, default=0.0, help='L1 weighted by the rebalancing weight to this power (0: plain L1)')
+    ap.add_argument('--enc-lr-mult', type=float, default=0.3, help='encoder learning rate as a share of --lr')
+    ap.add_argument('--half-out', help='also write the final weights (the average where --ema) in float16 here, for transfer')
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -90,13 +102,14 @@ def main():
     rng = random.Random(args.seed)
     os.makedirs(args.out, exist_ok=True)
     dev = torch.device(args.device)
+    torch.backends.cudnn.benchmark = dev.type == 'cuda'
 
-    files = list_images(args.train)
-    if args.limit:
-        files = files[:args.limit]
     t0 = time.time()
-    sampler = CropSampler(files, args.size, seed=args.seed)
-    print(f"loaded {len(files)} photos in {time.time() - t0:.0f}s", flush=True)
+    photos = read_photos(args.train, args.limit)
+    sampler = DeviceCropSampler(photos, args.size, dev, seed=args.seed)
+    del photos
+    gen = sampler.gen
+    print(f"loaded {len(sampler.store)} photos in {time.time() - t0:.0f}s", flush=True)
 
     ckpt_path = os.path.join(args.out, 'last.pt')
     if args.resume and os.path.exists(ckpt_path):
@@ -115,7 +128,10 @@ def main():
     enc_params = list(net.stem.parameters()) + list(net.bn0.parameters()) + list(net.blocks.parameters())
     enc_ids = {id(p) for p in enc_params}
     dec_params = [p for p in net.parameters() if id(p) not in enc_ids]
-    opt = torch.optim.AdamW([{'params': enc_params, 'lr': args.lr * 0.3}, {'params': dec_params, 'lr': args.lr}], weight_decay=1e-4)
+    opt = torch.optim.AdamW([{'params': enc_params, 'lr': args.lr * args.enc_lr_mult}, {'params': dec_params, 'lr': args.lr}], weight_decay=1e-4)
+    ema = torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
+    teacher = ImageNetTeacher().to(dev) if args.distill else None
+    amp = torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else contextlib.nullcontext()
     start, elapsed_before = 0, 0.0
     if args.init and not ck:
         missing, unexpected = net.load_state_dict(init['model'], strict=False)
@@ -124,15 +140,28 @@ def main():
     if ck:
         net.load_state_dict(ck['model'])
         opt.load_state_dict(ck['opt'])
+        if ema is not None and 'ema' in ck:
+            ema.module.load_state_dict(ck['ema'])
         start = ck['step']
         elapsed_before = ck.get('elapsed_s', 0)
     base_lrs = [g['lr'] for g in opt.param_groups]
     centers_d, weights_d = centers.to(dev), weights.to(dev)
 
+    lineage = (ck.get('lineage', []) if ck else init.get('lineage', []) + [args.init] if args.init else [])
+    done_steps = start
+
+    def save():
+        torch.save({'model': net.state_dict(), 'opt': opt.state_dict(), 'step': done_steps,
+                    'ema': ema.module.state_dict() if ema is not None else None,
+                    'centers': centers, 'weights': weights, 'args': vars(args), 'lineage': lineage,
+                    'elapsed_s': time.time() - t_start + elapsed_before}, ckpt_path + '.tmp')
+        os.replace(ckpt_path + '.tmp', ckpt_path)
+
     log = open(os.path.join(args.out, 'train_log.jsonl'), 'a')
-    t_start, run_ce, run_l1 = time.time(), 0.0, 0.0
+    t_start, run_ce, run_l1, run_dist = time.time(), 0.0, 0.0, 0.0
     for step in range(start, args.steps):
         warm = min(1.0, (step + 1) / 100)
+        done_steps = step
         if args.minutes:
             frac = (time.time() - t_start + elapsed_before) / (args.minutes * 60)
             if frac >= 1.0:
@@ -142,42 +171,63 @@ def main():
         cos = 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
         for g, lr in zip(opt.param_groups, base_lrs):
             g['lr'] = lr * warm * (0.02 + 0.98 * cos)
-        l, ab = to_lab_batch(sampler.batch(args.batch))
-        hints = random_hints(ab, rng, args.hint_share, args.hint_points, args.hint_max_patch)
-        l, ab, hints = l.to(dev), ab.to(dev), hints.to(dev)
-        logits, reg = net(l, hints)
+        rgb = sampler.batch(args.batch)
+        l, ab = to_lab_batch(rgb)
+        hints = random_hints(ab, gen, args.hint_share, args.hint_points, args.hint_max_patch)
+        if args.degrade:
+            l = degrade(l, gen, args.degrade)
+        with amp:
+            if teacher is not None:
+                logits, reg, feats = net(l, hints, return_features=True)
+                t_feats = teacher(rgb)
+            else:
+                logits, reg = net(l, hints)
+        logits, reg = logits.float(), reg.float()
         ab4 = F.avg_pool2d(ab, 4)
         target, nearest = soft_targets(ab4, centers_d)
         ce = -(target * F.log_softmax(logits, 1)).sum(1)
         ce = (ce * weights_d[nearest]).mean()
         l1_map = (reg - ab4 / 110.0).abs()
-        l1 = l1_map.mean()
+        if args.reg_balance:
+            # Rare colors weigh more, so the regression stops averaging toward the commonest
+            # (green-brown) ones; normalized so the loss keeps its scale.
+            w = weights_d[nearest].unsqueeze(1) ** args.reg_balance
+            l1 = (l1_map * w).mean() / w.mean()
+        else:
+            l1 = l1_map.mean()
         if args.hint_weight:
             # Where the user gave a color the answer is known: following it is weighted up.
             at_hint = F.max_pool2d(hints[:, 2:3], 4)
             l1 = l1 + args.hint_weight * (l1_map * at_hint).sum() / at_hint.sum().clamp(min=1.0) / 2
         loss = ce + args.reg_weight * l1
+        dist = torch.zeros(())
+        if teacher is not None:
+            # Each teacher channel scaled to unit variance, so both strides weigh alike.
+            dist = sum(((s.float() - t.float()) ** 2 / (t.float().var(dim=(0, 2, 3), keepdim=True) + 1e-3)).mean()
+                       for s, t in zip(feats, t_feats)) / 2
+            loss = loss + args.distill * dist
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        run_ce += ce.item(); run_l1 += l1.item()
+        if ema is not None:
+            ema.update_parameters(net)
+        done_steps = step + 1
+        run_ce += ce.item(); run_l1 += l1.item(); run_dist += float(dist.detach())
         if (step + 1) % 50 == 0 or step + 1 == args.steps:
             n = 50 if (step + 1) % 50 == 0 else (step + 1) % 50
             el = time.time() - t_start
-            rec = {'step': step + 1, 'ce': run_ce / n, 'l1_ab': run_l1 / n * 110, 'elapsed_s': round(el)}
+            rec = {'step': step + 1, 'ce': run_ce / n, 'l1_ab': run_l1 / n * 110, 'distill': run_dist / n, 'elapsed_s': round(el)}
             print(json.dumps(rec), flush=True)
             log.write(json.dumps(rec) + '\n'); log.flush()
-            run_ce = run_l1 = 0.0
-        if (step + 1) % 100 == 0 or step + 1 == args.steps:
-            torch.save({'model': net.state_dict(), 'opt': opt.state_dict(), 'step': step + 1,
-                        'centers': centers, 'weights': weights, 'args': vars(args),
-                        'elapsed_s': time.time() - t_start + elapsed_before}, ckpt_path + '.tmp')
-            os.replace(ckpt_path + '.tmp', ckpt_path)
-    torch.save({'model': net.state_dict(), 'opt': opt.state_dict(), 'step': step,
-                'centers': centers, 'weights': weights, 'args': vars(args),
-                'elapsed_s': time.time() - t_start + elapsed_before}, ckpt_path + '.tmp')
-    os.replace(ckpt_path + '.tmp', ckpt_path)
-    print(f"done: {step - start} steps in {time.time() - t_start:.0f}s", flush=True)
+            run_ce = run_l1 = run_dist = 0.0
+        if (step + 1) % 1000 == 0 or step + 1 == args.steps:
+            save()
+    save()
+    if args.half_out:
+        final = (ema.module if ema is not None else net).state_dict()
+        torch.save({'model': {k: v.half() if v.is_floating_point() else v for k, v in final.items()}, 'step': done_steps,
+                    'centers': centers, 'weights': weights, 'args': vars(args), 'lineage': lineage}, args.half_out)
+    print(f"done: {done_steps - start} steps in {time.time() - t_start:.0f}s", flush=True)
 
 
 if __name__ == '__main__':
