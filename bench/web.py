@@ -2,7 +2,7 @@
 """Benchmark of the kiosk page (`hued run` with [web]): time from upload to result, the
 memory an upload costs, and whether the folder watch keeps its pace while the page is busy.
 
-    cargo build --release && python3 bench/web.py [--model models/hued-color-v2-int8.toml]
+    cargo build --release && python3 bench/web.py [--model models/hued-color-v3-int8.toml]
 
 Photos: the historical scans of ../shared/data. Prints a table.
 """
@@ -92,7 +92,7 @@ def watch_latencies(tmp, photos, n, prefix):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'hued-color-v2-int8.toml'))
+    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'hued-color-v3-int8.toml'))
     ap.add_argument('--delay', type=float, default=1.0, help='stability_delay of the watch')
     args = ap.parse_args()
     if not os.path.isdir(PHOTOS):

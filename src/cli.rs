@@ -69,6 +69,7 @@ enum CameraCommand {
 #[derive(Clone, Copy, ValueEnum)]
 enum LevelsArg {
     Auto,
+    On,
     Off,
 }
 
@@ -227,7 +228,12 @@ fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
         Err(_) => println!("model = (not found)"),
     }
     println!("vividness = {}", c.vividness);
-    println!("levels = \"{}\"", if c.levels == LevelsMode::Auto { "auto" } else { "off" });
+    let levels = match c.levels {
+        LevelsMode::Auto => "auto",
+        LevelsMode::On => "on",
+        LevelsMode::Off => "off",
+    };
+    println!("levels = \"{levels}\"");
     println!("levels_low_percent = {}", c.levels_low_percent);
     println!("levels_high_percent = {}", c.levels_high_percent);
     println!("skip_color = {}", c.skip_color);
@@ -289,6 +295,7 @@ fn colorize(a: ColorizeArgs) -> i32 {
     if let Some(l) = a.levels {
         c.levels = match l {
             LevelsArg::Auto => LevelsMode::Auto,
+            LevelsArg::On => LevelsMode::On,
             LevelsArg::Off => LevelsMode::Off,
         };
     }

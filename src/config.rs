@@ -195,6 +195,10 @@ pub struct WatchConfig {
     /// Poll the folder instead of relying on inotify (needed for SMB/NFS mounts). Default: false.
     #[serde(default)]
     pub poll: bool,
+    /// Colorize files that are symbolic links too. Off, anyone who can drop a link into the
+    /// folder could have hued read (and copy, colorized) any image it can read. Default: false.
+    #[serde(default)]
+    pub follow_symlinks: bool,
     /// Seconds between polls. Default: 5.0.
     #[serde(default = "default_poll_interval")]
     pub poll_interval: f64,
@@ -240,8 +244,11 @@ impl WatchConfig {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LevelsMode {
-    /// Percentile black/white-point stretch.
+    /// Stretch only a faded print: one whose black point is lifted and whose tonal range is
+    /// compressed (see `prepare::is_faded`); well-exposed photos keep their tones.
     Auto,
+    /// Always the percentile black/white-point stretch (unless the image is flat).
+    On,
     /// Keep the tones as scanned.
     Off,
 }
@@ -251,12 +258,12 @@ pub enum LevelsMode {
 #[serde(deny_unknown_fields, default)]
 pub struct ColorizeConfig {
     /// The model's manifest (`<name>.toml` beside its `.onnx`). Relative paths are taken from
-    /// the config file's folder. Default: the shipped `hued-color-v2-int8.toml`, looked up in
+    /// the config file's folder. Default: the shipped `hued-color-v3-int8.toml`, looked up in
     /// `$HUED_MODEL_DIR`, beside the binary (`../share/hued/models`), `/usr/share/hued/models`.
     pub model: Option<PathBuf>,
     /// Chroma gain applied to the model's colors: 0 gives gray, above 1 more vivid. Default: 1.0.
     pub vividness: f32,
-    /// Levels correction before colorizing: "auto" or "off". Default: "auto".
+    /// Levels correction before colorizing: "auto" (faded prints only), "on" or "off". Default: "auto".
     pub levels: LevelsMode,
     /// Auto-levels black point: this percentage of pixels may become pure black. Default: 0.5.
     pub levels_low_percent: f32,

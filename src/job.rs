@@ -1,7 +1,8 @@
 //! One photo to colorize: where it is, where its copy goes, and the options that apply.
 
-use crate::config::{ColorizeConfig, LevelsMode};
+use crate::config::ColorizeConfig;
 use crate::pipeline::hints::Hint;
+pub use crate::pipeline::prepare::Levels;
 use crate::sink::{compare_path, output_path, OutputTarget};
 use std::path::PathBuf;
 
@@ -10,8 +11,8 @@ use std::path::PathBuf;
 pub struct Settings {
     /// Chroma gain.
     pub vividness: f32,
-    /// Auto-levels percentiles (low, high); None = levels off.
-    pub levels: Option<(f32, f32)>,
+    /// Levels correction: when, and at which percentiles.
+    pub levels: Levels,
     /// Skip photos already in color.
     pub skip_color: bool,
     /// Pixel limit, in megapixels.
@@ -29,7 +30,7 @@ impl Settings {
     pub fn from_config(c: &ColorizeConfig) -> Settings {
         Settings {
             vividness: c.vividness,
-            levels: (c.levels == LevelsMode::Auto).then_some((c.levels_low_percent, c.levels_high_percent)),
+            levels: Levels { mode: c.levels, low_percent: c.levels_low_percent, high_percent: c.levels_high_percent },
             skip_color: c.skip_color,
             max_megapixels: c.max_megapixels,
             jpeg_quality: c.jpeg_quality,

@@ -35,9 +35,51 @@ pub fn compare_path(output: &Path, input: &Path) -> PathBuf {
     output.with_file_name(format!("{stem}.compare.jpg"))
 }
 
+/// Every temporary file's name starts with this, then the writing process's id.
+const TEMP_PREFIX: &str = ".hued-tmp-";
+/// Bytes of the destination's name kept in a temporary file's name.
+const TEMP_NAME_KEEP: usize = 64;
+
 /// True for file names hued uses for its temporary files.
 pub fn is_temp_name(name: &str) -> bool {
-    name.starts_with(".hued-tmp-")
+    name.starts_with(TEMP_PREFIX)
+}
+
+/// The id of the process that wrote a temporary file, from its name.
+fn temp_owner(name: &str) -> Option<u32> {
+    name.strip_prefix(TEMP_PREFIX)?.split('-').next()?.parse().ok()
+}
+
+/// Whether a process with this id exists. Where /proc is missing nothing can be known, and
+/// every process counts as alive (nothing is swept).
+fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
+}
+
+/// Removes the temporary files in `dir` (and below it, when `recursive`) that processes which
+/// no longer exist left behind: a SIGKILL or a power cut mid-write. Symbolic links are not
+/// followed. Returns the files removed.
+pub fn sweep_stale_temps(dir: &Path, recursive: bool) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if kind.is_dir() && recursive && depth < 64 {
+                stack.push((entry.path(), depth + 1));
+            } else if kind.is_file() && is_temp_name(&name) {
+                let stale = temp_owner(&name).is_some_and(|pid| pid != std::process::id() && !process_alive(pid));
+                if stale && std::fs::remove_file(entry.path()).is_ok() {
+                    removed.push(entry.path());
+                }
+            }
+        }
+    }
+    removed
 }
 
 /// A file being written: a hidden temporary until [`AtomicFile::commit`]; dropped uncommitted,
@@ -53,12 +95,14 @@ impl AtomicFile {
     pub fn create(dest: &Path) -> io::Result<AtomicFile> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let temp = dir.join(format!(
-            ".hued-tmp-{}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            dest.file_name().unwrap_or_default().to_string_lossy()
-        ));
+        // The destination's name only helps a person who finds the temp file: at most 64 bytes
+        // of it, so that any name that fits the file system also fits as a temporary.
+        let name = dest.file_name().unwrap_or_default().to_string_lossy();
+        let mut cut = name.len().min(TEMP_NAME_KEEP);
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let temp = dir.join(format!("{TEMP_PREFIX}{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), &name[..cut]));
         let file = File::options().write(true).create_new(true).open(&temp)?;
         Ok(AtomicFile { writer: Some(BufWriter::with_capacity(1 << 20, file)), temp, dest: dest.to_path_buf() })
     }
@@ -68,12 +112,19 @@ impl AtomicFile {
         self.writer.as_mut().expect("writer is present until commit")
     }
 
-    /// Flushes, fsyncs and renames the file into place.
+    /// Flushes, fsyncs and renames the file into place. On any error the temporary file is
+    /// removed (a full disk must not fill up further with each retry).
     pub fn commit(mut self) -> io::Result<PathBuf> {
-        let file = self.writer.take().expect("commit once").into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&self.temp, &self.dest)?;
+        let writer = self.writer.take().expect("commit once");
+        let placed = writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|file| file.sync_all())
+            .and_then(|()| std::fs::rename(&self.temp, &self.dest));
+        if let Err(e) = placed {
+            let _ = std::fs::remove_file(&self.temp);
+            return Err(e);
+        }
         if let Some(dir) = self.dest.parent().filter(|d| !d.as_os_str().is_empty()) {
             // Best effort: some filesystems (SMB) refuse to open folders.
             if let Ok(d) = File::open(dir) {
@@ -133,5 +184,49 @@ mod tests {
         drop(f);
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+    }
+
+    #[test]
+    fn a_failed_commit_leaves_no_temp_file() {
+        // The rename fails: the destination is a folder that is not empty.
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x.jpg");
+        std::fs::create_dir(&dest).unwrap();
+        std::fs::write(dest.join("inside"), b"").unwrap();
+        let mut f = AtomicFile::create(&dest).unwrap();
+        f.write_all(&[7u8; 3 << 20]).unwrap();
+        assert!(f.commit().is_err());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("x.jpg")], "only the folder is left");
+    }
+
+    #[test]
+    fn a_name_that_fits_the_file_system_fits_as_a_temporary_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join(format!("{}.colorized.jpg", "é".repeat(110)));
+        let mut f = AtomicFile::create(&dest).unwrap();
+        f.write_all(b"x").unwrap();
+        assert_eq!(f.commit().unwrap(), dest);
+        assert_eq!(std::fs::read(&dest).unwrap(), b"x");
+    }
+
+    #[test]
+    fn sweeps_temp_files_of_dead_processes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        // A process that has exited: its id is free (until reused, which only keeps its files).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.path().join(format!(".hued-tmp-{dead}-0-a.jpg"));
+        let stale_below = dir.path().join("sub").join(format!(".hued-tmp-{dead}-1-b.jpg"));
+        let ours = dir.path().join(format!(".hued-tmp-{}-0-c.jpg", std::process::id()));
+        let other = dir.path().join(".hued-tmp-notapid-d.jpg");
+        for p in [&stale, &stale_below, &ours, &other] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        assert_eq!(sweep_stale_temps(dir.path(), false), vec![stale.clone()]);
+        assert_eq!(sweep_stale_temps(dir.path(), true), vec![stale_below.clone()]);
+        assert!(ours.exists() && other.exists());
     }
 }

@@ -428,3 +428,68 @@ fn a_hints_sidecar_is_used_and_a_mended_one_brings_the_scan_back() {
     st.check_originals();
     no_temp_files(&st.scans());
 }
+
+#[test]
+fn temp_files_of_a_killed_hued_are_swept_at_start() {
+    let st = Station::new();
+    let out = st.dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    // A hued that was killed mid-write (SIGKILL, power cut) left temporaries behind; its
+    // process id is free now.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let in_scans = st.scans().join(format!(".hued-tmp-{dead}-0-a.colorized.jpg"));
+    let in_out = out.join(format!(".hued-tmp-{dead}-1-b.colorized.jpg"));
+    fs::write(&in_scans, vec![0u8; 4096]).unwrap();
+    fs::write(&in_out, vec![0u8; 4096]).unwrap();
+    let d = Daemon::start(&st.config(&format!("output = {:?}", out.display().to_string()), ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    assert!(!in_scans.exists() && !in_out.exists(), "log:\n{}", d.log());
+    assert!(d.log().contains("a temporary file left by a hued process that no longer runs"), "{}", d.log());
+    assert_eq!(d.stop(), 0);
+}
+
+#[test]
+fn an_output_name_too_long_for_the_file_system_fails_once_and_is_not_retried() {
+    let st = Station::new();
+    let mut d = Daemon::start(&st.config("", ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    // 249 bytes fit as a name; with ".colorized" added the output's name does not (255 max).
+    let p = st.scans().join(format!("{}.jpg", "n".repeat(245)));
+    st.put(&p, &photo_bytes(80, 60));
+    wait_for("permanent failure", &d, 30, || d.log().contains("not retried until the file changes"));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!d.log().contains("retrying in"), "{}", d.log());
+    assert_eq!(d.log().matches("started ").count(), 1, "colorized once: {}", d.log());
+    assert!(d.alive());
+    assert_eq!(d.stop(), 0);
+    st.check_originals();
+    no_temp_files(&st.scans());
+}
+
+#[test]
+fn a_fifo_named_like_a_photo_blocks_nothing_and_links_are_skipped() {
+    let st = Station::new();
+    let mut d = Daemon::start(&st.config("", ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    // A FIFO: opening it for reading would wait for a writer forever.
+    let fifo = st.scans().join("a.jpg");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // A link to an image outside the folder: following it would copy that image out.
+    let secret = st.dir.path().join("secret.jpg");
+    fs::write(&secret, photo_bytes(80, 60)).unwrap();
+    let link = st.scans().join("link.jpg");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let good = st.scans().join("good.jpg");
+    st.put(&good, &photo_bytes(80, 60));
+    wait_for("the good photo", &d, 30, || colorized(&good).exists());
+    wait_for("the link skipped", &d, 10, || d.log().contains("is a symbolic link; skipped"));
+    assert!(!colorized(&link).exists() && !colorized(&fifo).exists());
+    assert!(d.alive());
+    let started = Instant::now();
+    assert_eq!(d.stop(), 0);
+    assert!(started.elapsed() < Duration::from_secs(10), "SIGTERM is obeyed at once");
+    st.check_originals();
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 
 #[test]
 fn the_shipped_model_loads_runs_and_gives_plausible_colors() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v2-int8.toml");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
     let model = Model::load(&manifest).expect("shipped model loads (its sha256 matches its manifest)");
     assert!(model.has_hints(), "the shipped model takes color hints");
     assert!(std::fs::metadata(manifest.with_extension("onnx")).unwrap().len() <= 8_000_000, "model size <= 8 MB");
@@ -25,7 +25,7 @@ fn the_shipped_model_loads_runs_and_gives_plausible_colors() {
 fn colorize_uses_the_shipped_model_by_default() {
     // The default is the shipped model: this tree's, or an installed copy (/usr/share/hued).
     let default = std::fs::read_to_string(resolve_manifest(None).unwrap()).unwrap();
-    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v2-int8.toml")).unwrap();
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml")).unwrap();
     assert_eq!(default, shipped);
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("landscape.png");
@@ -40,7 +40,7 @@ fn colorize_uses_the_shipped_model_by_default() {
     let img = image::open(&out).unwrap();
     assert!(common::has_color(&img));
     let prov = hued::pipeline::metadata::read_provenance(&out).unwrap();
-    assert_eq!(prov.model_name, "hued-color-v2-int8");
+    assert_eq!(prov.model_name, "hued-color-v3-int8");
 }
 
 #[test]

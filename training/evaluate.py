@@ -8,8 +8,11 @@ Each photo is turned gray (its L channel), colorized the way hued does it (L are
 256-px long side in multiples of 32, the model, then a guided upsampling of ab along the
 full-resolution L), and compared with the truth. Metrics, for the model and for the gray
 baseline (a = b = 0): PSNR (RGB, 8-bit), mean CIEDE2000, AuC of the per-pixel ab error over
-thresholds 0..150 (Zhang et al. 2016), Hasler-Suesstrunk colorfulness. Writes metrics.md,
-metrics.json and contact_sheet.png (gray | hued | truth).
+thresholds 0..150 (Zhang et al. 2016), Hasler-Suesstrunk colorfulness, and false color: of the
+pixels whose true chroma is < 6 (neutral), the share painted with chroma > 12, the green share
+of that (hue 100-200 degrees) and the mean predicted (a, b) there. Every metric is reported
+overall and per kind of photo (val_kinds.tsv beside the photo folder, where present).
+Writes metrics.md, metrics.json and contact_sheet.png (gray | hued | truth).
 """
 import argparse
 import random
@@ -174,30 +177,82 @@ def colorfulness(rgb_u8):
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
+NEUTRAL_CHROMA, FALSE_CHROMA = 6.0, 12.0
+
+
+def false_color_counts(pred_lab, truth_lab):
+    """Counts for the false-color metric: neutral pixels (true chroma < 6), those painted with
+    chroma > 12, the green-ish ones among them (hue 100-200 degrees), and the sums of predicted
+    a and b over neutral pixels. Summed over photos, then turned into rates (false_color_rates)."""
+    neutral = np.hypot(truth_lab[..., 1], truth_lab[..., 2]) < NEUTRAL_CHROMA
+    a, b = pred_lab[..., 1][neutral], pred_lab[..., 2][neutral]
+    false = np.hypot(a, b) > FALSE_CHROMA
+    hue = np.degrees(np.arctan2(b[false], a[false])) % 360
+    return {'neutral': int(neutral.sum()), 'false': int(false.sum()), 'false_green': int(((hue >= 100) & (hue <= 200)).sum()),
+            'sum_a': float(a.sum()), 'sum_b': float(b.sum())}
+
+
+def false_color_rates(counts):
+    n = max(1, sum(c['neutral'] for c in counts))
+    f = sum(c['false'] for c in counts)
+    return {'false_color': f / n, 'false_green_share': sum(c['false_green'] for c in counts) / max(1, f),
+            'neutral_mean_a': sum(c['sum_a'] for c in counts) / n, 'neutral_mean_b': sum(c['sum_b'] for c in counts) / n}
+
+
 def measure(pred_rgb, truth_u8, truth_lab):
     pred_u8 = np.clip(pred_rgb * 255 + 0.5, 0, 255).astype(np.uint8)
     pred_lab = rgb_to_lab(pred_u8.astype(np.float32) / 255.0)
     return {'psnr': psnr(pred_u8, truth_u8), 'ciede2000': float(ciede2000(pred_lab, truth_lab).mean()),
-            'auc': auc(pred_lab[..., 1:], truth_lab[..., 1:]), 'colorfulness': colorfulness(pred_u8)}, pred_u8
+            'auc': auc(pred_lab[..., 1:], truth_lab[..., 1:]), 'colorfulness': colorfulness(pred_u8)}, pred_u8, \
+        false_color_counts(pred_lab, truth_lab)
 
 
-def evaluate(model, files, vividness=1.0, sheet=None, sheet_n=24, n_hints=0):
-    rows = {'hued': [], 'gray': []}
-    truth_cf, tiles = [], []
+def read_kinds(folder):
+    """{file name: kind} from val_kinds.tsv beside (or in) the photo folder; {} where absent."""
+    for path in (os.path.join(folder, 'val_kinds.tsv'), os.path.join(os.path.dirname(os.path.normpath(folder)), 'val_kinds.tsv')):
+        if os.path.exists(path):
+            rows = [line.rstrip('\n').split('\t') for line in open(path) if line.strip()]
+            return {r[0]: r[1] for r in rows[1:] if len(r) >= 2}
+    return {}
+
+
+def summarize(rows, counts, truth_cf):
+    """Per-photo rows -> means, for hued and gray, plus false-color rates and truth colorfulness."""
+    mean = {k: {m: float(np.mean([r[m] for r in v])) for m in v[0]} for k, v in rows.items()}
+    for k in rows:
+        mean[k].update(false_color_rates(counts[k]))
+    mean['truth_colorfulness'] = float(np.mean(truth_cf))
+    mean['photos'] = len(truth_cf)
+    return mean
+
+
+def evaluate(model, files, vividness=1.0, sheet=None, sheet_n=24, n_hints=0, kinds=None):
+    """Metrics for the model and the gray baseline over `files`: overall, and under 'kinds' per
+    kind of photo when `kinds` ({file name: kind}) is given (None: read val_kinds.tsv)."""
+    per = []
+    tiles = []
     rng = random.Random(0)
     for i, f in enumerate(files):
         truth = np.asarray(load_rgb(f))
         L, pred, lab = colorize(truth, model, vividness, n_hints, rng)
-        m, pred_u8 = measure(pred, truth, lab)
-        rows['hued'].append(m)
+        m, pred_u8, c = measure(pred, truth, lab)
         gray = lab_to_rgb(np.stack([L, np.zeros_like(L), np.zeros_like(L)], -1))
-        g, gray_u8 = measure(gray, truth, lab)
-        rows['gray'].append(g)
-        truth_cf.append(colorfulness(truth))
+        g, gray_u8, gc = measure(gray, truth, lab)
+        per.append((os.path.basename(f), m, c, g, gc, colorfulness(truth)))
         if sheet and i < sheet_n:
             tiles.append(np.concatenate([gray_u8, pred_u8, truth], 1))
-    mean = {k: {m: float(np.mean([r[m] for r in v])) for m in v[0]} for k, v in rows.items()}
-    mean['truth_colorfulness'] = float(np.mean(truth_cf))
+
+    def agg(items):
+        return summarize({'hued': [p[1] for p in items], 'gray': [p[3] for p in items]},
+                         {'hued': [p[2] for p in items], 'gray': [p[4] for p in items]}, [p[5] for p in items])
+    mean = agg(per)
+    if kinds is None:
+        kinds = read_kinds(os.path.dirname(files[0])) if files else {}
+    if kinds:
+        groups = {}
+        for p in per:
+            groups.setdefault(kinds.get(p[0], 'unlabelled'), []).append(p)
+        mean['kinds'] = {k: agg(v) for k, v in sorted(groups.items())}
     if sheet:
         write_sheet(tiles, sheet)
     return mean
@@ -221,12 +276,26 @@ def write_sheet(tiles, path, width=3 * 256):
     sheet.save(path)
 
 
+def does_no_harm(mean, margin=0.0):
+    """Beats gray by `margin` on PSNR and CIEDE2000, overall and on every kind (the selection rule)."""
+    groups = [mean] + list(mean.get('kinds', {}).values())
+    return all(m['hued']['psnr'] >= m['gray']['psnr'] + margin and m['hued']['ciede2000'] <= m['gray']['ciede2000'] - margin
+               for m in groups)
+
+
 def markdown(mean, title):
-    h, g = mean['hued'], mean['gray']
-    return (f"### {title}\n\n| | PSNR (dB) ↑ | CIEDE2000 ↓ | AuC ↑ | colorfulness |\n|---|---|---|---|---|\n"
-            f"| hued | {h['psnr']:.2f} | {h['ciede2000']:.2f} | {h['auc']:.3f} | {h['colorfulness']:.2f} |\n"
-            f"| gray baseline | {g['psnr']:.2f} | {g['ciede2000']:.2f} | {g['auc']:.3f} | {g['colorfulness']:.2f} |\n"
-            f"| truth | | | | {mean['truth_colorfulness']:.2f} |\n")
+    """One row per kind and overall: the model against gray on each metric."""
+    head = ("| kind (photos) | PSNR dB (vs gray) | CIEDE2000 (vs gray) | AuC (gray) | colorfulness (truth) "
+            "| false color (green share) | neutral mean a, b |\n|---|---|---|---|---|---|---|\n")
+
+    def row(name, m):
+        h, g = m['hued'], m['gray']
+        return (f"| {name} ({m['photos']}) | {h['psnr']:.2f} ({h['psnr'] - g['psnr']:+.2f}) | {h['ciede2000']:.2f} "
+                f"({h['ciede2000'] - g['ciede2000']:+.2f}) | {h['auc']:.3f} ({g['auc']:.3f}) | {h['colorfulness']:.1f} "
+                f"({m['truth_colorfulness']:.1f}) | {100 * h['false_color']:.1f} % ({100 * h['false_green_share']:.0f} %) "
+                f"| {h['neutral_mean_a']:+.1f}, {h['neutral_mean_b']:+.1f} |\n")
+    rows = [row(k, m) for k, m in mean.get('kinds', {}).items()] + [row('**all**', mean)]
+    return f"### {title}\n\n" + head + ''.join(rows)
 
 
 def main():

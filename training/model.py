@@ -115,19 +115,35 @@ class ImageNetTeacher(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """One ab map (/110) from both heads: alpha * annealed-mean(classes, T) + (1 - alpha) * regression."""
+    """One ab map (/110) from both heads: alpha * annealed-mean(classes, T) + (1 - alpha) * regression,
+    times a confidence gate R**gamma (v3). R is the resultant length of the class distribution
+    (T = 1) in the ab plane, |E[ab]| / E[|ab|]: near 1 where the bins the model believes in agree
+    on a hue (sky, foliage, skin), near 0 where they point different ways (a shirt, a wall), so
+    uncertain regions stay near neutral instead of taking the commonest color. gamma 0: no gate.
+    gain: a chroma gain built into the graph."""
 
-    def __init__(self, net, bin_centers, temperature, alpha):
+    def __init__(self, net, bin_centers, temperature, alpha, gamma=0.0, gain=1.0):
         super().__init__()
-        self.net, self.t, self.alpha = net, temperature, alpha
+        self.net, self.t, self.alpha, self.gamma, self.gain = net, temperature, alpha, gamma, gain
         # The annealed mean as a 1x1 conv over class probabilities: tract runs it as a matmul.
         self.mean = nn.Conv2d(bin_centers.shape[0], 2, 1, bias=False)
+        # E[|ab|] the same way, for the gate.
+        self.radius = nn.Conv2d(bin_centers.shape[0], 1, 1, bias=False)
         with torch.no_grad():
             self.mean.weight.copy_((bin_centers / 110.0).t().reshape(2, -1, 1, 1))
+            self.radius.weight.copy_((bin_centers.norm(dim=1) / 110.0).reshape(1, -1, 1, 1))
 
     def forward(self, l, hints):
         logits, reg = self.net(l, hints)
         if self.alpha <= 0:
-            return reg
-        ab = self.mean(torch.softmax(logits / self.t, dim=1))
-        return ab if self.alpha >= 1 else self.alpha * ab + (1 - self.alpha) * reg
+            ab = reg
+        else:
+            ab = self.mean(torch.softmax(logits / self.t, dim=1))
+            ab = ab if self.alpha >= 1 else self.alpha * ab + (1 - self.alpha) * reg
+        if self.gamma > 0:
+            p = torch.softmax(logits, dim=1)
+            m = self.mean(p)
+            r = torch.sqrt((m * m).sum(1, keepdim=True) + 1e-8) / (self.radius(p) + 1e-4)
+            ab = ab * torch.pow(torch.clamp(r, 0.0, 1.0), self.gamma)
+        # A chroma gain chosen on validation (export.py), built in so hued's vividness 1.0 means it.
+        return ab * self.gain if self.gain != 1.0 else ab

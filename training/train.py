@@ -12,6 +12,10 @@ an exponential moving average of the weights (--ema; what export.py uses), optio
 weighted toward rare colors (--reg-balance) and a slower encoder (--enc-lr-mult).
 Checkpoints go to --out (git-ignored); `--resume` continues from the last one.
 """
+import time as _time
+
+STARTED = _time.time()
+
 import argparse
 import contextlib
 import json
@@ -94,6 +98,9 @@ def main():
     ap.add_argument('--ema', type=float, default=0.0, help='decay of the weights\' moving average (0: none)')
     ap.add_argument('--reg-balance', type=float, default=0.0, help='L1 weighted by the rebalancing weight to this power (0: plain L1)')
     ap.add_argument('--enc-lr-mult', type=float, default=0.3, help='encoder learning rate as a share of --lr')
+    ap.add_argument('--save-every', type=int, default=1000, help='checkpoint (and --half-out) every N steps')
+    ap.add_argument('--head-lr-mult', type=float, default=1.0, help='learning rate of the classification head as a multiple of --lr (a fresh head learns faster)')
+    ap.add_argument('--only', nargs='*', default=[], help='train only the parameters under these module names (e.g. cls); the rest stay frozen')
     ap.add_argument('--half-out', help='also write the final weights (the average where --ema) in float16 here, for transfer')
     args = ap.parse_args()
     if args.threads:
@@ -109,7 +116,7 @@ def main():
     sampler = DeviceCropSampler(photos, args.size, dev, seed=args.seed)
     del photos
     gen = sampler.gen
-    print(f"loaded {len(sampler.store)} photos in {time.time() - t0:.0f}s", flush=True)
+    print(f"loaded {len(sampler.store)} photos in {time.time() - t0:.0f}s ({time.time() - STARTED:.0f}s since start)", flush=True)
 
     ckpt_path = os.path.join(args.out, 'last.pt')
     if args.resume and os.path.exists(ckpt_path):
@@ -125,10 +132,19 @@ def main():
     print(f"{len(centers)} ab bins in use", flush=True)
 
     net = Colorizer(len(centers), pretrained=not args.no_pretrained).to(dev)
+    if args.only:
+        for name, p in net.named_parameters():
+            p.requires_grad_(name.split('.')[0] in args.only)
     enc_params = list(net.stem.parameters()) + list(net.bn0.parameters()) + list(net.blocks.parameters())
     enc_ids = {id(p) for p in enc_params}
     dec_params = [p for p in net.parameters() if id(p) not in enc_ids]
-    opt = torch.optim.AdamW([{'params': enc_params, 'lr': args.lr * args.enc_lr_mult}, {'params': dec_params, 'lr': args.lr}], weight_decay=1e-4)
+    head_ids = {id(p) for p in net.cls.parameters()}
+    enc_params = [p for p in enc_params if p.requires_grad]
+    head_params = [p for p in dec_params if p.requires_grad and id(p) in head_ids]
+    dec_params = [p for p in dec_params if p.requires_grad and id(p) not in head_ids]
+    groups = [{'params': enc_params, 'lr': args.lr * args.enc_lr_mult}, {'params': dec_params, 'lr': args.lr},
+              {'params': head_params, 'lr': args.lr * args.head_lr_mult}]
+    opt = torch.optim.AdamW([g for g in groups if g['params']], weight_decay=1e-4)
     ema = torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
     teacher = ImageNetTeacher().to(dev) if args.distill else None
     amp = torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else contextlib.nullcontext()
@@ -156,7 +172,13 @@ def main():
                     'centers': centers, 'weights': weights, 'args': vars(args), 'lineage': lineage,
                     'elapsed_s': time.time() - t_start + elapsed_before}, ckpt_path + '.tmp')
         os.replace(ckpt_path + '.tmp', ckpt_path)
+        if args.half_out:
+            final = (ema.module if ema is not None else net).state_dict()
+            torch.save({'model': {k: v.half() if v.is_floating_point() else v for k, v in final.items()}, 'step': done_steps,
+                        'centers': centers, 'weights': weights, 'args': vars(args), 'lineage': lineage}, args.half_out + '.tmp')
+            os.replace(args.half_out + '.tmp', args.half_out)
 
+    print(f"training from {time.time() - STARTED:.0f}s since start", flush=True)
     log = open(os.path.join(args.out, 'train_log.jsonl'), 'a')
     t_start, run_ce, run_l1, run_dist = time.time(), 0.0, 0.0, 0.0
     for step in range(start, args.steps):
@@ -220,13 +242,9 @@ def main():
             print(json.dumps(rec), flush=True)
             log.write(json.dumps(rec) + '\n'); log.flush()
             run_ce = run_l1 = run_dist = 0.0
-        if (step + 1) % 1000 == 0 or step + 1 == args.steps:
+        if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
             save()
     save()
-    if args.half_out:
-        final = (ema.module if ema is not None else net).state_dict()
-        torch.save({'model': {k: v.half() if v.is_floating_point() else v for k, v in final.items()}, 'step': done_steps,
-                    'centers': centers, 'weights': weights, 'args': vars(args), 'lineage': lineage}, args.half_out)
     print(f"done: {done_steps - start} steps in {time.time() - t_start:.0f}s", flush=True)
 
 

@@ -41,6 +41,7 @@ const CAMERA_JOB: usize = usize::MAX;
 struct Watch {
     root: PathBuf,
     recursive: bool,
+    follow_symlinks: bool,
     target: OutputTarget,
     /// The colorized-copy suffix in effect for this watch.
     suffix: String,
@@ -94,10 +95,19 @@ fn build(
             anyhow::bail!("watch #{}: {} is not a folder", i + 1, w.path.display());
         }
         let filter = Arc::new(FileFilter::new(w, &c.suffix)?);
+        // Temporary files of an earlier hued that was killed mid-write (SIGKILL, power cut).
+        let mut swept = crate::sink::sweep_stale_temps(&w.path, w.recursive);
+        if let Some(out) = w.output.as_deref() {
+            swept.extend(crate::sink::sweep_stale_temps(out, true));
+        }
+        for p in &swept {
+            log::warn!("removed {}: a temporary file left by a hued process that no longer runs", p.display());
+        }
         let source = watch::start(i, w, filter.clone(), tx.clone())?;
         watches.push(Watch {
             root: w.path.clone(),
             recursive: w.recursive,
+            follow_symlinks: w.follow_symlinks,
             target: w.output.clone().map_or(OutputTarget::Beside, OutputTarget::Folder),
             suffix: c.suffix.clone(),
             filter,
@@ -354,6 +364,10 @@ impl Daemon {
     fn consider(&mut self, watch: usize, path: PathBuf, stamp: FileStamp) {
         if watch >= self.setup.watches.len() {
             return; // its watch went away in a reload
+        }
+        if !self.setup.watches[watch].follow_symlinks && std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            log::warn!("{}: is a symbolic link; skipped (set follow_symlinks = true for this watch to colorize links)", path.display());
+            return;
         }
         let output = self.setup.output_for(watch, &path);
         if let Ok(out_meta) = std::fs::metadata(&output) {

@@ -24,6 +24,10 @@ impl FileStamp {
     /// The stamp of `path` now.
     pub fn of(path: &Path) -> std::io::Result<FileStamp> {
         let m = std::fs::metadata(path)?;
+        if !m.is_file() {
+            // A FIFO, socket or device named like a photo is never a photo: never stable.
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+        }
         Ok(FileStamp {
             size: m.len(),
             mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),

@@ -132,6 +132,19 @@ impl Pool {
     }
 }
 
+/// One photo through the pipeline, a panic included: a bug met by one file fails that file
+/// (permanently, logged with its message) and the worker goes on with the next.
+fn colorize_guarded(item: &WorkItem) -> Result<Outcome, JobError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline::colorize(&item.job, &item.model, false))).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_string());
+        Err(JobError { path: item.job.input.clone(), error: pipeline::PipelineError::Panicked(message) })
+    })
+}
+
 fn work(queue: &(Mutex<Queue>, Condvar), results: &Sender<WorkResult>) {
     loop {
         let item = {
@@ -162,7 +175,7 @@ fn work(queue: &(Mutex<Queue>, Condvar), results: &Sender<WorkResult>) {
                 }),
                 _ => Ok(()),
             };
-            made_dir.and_then(|()| pipeline::colorize(&item.job, &item.model, false).map(Some))
+            made_dir.and_then(|()| colorize_guarded(&item).map(Some))
         };
         let _ = results.send(WorkResult::Finished { input, watch: item.watch, stamp: item.stamp, result, elapsed: start.elapsed() });
     }

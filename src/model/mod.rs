@@ -17,7 +17,7 @@ use tract_onnx::prelude::*;
 type Plan = TypedRunnableModel;
 
 /// The shipped model's manifest file name.
-pub const DEFAULT_MANIFEST: &str = "hued-color-v2-int8.toml";
+pub const DEFAULT_MANIFEST: &str = "hued-color-v3-int8.toml";
 
 /// A loaded model, ready to run at any allowed input size.
 pub struct Model {

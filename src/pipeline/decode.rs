@@ -28,10 +28,22 @@ fn read_error(e: std::io::Error) -> PipelineError {
     PipelineError::Read(e)
 }
 
+/// Opens a file for reading only if it is a regular file. A FIFO, socket or device node named
+/// like a photo would block a plain open (a FIFO until someone writes to it) or never end: it is
+/// opened non-blocking, checked on the open handle (no race with a rename), and refused.
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = File::options().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file (a FIFO, socket, device or folder)"));
+    }
+    Ok(file)
+}
+
 /// Decodes `path`, refusing images over `max_megapixels` before their pixels are allocated.
 /// A broken EXIF block is dropped with a warning; it never stops the image.
 pub fn decode(path: &Path, max_megapixels: f64) -> Result<Decoded, PipelineError> {
-    let file = File::open(path).map_err(read_error)?;
+    let file = open_regular(path).map_err(read_error)?;
     let len = file.metadata().map_err(read_error)?.len();
     decode_from(BufReader::new(file), len, max_megapixels)
 }

@@ -159,7 +159,14 @@ pub fn image_of_sidecar(sidecar: &Path) -> Option<PathBuf> {
 /// malformed sidecar is an error naming the sidecar.
 pub fn read_sidecar(image: &Path) -> Result<Vec<Hint>, String> {
     let Some(path) = find_sidecar(image) else { return Ok(Vec::new()) };
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("hints sidecar {}: cannot read: {e}", path.display()))?;
+    let read = |path: &Path| -> std::io::Result<String> {
+        use std::io::Read;
+        // A sidecar is a few lines: anything over 1 MiB is not one.
+        let mut text = String::new();
+        crate::pipeline::decode::open_regular(path)?.take(1 << 20).read_to_string(&mut text)?;
+        Ok(text)
+    };
+    let text = read(&path).map_err(|e| format!("hints sidecar {}: cannot read: {e}", path.display()))?;
     parse_sidecar(&text).map_err(|e| format!("hints sidecar {}: {e}", path.display()))
 }
 

@@ -111,7 +111,7 @@ pub fn exif_for_output(original: Option<&[u8]>, provenance: &Provenance) -> (Vec
 
 /// Reads the provenance of an image file, if it is a colorized copy made by hued.
 pub fn read_provenance(path: &std::path::Path) -> Option<Provenance> {
-    let file = std::fs::File::open(path).ok()?;
+    let file = crate::pipeline::decode::open_regular(path).ok()?;
     let exif = exif::Reader::new().read_from_container(&mut std::io::BufReader::new(file)).ok()?;
     let field = exif.get_field(Tag::ImageDescription, In::PRIMARY)?;
     match &field.value {

@@ -52,6 +52,9 @@ pub enum PipelineError {
     /// The output could not be encoded.
     #[error("cannot encode output: {0:#}")]
     Encode(anyhow::Error),
+    /// The pipeline panicked (a bug): the photo is failed, the worker lives on.
+    #[error("internal error (please report): {0}")]
+    Panicked(String),
     /// The output could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -62,13 +65,24 @@ pub enum PipelineError {
     },
 }
 
+/// Write errors that end by themselves (a full disk, a busy or flaky share, an output folder
+/// not writable yet) as opposed to those that never will for this file (its name is too long,
+/// a folder sits at its output path, the file system is read-only or cannot hold it).
+fn is_transient_write(e: &std::io::Error) -> bool {
+    const EISDIR: i32 = 21;
+    const EFBIG: i32 = 27;
+    const EROFS: i32 = 30;
+    const ENAMETOOLONG: i32 = 36;
+    !matches!(e.raw_os_error(), Some(EISDIR | EFBIG | EROFS | ENAMETOOLONG))
+}
+
 impl PipelineError {
     /// Errors that may go away by themselves (a busy or vanished file, a full disk, an output
     /// folder not writable yet): worth retrying later, unlike a damaged image.
     pub fn is_transient(&self) -> bool {
         match self {
             PipelineError::Read(e) => e.kind() != std::io::ErrorKind::PermissionDenied,
-            PipelineError::Write { .. } => true,
+            PipelineError::Write { source, .. } => is_transient_write(source),
             _ => false,
         }
     }
@@ -175,9 +189,7 @@ fn colorize_decoded(
     let mut luma = prepare::lightness(&decoded.image);
     let decode::Decoded { image, format, icc, exif } = decoded;
     drop(image); // the pixels are not needed past this point: free them before the big buffers
-    if let Some((low, high)) = s.levels {
-        prepare::auto_levels(&mut luma, low, high);
-    }
+    prepare::apply_levels(&mut luma, &s.levels);
     times.prepare = t.elapsed();
 
     let t = Instant::now();
@@ -293,4 +305,19 @@ fn write_output(
     })?;
     file.commit().map_err(write_err)?;
     Ok(warning)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn write_errors_that_never_end_are_permanent() {
+        let write = |errno| super::PipelineError::Write { path: "x".into(), source: std::io::Error::from_raw_os_error(errno) };
+        for permanent in [21, 27, 30, 36] {
+            assert!(!write(permanent).is_transient(), "errno {permanent}");
+        }
+        // Full disk, I/O error, try again, busy, and a file where a folder should be (fixable).
+        for transient in [28, 5, 11, 16, 17, 20] {
+            assert!(write(transient).is_transient(), "errno {transient}");
+        }
+    }
 }

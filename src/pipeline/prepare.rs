@@ -2,6 +2,7 @@
 //! tell real color photos from tinted ones, and stretch the levels.
 
 use crate::color;
+use crate::config::LevelsMode;
 use image::DynamicImage;
 use rayon::prelude::*;
 
@@ -123,13 +124,48 @@ pub fn color_stats(image: &DynamicImage) -> ColorStats {
     ColorStats { off_tint_p97: off[(off.len() - 1) * 97 / 100] }
 }
 
-/// Stretches L so that `low_percent` % of pixels fall at or below black and the pixels above
-/// the `high_percent` percentile at or above white. Returns the black and white points used,
-/// or None when the image is nearly flat (stretching it would only amplify noise).
-pub fn auto_levels(luma: &mut Luma, low_percent: f32, high_percent: f32) -> Option<(f32, f32)> {
-    const BINS: usize = 1000;
-    let hist = luma
-        .l
+/// Levels correction: the mode and the stretch's black and white percentiles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Levels {
+    /// Auto (faded prints only), on (always), off.
+    pub mode: LevelsMode,
+    /// Black point: this percentage of pixels may become pure black.
+    pub low_percent: f32,
+    /// White point: pixels above this percentile become pure white.
+    pub high_percent: f32,
+}
+
+/// A faded print's signature, for `levels = "auto"`: its blacks have faded (the 0.5th
+/// percentile of L at or above this), and its whole tonal range is compressed.
+pub const FADED_MIN_BLACK: f32 = 12.0;
+/// ... to at most this many L units between the 0.5th and 99.5th percentiles.
+pub const FADED_MAX_RANGE: f32 = 75.0;
+
+/// Whether a scan looks faded (lifted blacks and a compressed range), the test `levels = "auto"`
+/// applies. Decided on the 60 historical scans and the 120 validation photos (MODEL_CARD.md,
+/// "Levels"): it picks the visibly faded prints (FadedDelores, BlindmansBluff, BikeMaidens,
+/// bicycles, 1920sDancing) and 6 % of well-exposed color photos (fog, haze), where a full
+/// stretch re-toned 50 % of them before.
+pub fn is_faded(luma: &Luma) -> bool {
+    let hist = histogram(luma);
+    let (lo, hi) = (percentile(&hist, luma.l.len(), 0.5), percentile(&hist, luma.l.len(), 99.5));
+    lo >= FADED_MIN_BLACK && hi - lo <= FADED_MAX_RANGE
+}
+
+/// The levels stage: per `levels.mode`, stretch or keep. Returns the black and white points
+/// used, None when the tones were kept.
+pub fn apply_levels(luma: &mut Luma, levels: &Levels) -> Option<(f32, f32)> {
+    match levels.mode {
+        LevelsMode::Off => None,
+        LevelsMode::Auto if !is_faded(luma) => None,
+        LevelsMode::Auto | LevelsMode::On => auto_levels(luma, levels.low_percent, levels.high_percent),
+    }
+}
+
+const BINS: usize = 1000;
+
+fn histogram(luma: &Luma) -> Vec<u64> {
+    luma.l
         .par_chunks(1 << 16)
         .map(|chunk| {
             let mut h = vec![0u64; BINS];
@@ -141,20 +177,27 @@ pub fn auto_levels(luma: &mut Luma, low_percent: f32, high_percent: f32) -> Opti
         .reduce(|| vec![0u64; BINS], |mut a, b| {
             a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
             a
-        });
-    let total = luma.l.len() as f64;
-    let percentile = |p: f32| {
-        let target = total * p as f64 / 100.0;
-        let mut acc = 0.0;
-        for (i, &c) in hist.iter().enumerate() {
-            acc += c as f64;
-            if acc >= target {
-                return (i as f32 + 0.5) * 100.0 / BINS as f32;
-            }
+        })
+}
+
+fn percentile(hist: &[u64], total: usize, p: f32) -> f32 {
+    let target = total as f64 * p as f64 / 100.0;
+    let mut acc = 0.0;
+    for (i, &c) in hist.iter().enumerate() {
+        acc += c as f64;
+        if acc >= target {
+            return (i as f32 + 0.5) * 100.0 / BINS as f32;
         }
-        100.0
-    };
-    let (lo, hi) = (percentile(low_percent), percentile(high_percent));
+    }
+    100.0
+}
+
+/// Stretches L so that `low_percent` % of pixels fall at or below black and the pixels above
+/// the `high_percent` percentile at or above white. Returns the black and white points used,
+/// or None when the image is nearly flat (stretching it would only amplify noise).
+pub fn auto_levels(luma: &mut Luma, low_percent: f32, high_percent: f32) -> Option<(f32, f32)> {
+    let hist = histogram(luma);
+    let (lo, hi) = (percentile(&hist, luma.l.len(), low_percent), percentile(&hist, luma.l.len(), high_percent));
     if hi - lo < 10.0 || (lo < 0.5 && hi > 99.5) {
         return None;
     }
@@ -203,5 +246,32 @@ mod tests {
         let mut flat = Luma { width: 10, height: 1, l: vec![50.0; 10] };
         assert_eq!(auto_levels(&mut flat, 0.5, 99.5), None);
         assert_eq!(flat.l, vec![50.0; 10]);
+    }
+
+    fn ramp(lo: f32, hi: f32) -> Luma {
+        Luma { width: 1000, height: 1, l: (0..1000).map(|i| lo + (hi - lo) * i as f32 / 999.0).collect() }
+    }
+
+    #[test]
+    fn auto_stretches_a_faded_print_only_and_on_forces_it() {
+        let levels = |mode| Levels { mode, low_percent: 0.5, high_percent: 99.5 };
+        // Lifted blacks and a compressed range: a faded print.
+        let mut faded = ramp(25.0, 85.0);
+        assert!(is_faded(&faded));
+        assert!(apply_levels(&mut faded, &levels(LevelsMode::Auto)).is_some());
+        assert!(faded.l[0] < 1.0 && faded.l[999] > 99.0);
+        // A well-exposed photo, and a dark low-key one with real blacks: kept as they are.
+        for (lo, hi) in [(2.0, 97.0), (1.0, 60.0), (20.0, 99.0)] {
+            let mut kept = ramp(lo, hi);
+            let before = kept.l.clone();
+            assert!(!is_faded(&kept), "{lo}..{hi}");
+            assert_eq!(apply_levels(&mut kept, &levels(LevelsMode::Auto)), None);
+            assert_eq!(kept.l, before);
+        }
+        // On: stretched whenever not flat; off: never.
+        let mut forced = ramp(5.0, 90.0);
+        assert!(apply_levels(&mut forced, &levels(LevelsMode::On)).is_some());
+        let mut off = ramp(25.0, 85.0);
+        assert_eq!(apply_levels(&mut off, &levels(LevelsMode::Off)), None);
     }
 }

@@ -219,7 +219,9 @@ impl WebJobs {
     /// One worker: colorizes uploads until [`WebJobs::stop`].
     pub fn work(&self, model: &Model, settings: &Settings) {
         while let Some((id, seq, upload, name, hints)) = self.next() {
-            let stage = colorize_upload(&upload, &name, model, settings, &hints);
+            // A bug met by one upload fails that upload; the page's worker goes on.
+            let stage = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| colorize_upload(&upload, &name, model, settings, &hints)))
+                .unwrap_or_else(|_| Stage::Failed { status: 500, message: "Internal error while colorizing this photo.".to_string() });
             drop(upload);
             match &stage {
                 Stage::Done(r) => log::info!("web: colorized an upload ({}x{}) in {} ms", r.width, r.height, r.millis),
