@@ -405,3 +405,100 @@ fn a_model_without_hint_inputs_hides_hints() {
     let (_, status) = s.colorize("scan.jpg", &gray_jpeg(64, 48), "");
     assert_eq!(status["state"], "done");
 }
+
+// ---- a hostile network (issue 13) ----
+
+fn addr(s: &Server) -> String {
+    s.base.trim_start_matches("http://").to_string()
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb / 1024.0
+}
+
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count()
+}
+
+/// /api/info answers within two seconds.
+fn answers(s: &Server) -> bool {
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(2)).build();
+    agent.get(&s.url("/api/info")).call().is_ok()
+}
+
+#[test]
+fn an_absurd_content_length_is_refused_and_the_daemon_lives() {
+    let mut s = Server::start("");
+    for path in ["/api/jobs?name=a.jpg", "/", "/api/info"] {
+        let mut c = std::net::TcpStream::connect(addr(&s)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(c, "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000000000\r\n\r\nabc").unwrap();
+        let mut head = [0u8; 64];
+        let n = c.read(&mut head).unwrap_or(0);
+        let text = String::from_utf8_lossy(&head[..n]).to_string();
+        assert!(n == 0 || text.starts_with("HTTP/1.1 4"), "{path}: {text}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(s.child.try_wait().unwrap().is_none(), "the daemon is alive:\n{}", s.log());
+    assert!(answers(&s));
+}
+
+#[test]
+fn slow_and_half_open_clients_hold_nothing_and_huge_headers_are_cut() {
+    let s = Server::start("");
+    let pid = s.child.id();
+    // Slowloris: bodies that never come, and headers that never end.
+    let mut held = Vec::new();
+    for i in 0..6 {
+        let mut c = std::net::TcpStream::connect(addr(&s)).unwrap();
+        if i % 2 == 0 {
+            write!(c, "POST /api/jobs?name=a.jpg HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n").unwrap();
+        } else {
+            write!(c, "GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+        }
+        held.push(c);
+    }
+    assert!(answers(&s), "the page answers while slow clients hang:\n{}", s.log());
+    // Hundreds of half-open connections: capped, the threads stay few.
+    for _ in 0..300 {
+        if let Ok(c) = std::net::TcpStream::connect(addr(&s)) {
+            held.push(c);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(threads(pid) < 40, "{} threads", threads(pid));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(answers(&s));
+    // One endless header line: cut at the limit, memory stays put.
+    let before = rss_mib(pid);
+    let mut c = std::net::TcpStream::connect(addr(&s)).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Long: ").unwrap();
+    let chunk = vec![b'a'; 1 << 20];
+    let mut sent = 0;
+    while sent < 300 && c.write_all(&chunk).is_ok() {
+        sent += 1;
+    }
+    assert!(sent < 300, "the connection is closed long before 300 MiB");
+    assert!(rss_mib(pid) - before < 50.0, "RSS {before:.0} -> {:.0} MiB", rss_mib(pid));
+    assert!(answers(&s));
+}
+
+#[test]
+fn sigterm_stops_at_once_with_a_stuck_client_connected() {
+    let mut s = Server::start("");
+    let mut stuck = std::net::TcpStream::connect(addr(&s)).unwrap();
+    write!(stuck, "POST /api/jobs?name=a.jpg HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n12").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "did not stop:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "stopped in {:?}", started.elapsed());
+}

@@ -53,18 +53,40 @@ pub fn decode_bytes(data: &[u8], max_megapixels: f64) -> Result<Decoded, Pipelin
     decode_from(std::io::Cursor::new(data), data.len() as u64, max_megapixels)
 }
 
+/// What a decoder may allocate before the pixel size is known and checked: headers and
+/// metadata (ICC, EXIF, a PNG's text chunks, a TIFF's tables). A file whose metadata needs
+/// more (a compressed 3 GB ICC chunk in a 1.5 MB PNG) is refused, not decompressed.
+const HEADER_ALLOC_LIMIT: u64 = 64 << 20;
+/// ICC profiles above this are dropped (real ones are a few KB, the largest about 1 MB).
+const MAX_ICC_BYTES: usize = 4 << 20;
+/// EXIF blocks above this are dropped (JPEG caps EXIF at 64 KB; TIFFs carry more).
+const MAX_EXIF_BYTES: usize = 4 << 20;
+
+fn limits(max_alloc: u64) -> image::Limits {
+    let mut limits = image::Limits::no_limits();
+    limits.max_alloc = Some(max_alloc);
+    limits
+}
+
+/// The pixel decode's allowance once the size is checked: the decoded buffer (at most 8 bytes
+/// a pixel, RGBA 16-bit) plus the header allowance for the decoder's own buffers.
+fn pixel_alloc_limit(width: u32, height: u32) -> u64 {
+    width as u64 * height as u64 * 8 + HEADER_ALLOC_LIMIT
+}
+
 fn decode_from<R: std::io::BufRead + Seek>(mut file: R, len: u64, max_megapixels: f64) -> Result<Decoded, PipelineError> {
     let format = sniff(&mut file, len)?;
     let mut reader = ImageReader::with_format(file, format);
-    // Our own pixel limit below replaces image's default allocation cap (512 MB), which would
-    // refuse legitimate 100 MP 16-bit scans.
-    reader.no_limits();
+    // Headers and metadata first, under a small allocation limit; the pixel limit is checked
+    // before any pixel buffer exists, and only then is the decoder allowed the pixels' size.
+    reader.limits(limits(HEADER_ALLOC_LIMIT));
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let (w, h) = decoder.dimensions();
     check_pixels(w, h, max_megapixels)?;
-    let exif = decoder.exif_metadata().ok().flatten();
+    let exif = decoder.exif_metadata().ok().flatten().filter(|e| small_enough("EXIF", e.len(), MAX_EXIF_BYTES));
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let icc = decoder.icc_profile().ok().flatten();
+    let icc = decoder.icc_profile().ok().flatten().filter(|p| small_enough("ICC profile", p.len(), MAX_ICC_BYTES));
+    decoder.set_limits(limits(pixel_alloc_limit(w, h))).map_err(corrupt)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     image.apply_orientation(orientation);
     Ok(Decoded { image, format, icc, exif })
@@ -75,7 +97,9 @@ fn decode_from<R: std::io::BufRead + Seek>(mut file: R, len: u64, max_megapixels
 pub fn probe_bytes(data: &[u8], max_megapixels: f64) -> Result<(ImageFormat, u32, u32), PipelineError> {
     let mut cursor = std::io::Cursor::new(data);
     let format = sniff(&mut cursor, data.len() as u64)?;
-    let (w, h) = ImageReader::with_format(cursor, format).into_dimensions().map_err(corrupt)?;
+    let mut reader = ImageReader::with_format(cursor, format);
+    reader.limits(limits(HEADER_ALLOC_LIMIT));
+    let (w, h) = reader.into_dimensions().map_err(corrupt)?;
     check_pixels(w, h, max_megapixels)?;
     Ok((format, w, h))
 }
@@ -102,6 +126,13 @@ fn sniff<R: Read + Seek>(file: &mut R, len: u64) -> Result<ImageFormat, Pipeline
     Ok(format)
 }
 
+fn small_enough(what: &str, len: usize, max: usize) -> bool {
+    if len > max {
+        log::warn!("{what} of {len} bytes dropped (over {max} bytes: not a real one)");
+    }
+    len <= max
+}
+
 fn check_pixels(width: u32, height: u32, limit: f64) -> Result<(), PipelineError> {
     let megapixels = width as f64 * height as f64 / 1e6;
     match megapixels > limit {
@@ -114,6 +145,7 @@ fn corrupt(e: image::ImageError) -> PipelineError {
     match e {
         image::ImageError::IoError(io) => PipelineError::Corrupt(format!("truncated or unreadable: {io}")),
         image::ImageError::Unsupported(u) => PipelineError::Unsupported(u.to_string()),
+        image::ImageError::Limits(l) => PipelineError::Corrupt(format!("needs more memory to decode than its pixel size allows ({l})")),
         other => PipelineError::Corrupt(other.to_string()),
     }
 }

@@ -1,9 +1,13 @@
 //! The kiosk web page (`[web]` in hued.toml): upload a photo, wait a few seconds, download the
 //! colorized copy; color hints; a full-screen view of the daemon's newest result.
 //!
-//! Served by tiny_http on a few plain threads, like the rest of the daemon (no async runtime).
-//! Uploads and results live only in memory ([`jobs`]); the routes ([`routes`]) are a fixed
-//! table with no file serving.
+//! Served by hyper on a small tokio runtime that enforces the limits a station on a shared
+//! network needs: header size and count, a time limit on reading headers and between body
+//! chunks, a lifetime per connection, a cap on connections (in all and per client address),
+//! and a stop that never waits for a stuck client. The routes ([`routes`]) stay plain
+//! synchronous functions over a fixed table with no file serving; they read a request's body
+//! through a bounded bridge, only as far as they want it (an upload, up to its limit). Uploads
+//! and results live only in memory ([`jobs`]).
 
 pub mod jobs;
 pub mod latest;
@@ -20,14 +24,26 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Threads answering requests (a slow phone upload holds one).
-const HTTP_THREADS: usize = 4;
+/// Connections served at once, in all and from one client address; more are closed at once.
+const MAX_CONNECTIONS: usize = 32;
+const MAX_CONNECTIONS_PER_CLIENT: usize = 8;
+/// Request headers: all of them within this time, in at most this many bytes and lines.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+const MAX_HEADERS: usize = 48;
+/// A body that stalls this long between chunks is given up (a slow phone still sends often).
+const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// No connection lives longer (a kiosk's keep-alive polling reconnects, unnoticed).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
+/// Threads running routes (one per request being answered).
+const ROUTE_THREADS: usize = 8;
 
 /// The running web server; dropping it stops it.
 pub struct WebServer {
-    server: Arc<tiny_http::Server>,
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: tokio::sync::watch::Sender<bool>,
     jobs: Arc<WebJobs>,
-    stop: Arc<AtomicBool>,
+    expiry_stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     /// The address it listens on (the port is resolved when 0 was asked for).
     pub address: String,
@@ -36,11 +52,11 @@ pub struct WebServer {
 /// Starts the page on `config.listen`. Failing to listen is an error for the caller to report
 /// (a port in use, an address this machine does not have).
 pub fn start(config: &WebConfig, model: Arc<Model>, settings: Settings, latest: Latest) -> anyhow::Result<WebServer> {
-    let server = tiny_http::Server::http(&config.listen).map_err(|e| anyhow::anyhow!("web: cannot listen on {}: {e}", config.listen))?;
-    let server = Arc::new(server);
-    let address = server.server_addr().to_ip().map_or(config.listen.clone(), |a| a.to_string());
+    let listener = std::net::TcpListener::bind(&config.listen).map_err(|e| anyhow::anyhow!("web: cannot listen on {}: {e}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let address = local.to_string();
     let jobs = WebJobs::new(config.queue_capacity, Duration::from_secs_f64(config.keep_minutes * 60.0));
-    let stop = Arc::new(AtomicBool::new(false));
     let ctx = Arc::new(Context {
         jobs: jobs.clone(),
         latest,
@@ -56,11 +72,8 @@ pub fn start(config: &WebConfig, model: Arc<Model>, settings: Settings, latest: 
         let (jobs, model, settings) = (jobs.clone(), model.clone(), settings.clone());
         spawn(format!("web-worker-{i}"), move || jobs.work(&model, &settings));
     }
-    for i in 0..HTTP_THREADS {
-        let (server, ctx, stop) = (server.clone(), ctx.clone(), stop.clone());
-        threads.push(spawn(format!("web-http-{i}"), move || serve(&server, &ctx, &stop)));
-    }
-    let (reaper_jobs, reaper_stop) = (jobs.clone(), stop.clone());
+    let expiry_stop = Arc::new(AtomicBool::new(false));
+    let (reaper_jobs, reaper_stop) = (jobs.clone(), expiry_stop.clone());
     threads.push(spawn("web-expiry".into(), move || {
         while !reaper_stop.load(Ordering::Relaxed) {
             let n = reaper_jobs.expire(Instant::now());
@@ -70,7 +83,19 @@ pub fn start(config: &WebConfig, model: Arc<Model>, settings: Settings, latest: 
             std::thread::sleep(Duration::from_millis(250));
         }
     }));
-    let lan = !server.server_addr().to_ip().is_some_and(|a| a.ip().is_loopback());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(ROUTE_THREADS)
+        .thread_name("web-http")
+        .enable_all()
+        .build()?;
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let listener = {
+        let _entered = runtime.enter();
+        tokio::net::TcpListener::from_std(listener)?
+    };
+    runtime.spawn(accept_loop(listener, ctx, stop_rx));
+    let lan = !local.ip().is_loopback();
     log::info!(
         "web: kiosk page at http://{address}/ (kiosk view: /kiosk){}",
         match (lan, config.token.is_some()) {
@@ -79,57 +104,178 @@ pub fn start(config: &WebConfig, model: Arc<Model>, settings: Settings, latest: 
             _ => "",
         }
     );
-    Ok(WebServer { server, jobs, stop, threads, address })
+    Ok(WebServer { runtime: Some(runtime), stop, jobs, expiry_stop, threads, address })
 }
 
 fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
     std::thread::Builder::new().name(name).spawn(f).expect("spawn a thread")
 }
 
-fn serve(server: &tiny_http::Server, ctx: &Context, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
-        let mut request = match server.recv_timeout(Duration::from_millis(200)) {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
-            Err(e) => {
-                log::warn!("web: {e}");
-                continue;
-            }
-        };
-        let method = request.method().as_str().to_string();
-        let url = request.url().to_string();
-        let authorization = request.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.as_str().to_string());
-        let content_length = request.body_length().map(|n| n as u64);
-        let incoming = Incoming { method: &method, url: &url, authorization: authorization.as_deref(), content_length };
-        let reply = routes::handle(&incoming, request.as_reader(), ctx);
-        log::debug!("web: {method} {} -> {}", url.split('?').next().unwrap_or(""), reply.status);
-        let length = reply.body.as_ref().len();
-        let mut response = tiny_http::Response::new(
-            tiny_http::StatusCode(reply.status),
-            Vec::new(),
-            std::io::Cursor::new(reply.body),
-            Some(length),
-            None,
-        );
-        let mut headers = vec![
-            ("Content-Type", reply.content_type.to_string()),
-            ("Cache-Control", "no-store".to_string()),
-            ("X-Content-Type-Options", "nosniff".to_string()),
-            // The token travels in the page's address: never pass it on.
-            ("Referrer-Policy", "no-referrer".to_string()),
-            ("X-Frame-Options", "DENY".to_string()),
-            ("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'".to_string()),
-        ];
-        headers.extend(reply.headers.into_iter().map(|(k, v)| (k, v)));
-        for (k, v) in headers {
-            if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-                response.add_header(h);
-            }
+/// Connections per client address, released when a connection ends.
+#[derive(Default)]
+struct Clients(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+struct ClientSlot(Arc<Clients>, std::net::IpAddr);
+
+impl Clients {
+    fn enter(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<ClientSlot> {
+        let mut map = self.0.lock().unwrap();
+        let n = map.entry(ip).or_default();
+        if *n >= MAX_CONNECTIONS_PER_CLIENT {
+            return None;
         }
-        if let Err(e) = request.respond(response) {
-            log::debug!("web: reply not delivered: {e}");
+        *n += 1;
+        Some(ClientSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut map = self.0 .0.lock().unwrap();
+        if let Some(n) = map.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.1);
+            }
         }
     }
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<Context>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let clients = Arc::new(Clients::default());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little instead of spinning.
+                    log::warn!("web: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            log::debug!("web: {peer}: refused, {MAX_CONNECTIONS} connections open");
+            continue; // dropping the stream closes it
+        };
+        let Some(slot) = clients.enter(peer.ip()) else {
+            log::debug!("web: {peer}: refused, {MAX_CONNECTIONS_PER_CLIENT} connections open from it");
+            continue;
+        };
+        let (ctx, mut stop) = (ctx.clone(), stop.clone());
+        tokio::spawn(async move {
+            let _held = (permit, slot);
+            let service = hyper::service::service_fn(move |req| answer(req, ctx.clone()));
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .max_headers(MAX_HEADERS);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::select! {
+                r = tokio::time::timeout(CONNECTION_LIFETIME, conn) => match r {
+                    Ok(Err(e)) => log::debug!("web: {peer}: {e}"),
+                    Err(_) => log::debug!("web: {peer}: connection closed after {} s", CONNECTION_LIFETIME.as_secs()),
+                    Ok(Ok(())) => {}
+                },
+                _ = stop.changed() => {}
+            }
+        });
+    }
+}
+
+/// A request's body as a blocking reader for the routes: chunks come through a small channel
+/// from the connection's task, which reads the network only as the route reads, gives up on
+/// a body that stalls, and stops when the route is done with it.
+struct BodyReader {
+    chunks: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    current: bytes::Bytes,
+}
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+async fn pump_body(mut body: hyper::body::Incoming, tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>) {
+    use http_body_util::BodyExt;
+    loop {
+        let next = tokio::select! {
+            frame = tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()) => frame,
+            _ = tx.closed() => return, // the route has what it wants
+        };
+        let item = match next {
+            Ok(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) if data.is_empty() => continue,
+                Ok(data) => Ok(data),
+                Err(_) => continue, // trailers
+            },
+            Ok(Some(Err(e))) => Err(std::io::Error::other(e)),
+            Ok(None) => return,
+            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no data for {} s", BODY_IDLE_TIMEOUT.as_secs()))),
+        };
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+async fn answer(req: hyper::Request<hyper::body::Incoming>, ctx: Arc<Context>) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
+    let (parts, body) = req.into_parts();
+    let method = parts.method.as_str().to_string();
+    let url = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_string(), |pq| pq.as_str().to_string());
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let authorization = header("authorization");
+    let content_length = header("content-length").and_then(|v| v.parse::<u64>().ok());
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(pump_body(body, tx));
+    let route = {
+        let (method, url) = (method.clone(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            let incoming = Incoming { method: &method, url: &url, authorization: authorization.as_deref(), content_length };
+            let mut reader = BodyReader { chunks: rx, current: bytes::Bytes::new() };
+            routes::handle(&incoming, &mut reader, &ctx)
+        })
+    };
+    let reply = match route.await {
+        Ok(reply) => reply,
+        Err(e) => {
+            log::error!("web: {method} {url}: {e}");
+            routes::Reply::internal_error()
+        }
+    };
+    log::debug!("web: {method} {} -> {}", url.split('?').next().unwrap_or(""), reply.status);
+    let mut response = hyper::Response::builder()
+        .status(reply.status)
+        .header("Content-Type", reply.content_type)
+        .header("Cache-Control", "no-store")
+        .header("X-Content-Type-Options", "nosniff")
+        // The token travels in the page's address: never pass it on.
+        .header("Referrer-Policy", "no-referrer")
+        .header("X-Frame-Options", "DENY")
+        .header("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'");
+    for (k, v) in &reply.headers {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(v) {
+            response = response.header(*k, v);
+        }
+    }
+    let body = http_body_util::Full::new(bytes::Bytes::copy_from_slice(reply.body.as_ref()));
+    Ok(response.body(body).unwrap_or_else(|_| hyper::Response::new(http_body_util::Full::new(bytes::Bytes::new()))))
 }
 
 impl WebServer {
@@ -141,10 +287,13 @@ impl WebServer {
 
 impl Drop for WebServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.stop.send(true);
+        self.expiry_stop.store(true, Ordering::Relaxed);
         self.jobs.stop();
-        self.server.unblock();
-        // HTTP threads wake within 200 ms.
+        // Connections end with the runtime; a client that sends nothing is not waited for.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_millis(500));
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

@@ -85,6 +85,11 @@ impl Reply {
         Reply::json(status, json!({ "error": message.into() }))
     }
 
+    /// A route failed unexpectedly (a bug); the server goes on.
+    pub fn internal_error() -> Reply {
+        Reply::error(500, "Internal error.")
+    }
+
     fn asset(content_type: &'static str, bytes: &'static str) -> Reply {
         Reply { status: 200, content_type, headers: vec![], body: Body::Static(bytes.as_bytes()) }
     }
