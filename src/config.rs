@@ -49,6 +49,10 @@ pub struct WebConfig {
     pub workers: usize,
     /// Minutes a result waits to be downloaded before it is dropped. Default: 10.
     pub keep_minutes: f64,
+    /// Host names the page answers to besides IP addresses, localhost and this machine's own
+    /// name (and name.local): e.g. a DNS name the library gave the station. Requests for any
+    /// other name are refused (a defence against DNS rebinding). Default: none.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for WebConfig {
@@ -61,6 +65,7 @@ impl Default for WebConfig {
             queue_capacity: 4,
             workers: 1,
             keep_minutes: 10.0,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -352,8 +357,8 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
             "colorize.levels_low_percent must be in 0..50 and levels_high_percent in 50..=100".into(),
         ));
     }
-    if !(c.max_megapixels > 0.0) {
-        return Err(err(place("max_megapixels"), "colorize.max_megapixels must be above 0".into()));
+    if !(c.max_megapixels > 0.0 && c.max_megapixels <= 2000.0) {
+        return Err(err(place("max_megapixels"), "colorize.max_megapixels must be above 0 and at most 2000".into()));
     }
     if c.suffix.is_empty() || c.suffix.contains(['/', '\\']) {
         return Err(err(place("suffix"), format!("colorize.suffix = {:?}: expected a non-empty name part without '/'", c.suffix)));
@@ -371,15 +376,17 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     if !(d.stability_delay >= 0.0 && d.stability_delay <= 3600.0) {
         return Err(err(place("stability_delay"), "daemon.stability_delay must be 0 to 3600 seconds".into()));
     }
-    if d.queue_capacity == 0 || !(d.shutdown_timeout >= 0.0) || !(d.max_retry_delay >= 1.0) {
-        return Err(err(None, "daemon.queue_capacity must be above 0, shutdown_timeout >= 0, max_retry_delay >= 1".into()));
+    // Every duration and size has an upper bound too: 1e300 seconds passes "> 0" and then
+    // panics where it becomes a Duration.
+    if !(1..=100_000).contains(&d.queue_capacity) || !(0.0..=3600.0).contains(&d.shutdown_timeout) || !(1.0..=86_400.0).contains(&d.max_retry_delay) {
+        return Err(err(None, "daemon.queue_capacity must be 1 to 100000, shutdown_timeout 0 to 3600 s, max_retry_delay 1 to 86400 s".into()));
     }
     for (i, w) in config.watch.iter().enumerate() {
         if w.vividness.is_some_and(|v| !(0.0..=4.0).contains(&v)) {
             return Err(err(None, format!("watch #{} ({}): vividness must be 0 to 4", i + 1, w.path.display())));
         }
-        if !(w.poll_interval >= 0.1) {
-            return Err(err(None, format!("watch #{} ({}): poll_interval must be at least 0.1 s", i + 1, w.path.display())));
+        if !(0.1..=86_400.0).contains(&w.poll_interval) {
+            return Err(err(None, format!("watch #{} ({}): poll_interval must be 0.1 to 86400 s", i + 1, w.path.display())));
         }
         for glob in w.include.iter().chain(&w.exclude) {
             if let Err(e) = globset::Glob::new(glob) {
@@ -391,16 +398,16 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         if let Some(bad) = c.formats.iter().find(|f| crate::source::camera::frame::PixelFormat::parse(f).is_none()) {
             return Err(err(place("formats"), format!("camera #{} ({}): unknown pixel format {bad:?}: expected MJPEG, YUYV or GREY", i + 1, c.device.display())));
         }
-        if c.formats.is_empty() || !(c.settle >= 0.0) || !(c.interval >= 0.1) || c.width == 0 || c.height == 0 {
-            return Err(err(None, format!("camera #{} ({}): formats must not be empty, settle >= 0, interval >= 0.1, width and height > 0", i + 1, c.device.display())));
+        if c.formats.is_empty() || !(0.0..=3600.0).contains(&c.settle) || !(0.1..=86_400.0).contains(&c.interval) || !(1..=16384).contains(&c.width) || !(1..=16384).contains(&c.height) {
+            return Err(err(None, format!("camera #{} ({}): formats must not be empty, settle 0 to 3600 s, interval 0.1 to 86400 s, width and height 1 to 16384", i + 1, c.device.display())));
         }
     }
     let web = &config.web;
     if web.listen.parse::<std::net::SocketAddr>().is_err() {
         return Err(err(place("listen"), format!("web.listen = {:?}: expected an address and port, e.g. \"127.0.0.1:8080\"", web.listen)));
     }
-    if !(web.max_upload_mb > 0.0) || web.queue_capacity == 0 || !(1..=16).contains(&web.workers) || !(web.keep_minutes > 0.0) {
-        return Err(err(None, "web: max_upload_mb and keep_minutes must be above 0, queue_capacity at least 1, workers 1 to 16".into()));
+    if !(web.max_upload_mb > 0.0 && web.max_upload_mb <= 2000.0) || !(1..=256).contains(&web.queue_capacity) || !(1..=16).contains(&web.workers) || !(web.keep_minutes > 0.0 && web.keep_minutes <= 10_080.0) {
+        return Err(err(None, "web: max_upload_mb must be above 0 and at most 2000, keep_minutes above 0 and at most 10080 (a week), queue_capacity 1 to 256, workers 1 to 16".into()));
     }
     if web.token.as_deref().is_some_and(|t| t.len() < 8 || !t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))) {
         return Err(err(place("token"), "web.token must be at least 8 characters of A-Z a-z 0-9 - _ . ~".into()));
@@ -455,6 +462,20 @@ mod tests {
         assert_eq!(e.position, Some((3, 1)), "{e}");
         assert!(e.to_string().starts_with("/etc/hued/hued.toml:3:1:"), "{e}");
         assert!(e.message.contains("unknown field `vividnes`"), "{e}");
+    }
+
+    #[test]
+    fn absurd_durations_and_sizes_are_refused_not_crashed_on() {
+        for bad in [
+            "[web]\nkeep_minutes = 1e300\n",
+            "[web]\nmax_upload_mb = 1e30\n",
+            "[daemon]\nshutdown_timeout = 1e300\n",
+            "[daemon]\nmax_retry_delay = 1e300\n",
+            "[colorize]\nmax_megapixels = 1e300\n",
+            "[[watch]]\npath = \"/srv\"\npoll_interval = 1e30\n",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

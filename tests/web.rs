@@ -502,3 +502,35 @@ fn sigterm_stops_at_once_with_a_stuck_client_connected() {
     }
     assert!(started.elapsed() < Duration::from_secs(5), "stopped in {:?}", started.elapsed());
 }
+
+fn raw_status(s: &Server, request: &str) -> u16 {
+    let mut c = std::net::TcpStream::connect(addr(s)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(request.as_bytes()).unwrap();
+    let mut head = [0u8; 16];
+    let n = c.read(&mut head).unwrap();
+    String::from_utf8_lossy(&head[..n]).split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn foreign_host_names_and_cross_site_posts_are_refused() {
+    let s = Server::start("web.allowed_hosts = [\"scanner.library.example\"]");
+    let a = addr(&s);
+    let get = |host: &str| raw_status(&s, &format!("GET /api/latest HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+    // DNS rebinding: another site's name pointing at the station.
+    assert_eq!(get("attacker.example"), 421);
+    assert_eq!(get("attacker.example:8080"), 421);
+    // The station's own names answer.
+    for ok in [a.as_str(), "localhost", "scanner.library.example"] {
+        assert_ne!(get(ok), 421, "{ok}");
+    }
+    // A cross-site text/plain POST from another page in the kiosk browser.
+    let post = |origin: &str| {
+        raw_status(&s, &format!(
+            "POST /api/jobs?name=a.jpg HTTP/1.1\r\nHost: {a}\r\nOrigin: {origin}\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+        ))
+    };
+    assert_eq!(post("http://attacker.example"), 403);
+    // The page itself posts with its own origin: judged on the upload (here: not an image).
+    assert_eq!(post(&format!("http://{a}")), 415);
+}

@@ -76,6 +76,19 @@ struct Setup {
     cameras: Vec<Camera>,
 }
 
+/// Starts one capture thread per `[[camera]]`.
+fn start_cameras(cameras: &[crate::config::CameraConfig], tx: &mpsc::SyncSender<SourceEvent>, usr1: &Arc<AtomicBool>) -> Vec<Camera> {
+    cameras
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let thread = crate::source::camera::spawn(i, c.clone(), tx.clone(), stop.clone(), usr1.clone());
+            Camera { stop, thread: Some(thread) }
+        })
+        .collect()
+}
+
 /// Loads models (sharing one per manifest) and starts the watches of `config`.
 fn build(
     config: Config,
@@ -117,16 +130,7 @@ fn build(
         });
     }
     let camera_model = if config.camera.is_empty() { None } else { Some(load(config.colorize.model.as_deref())?) };
-    let cameras = config
-        .camera
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let stop = Arc::new(AtomicBool::new(false));
-            let thread = crate::source::camera::spawn(i, c.clone(), tx.clone(), stop.clone(), usr1.clone());
-            Camera { stop, thread: Some(thread) }
-        })
-        .collect();
+    let cameras = start_cameras(&config.camera, tx, usr1);
     let camera_settings = Settings::from_config(&config.colorize);
     Ok(Setup { config, watches, camera_model, camera_settings, cameras })
 }
@@ -488,7 +492,11 @@ impl Daemon {
                     log::warn!("web: changes to [web] take effect at the next restart");
                 }
             }
-            Err(e) => log::error!("config reload failed, keeping the previous configuration: {e:#}"),
+            Err(e) => {
+                // The old cameras were stopped to free their devices: the old ones start again.
+                self.setup.cameras = start_cameras(&self.setup.config.camera, &self.tx, &self.usr1);
+                log::error!("config reload failed, keeping the previous configuration: {e:#}");
+            }
         }
     }
 

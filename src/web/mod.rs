@@ -65,6 +65,7 @@ pub fn start(config: &WebConfig, model: Arc<Model>, settings: Settings, latest: 
         max_megapixels: settings.max_megapixels,
         hints: model.has_hints(),
         keep_minutes: config.keep_minutes,
+        host_names: own_host_names(&config.allowed_hosts),
     });
     let mut threads = Vec::new();
     for i in 0..config.workers {
@@ -105,6 +106,21 @@ pub fn start(config: &WebConfig, model: Arc<Model>, settings: Settings, latest: 
         }
     );
     Ok(WebServer { runtime: Some(runtime), stop, jobs, expiry_stop, threads, address })
+}
+
+/// This machine's host name and the configured extra names, lowercase.
+fn own_host_names(allowed: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = allowed.iter().map(|h| h.trim_end_matches('.').to_ascii_lowercase()).collect();
+    let mut buf = [0u8; 256];
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        if let Ok(name) = std::str::from_utf8(&buf[..end]) {
+            if !name.is_empty() {
+                names.push(name.to_ascii_lowercase());
+            }
+        }
+    }
+    names
 }
 
 fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
@@ -242,12 +258,20 @@ async fn answer(req: hyper::Request<hyper::body::Incoming>, ctx: Arc<Context>) -
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let authorization = header("authorization");
     let content_length = header("content-length").and_then(|v| v.parse::<u64>().ok());
+    let (host, origin) = (header("host"), header("origin"));
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(pump_body(body, tx));
     let route = {
         let (method, url) = (method.clone(), url.clone());
         tokio::task::spawn_blocking(move || {
-            let incoming = Incoming { method: &method, url: &url, authorization: authorization.as_deref(), content_length };
+            let incoming = Incoming {
+                method: &method,
+                url: &url,
+                authorization: authorization.as_deref(),
+                content_length,
+                host: host.as_deref(),
+                origin: origin.as_deref(),
+            };
             let mut reader = BodyReader { chunks: rx, current: bytes::Bytes::new() };
             routes::handle(&incoming, &mut reader, &ctx)
         })

@@ -26,6 +26,9 @@ pub struct Context {
     pub hints: bool,
     /// Minutes a result is kept.
     pub keep_minutes: f64,
+    /// Names the station answers to besides IP addresses and localhost: its host name and
+    /// `web.allowed_hosts`, lowercase.
+    pub host_names: Vec<String>,
 }
 
 /// A reply body: static, owned, or shared with the job store.
@@ -109,15 +112,52 @@ pub struct Incoming<'a> {
     pub authorization: Option<&'a str>,
     /// Content-Length, if given.
     pub content_length: Option<u64>,
+    /// The Host header (HTTP/1.1 requires one).
+    pub host: Option<&'a str>,
+    /// The Origin header a browser sends with cross-site and state-changing requests.
+    pub origin: Option<&'a str>,
+}
+
+/// The host name of a Host header or an origin's authority, without the port.
+fn host_name(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest); // [::1]:8080
+    }
+    authority.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(authority, |(h, _)| h)
+}
+
+/// Whether the API may answer a request for this Host. A web page on another site can make a
+/// browser send requests to the station under a name it controls (DNS rebinding); those carry
+/// that name as Host. The station is reached by IP address, as localhost, by its own host
+/// name (or name.local), or by a name listed in `web.allowed_hosts`.
+fn host_allowed(host: Option<&str>, ctx: &Context) -> bool {
+    let Some(host) = host else { return false };
+    let name = host_name(host).trim_end_matches('.').to_ascii_lowercase();
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name == "localhost"
+        || ctx.host_names.iter().any(|h| *h == name || format!("{h}.local") == name)
+}
+
+/// A state-changing request from a page of another origin (any web page the kiosk browser
+/// visits can send a cross-site form POST) is refused: its Origin must be the station itself.
+fn same_origin(req: &Incoming) -> bool {
+    match (req.origin, req.host) {
+        (None, _) => true, // not from a browser page (curl, a script), or a same-origin GET
+        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
+        (Some(_), None) => false,
+    }
 }
 
 fn is_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
-/// Compares without stopping at the first difference, so timing tells nothing about the token.
+/// Compares without stopping at the first difference, so timing tells nothing about the token,
+/// not even its length: both sides are hashed first and the digests compared in full.
 fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha2::{Digest, Sha256};
+    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    x.iter().zip(y.iter()).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
 }
 
 /// Routes one request. `body` is read only by the upload route, and never past the limit.
@@ -142,6 +182,12 @@ pub fn handle(req: &Incoming, body: &mut dyn Read, ctx: &Context) -> Reply {
     }
     if segments[0] != "api" {
         return Reply::error(404, "no such page");
+    }
+    if !host_allowed(req.host, ctx) {
+        return Reply::error(421, "this station does not answer to that host name (add it to web.allowed_hosts)");
+    }
+    if !matches!(method, "GET" | "HEAD") && !same_origin(req) {
+        return Reply::error(403, "requests from other web sites are refused");
     }
     if let Some(token) = &ctx.token {
         let given = req.authorization.and_then(|a| a.strip_prefix("Bearer ")).or(param("token"));
