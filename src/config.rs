@@ -162,6 +162,12 @@ pub struct DaemonConfig {
     pub shutdown_timeout: f64,
     /// Longest wait between retries of a transient failure, in seconds. Default: 300.
     pub max_retry_delay: f64,
+    /// Memory all photos being colorized at once may use together (folder watches, camera and
+    /// the kiosk page), in MB. A photo takes about 16 bytes a pixel plus 64 MB while it is
+    /// colorized: 1536 MB fits one 90 MP scan, or two of 45 MP, inside the unit's MemoryMax=2G
+    /// with room for the model and the page. A photo needing more than all of it fails with a
+    /// message. Default: 1536.
+    pub memory_budget_mb: u64,
 }
 
 impl Default for DaemonConfig {
@@ -173,6 +179,7 @@ impl Default for DaemonConfig {
             queue_capacity: 10_000,
             shutdown_timeout: 20.0,
             max_retry_delay: 300.0,
+            memory_budget_mb: 1536,
         }
     }
 }
@@ -276,7 +283,9 @@ pub struct ColorizeConfig {
     pub levels_high_percent: f32,
     /// Skip photos that are already in color (real chroma, not a uniform tint). Default: true.
     pub skip_color: bool,
-    /// Refuse images above this many megapixels, before decoding them. Default: 250.
+    /// Refuse images above this many megapixels, before decoding them. 90 MP fits the default
+    /// memory budget (daemon.memory_budget_mb); raise both (and the unit's MemoryMax) on a
+    /// board with more memory. Default: 90.
     pub max_megapixels: f64,
     /// Inserted before the extension of a colorized copy: `scan.tif` → `scan.colorized.tif`. Default: ".colorized".
     pub suffix: String,
@@ -297,7 +306,7 @@ impl Default for ColorizeConfig {
             levels_low_percent: 0.5,
             levels_high_percent: 99.5,
             skip_color: true,
-            max_megapixels: 250.0,
+            max_megapixels: 90.0,
             suffix: ".colorized".into(),
             jpeg_quality: 92,
             threads: 0,
@@ -380,6 +389,9 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     // panics where it becomes a Duration.
     if !(1..=100_000).contains(&d.queue_capacity) || !(0.0..=3600.0).contains(&d.shutdown_timeout) || !(1.0..=86_400.0).contains(&d.max_retry_delay) {
         return Err(err(None, "daemon.queue_capacity must be 1 to 100000, shutdown_timeout 0 to 3600 s, max_retry_delay 1 to 86400 s".into()));
+    }
+    if !(64..=1 << 20).contains(&d.memory_budget_mb) {
+        return Err(err(place("memory_budget_mb"), format!("daemon.memory_budget_mb = {}: expected 64 to 1048576", d.memory_budget_mb)));
     }
     for (i, w) in config.watch.iter().enumerate() {
         if w.vividness.is_some_and(|v| !(0.0..=4.0).contains(&v)) {

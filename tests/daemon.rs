@@ -504,3 +504,22 @@ fn a_fifo_named_like_a_photo_blocks_nothing_and_links_are_skipped() {
     assert!(started.elapsed() < Duration::from_secs(10), "SIGTERM is obeyed at once");
     st.check_originals();
 }
+
+#[test]
+fn a_photo_over_the_memory_budget_fails_with_the_numbers_and_the_daemon_goes_on() {
+    let st = Station::new();
+    let mut d = Daemon::start(&st.config("", "memory_budget_mb = 100"));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    // 6 MP: about 16 bytes a pixel + 64 MB = 160 MB, over the whole 100 MB budget.
+    let big = st.scans().join("big.png");
+    gray_photo(3000, 2000).save(&big).unwrap();
+    st.originals.borrow_mut().push((big.clone(), hash(&big)));
+    wait_for("refused", &d, 30, || d.log().contains("over the memory budget of 100 MB"));
+    assert!(d.log().contains("not retried until the file changes"), "{}", d.log());
+    let small = st.scans().join("small.jpg");
+    st.put(&small, &photo_bytes(80, 60));
+    wait_for("the small one", &d, 30, || colorized(&small).exists());
+    assert!(d.alive() && !colorized(&big).exists());
+    assert_eq!(d.stop(), 0);
+    st.check_originals();
+}

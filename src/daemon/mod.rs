@@ -192,6 +192,8 @@ pub fn run(config_path: &Path) -> i32 {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone()).expect("signal handler");
 
     crate::model::set_threads(config.colorize.threads);
+    // Fixed for the process's life (a reload cannot change it: jobs may hold shares of it).
+    crate::pipeline::budget::set_total(config.daemon.memory_budget_mb << 20);
     let (tx, rx) = mpsc::sync_channel::<SourceEvent>(4096);
     let mut models = HashMap::new();
     let setup = match build(config, &tx, &mut models, &usr1) {

@@ -1,6 +1,6 @@
 //! Stage 1, decode: file → pixels (EXIF orientation applied) + the metadata to carry over.
 
-use super::PipelineError;
+use super::{budget, PipelineError};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -16,6 +16,8 @@ pub struct Decoded {
     pub icc: Option<Vec<u8>>,
     /// The raw EXIF block (TIFF structure, no "Exif\0\0" prefix), if any and readable.
     pub exif: Option<Vec<u8>>,
+    /// This photo's share of the process's memory budget, held until the job is done.
+    pub reservation: budget::Reservation,
 }
 
 /// The formats hued reads and writes.
@@ -83,13 +85,15 @@ fn decode_from<R: std::io::BufRead + Seek>(mut file: R, len: u64, max_megapixels
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let (w, h) = decoder.dimensions();
     check_pixels(w, h, max_megapixels)?;
+    let need = budget::estimate(w, h);
+    let reservation = budget::reserve(need).map_err(|total| PipelineError::OverBudget { width: w, height: h, need_mb: need >> 20, budget_mb: total >> 20 })?;
     let exif = decoder.exif_metadata().ok().flatten().filter(|e| small_enough("EXIF", e.len(), MAX_EXIF_BYTES));
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let icc = decoder.icc_profile().ok().flatten().filter(|p| small_enough("ICC profile", p.len(), MAX_ICC_BYTES));
     decoder.set_limits(limits(pixel_alloc_limit(w, h))).map_err(corrupt)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     image.apply_orientation(orientation);
-    Ok(Decoded { image, format, icc, exif })
+    Ok(Decoded { image, format, icc, exif, reservation })
 }
 
 /// The checks that need no pixels, for an upload before it is queued: not empty, a supported

@@ -1,6 +1,7 @@
 //! The colorization pipeline: decode → prepare → infer → recombine → encode, each stage a plain
 //! function in its own module, and [`colorize`] running them for one [`Job`].
 
+pub mod budget;
 pub mod decode;
 pub mod encode;
 pub mod hints;
@@ -52,6 +53,18 @@ pub enum PipelineError {
     /// The output could not be encoded.
     #[error("cannot encode output: {0:#}")]
     Encode(anyhow::Error),
+    /// Colorizing the photo would need more memory than the whole process may use.
+    #[error("image is {width}x{height}: colorizing it needs about {need_mb} MB, over the memory budget of {budget_mb} MB (daemon.memory_budget_mb)")]
+    OverBudget {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Its estimated need.
+        need_mb: u64,
+        /// The whole budget.
+        budget_mb: u64,
+    },
     /// The pipeline panicked (a bug): the photo is failed, the worker lives on.
     #[error("internal error (please report): {0}")]
     Panicked(String),
@@ -187,7 +200,7 @@ fn colorize_decoded(
     // Only a preview-sized copy of the original is kept (comparison image, kiosk page).
     let compare_source = original_preview.map(|(w, h)| encode::fit_within(&decoded.image, w, h));
     let mut luma = prepare::lightness(&decoded.image);
-    let decode::Decoded { image, format, icc, exif } = decoded;
+    let decode::Decoded { image, format, icc, exif, reservation: _held } = decoded;
     drop(image); // the pixels are not needed past this point: free them before the big buffers
     prepare::apply_levels(&mut luma, &s.levels);
     times.prepare = t.elapsed();

@@ -251,6 +251,7 @@ fn colorize_upload(upload: &[u8], name: &str, model: &Model, settings: &Settings
         Err(e) => {
             let status = match e {
                 E::Empty | E::Corrupt(_) | E::Hints(_) | E::TooLarge { .. } => 422,
+                E::OverBudget { .. } => 413,
                 E::Unsupported(_) => 415,
                 _ => 500,
             };
