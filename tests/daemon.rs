@@ -224,7 +224,10 @@ fn corrupt_file_is_logged_and_the_next_good_one_is_done() {
     st.put(&good, &photo_bytes(80, 60));
     wait_for("good file", &d, 20, || colorized(&good).exists());
     assert!(d.alive());
-    let state = fs::read_to_string(st.dir.path().join("state/state.json")).unwrap();
+    // The state is written a moment later (writes are grouped).
+    let state_file = st.dir.path().join("state/state.json");
+    wait_for("the state written", &d, 10, || fs::read_to_string(&state_file).is_ok_and(|s| s.contains("bad.jpg")));
+    let state = fs::read_to_string(&state_file).unwrap();
     assert!(state.contains("bad.jpg") && state.contains("failed"), "{state}");
     assert_eq!(d.stop(), 0);
     st.check_originals();
@@ -522,4 +525,32 @@ fn a_photo_over_the_memory_budget_fails_with_the_numbers_and_the_daemon_goes_on(
     assert!(d.alive() && !colorized(&big).exists());
     assert_eq!(d.stop(), 0);
     st.check_originals();
+}
+
+#[test]
+fn a_burst_of_bad_files_writes_the_state_a_few_times_and_gone_files_are_forgotten() {
+    let st = Station::new();
+    let mut d = Daemon::start(&st.config("", ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    for i in 0..60 {
+        fs::write(st.scans().join(format!("bad{i}.jpg")), b"not a photo").unwrap();
+    }
+    wait_for("all failed", &d, 60, || d.log().matches("not retried until the file changes").count() == 60);
+    let state_file = st.dir.path().join("state/state.json");
+    wait_for("the state written", &d, 10, || fs::read_to_string(&state_file).is_ok_and(|s| s.matches("bad").count() >= 60));
+    let writes = d.log().matches("state: saved").count();
+    assert!(writes <= 10, "{writes} state writes for 60 failures");
+    assert_eq!(d.stop(), 0);
+    // Files that are gone are dropped from the state at the next start.
+    for i in 0..60 {
+        fs::remove_file(st.scans().join(format!("bad{i}.jpg"))).unwrap();
+    }
+    let d = Daemon::start(&st.config("", ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    let good = st.scans().join("good.jpg");
+    st.put(&good, &photo_bytes(80, 60));
+    wait_for("good file", &d, 30, || colorized(&good).exists());
+    assert_eq!(d.stop(), 0);
+    let state = fs::read_to_string(&state_file).unwrap();
+    assert!(!state.contains("bad"), "{state}");
 }

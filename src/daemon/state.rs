@@ -70,6 +70,11 @@ impl State {
         self.files.get(path).is_some_and(|r| r.stamp == *stamp && r.verdict != Verdict::Retrying)
     }
 
+    /// Drops the records of files that no longer exist (moved away, deleted).
+    pub fn prune(&mut self) {
+        self.files.retain(|path, _| std::fs::symlink_metadata(path).is_ok());
+    }
+
     /// Number of files whose last attempt failed.
     pub fn failed_count(&self) -> usize {
         self.files.values().filter(|r| r.verdict != Verdict::Skipped).count()
