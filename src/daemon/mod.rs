@@ -365,6 +365,14 @@ impl Daemon {
                     log::error!("camera #{}: queue full; {} waits for the next restart", camera + 1, item.job.input.display());
                 }
             }
+            SourceEvent::Rescan { watch } => {
+                if let Some(w) = self.setup.watches.get(watch) {
+                    log::warn!("watch #{}: events were lost (too many at once); scanning {} again", watch + 1, w.root.display());
+                    for file in watch::scan(&w.root, w.recursive, &w.filter) {
+                        self.settler.touch(watch, file, now);
+                    }
+                }
+            }
             SourceEvent::NewFolder { watch, path } => {
                 if let Some(w) = self.setup.watches.get(watch) {
                     for file in watch::scan(&path, true, &w.filter) {

@@ -28,6 +28,12 @@ pub enum SourceEvent {
         /// The saved frame.
         path: PathBuf,
     },
+    /// Events of watch number `watch` were lost (the kernel's inotify queue overflowed while
+    /// the daemon was busy): the whole watch must be scanned again.
+    Rescan {
+        /// Index of the `[[watch]]` entry.
+        watch: usize,
+    },
     /// A folder appeared inside a recursive watch: its files must be scanned, as they may
     /// have been written before the watch on it was set up.
     NewFolder {
@@ -93,6 +99,10 @@ pub fn start(index: usize, w: &WatchConfig, filter: std::sync::Arc<FileFilter>, 
             }
             return;
         };
+        if event.need_rescan() {
+            let _ = tx.send(SourceEvent::Rescan { watch: index });
+            return;
+        }
         let relevant = matches!(
             event.kind,
             EventKind::Create(_) | EventKind::Modify(_) | EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write)) | EventKind::Any
