@@ -51,7 +51,9 @@ impl Latest {
         }
         // Made outside the lock: decoding a big scan takes a while.
         let shrink = |path: &PathBuf| -> Result<Vec<u8>, String> {
-            let d = decode::decode(path, max_megapixels).map_err(|e| format!("{}: {e}", path.display()))?;
+            // Named by file name only: web clients never learn where the scans live.
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let d = decode::decode(path, max_megapixels).map_err(|e| format!("{name}: {e}"))?;
             Ok(encode::preview_jpeg(&encode::fit_within(&d.image, side, side)))
         };
         let made = (newest.seq, Arc::new(shrink(&newest.original)?), Arc::new(shrink(&newest.colorized)?));

@@ -152,6 +152,17 @@ fn is_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
+/// `attachment` with the name for every browser: an ASCII stand-in in `filename` (non-ASCII
+/// letters become `_`) and the exact UTF-8 name in `filename*` (RFC 6266 / 5987), so that
+/// "Großmutter été.jpg" downloads under its own name (a raw UTF-8 header value is refused).
+pub fn content_disposition(name: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    // RFC 5987 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+    const ATTR: &AsciiSet = &NON_ALPHANUMERIC.remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-').remove(b'.').remove(b'^').remove(b'_').remove(b'`').remove(b'|').remove(b'~');
+    let ascii: String = name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", utf8_percent_encode(name, ATTR))
+}
+
 /// Compares without stopping at the first difference, so timing tells nothing about the token,
 /// not even its length: both sides are hashed first and the digests compared in full.
 fn same_secret(a: &str, b: &str) -> bool {
@@ -217,7 +228,7 @@ pub fn handle(req: &Incoming, body: &mut dyn Read, ctx: &Context) -> Reply {
         ("GET", ["jobs", id, "download"]) if is_id(id) => match ctx.jobs.take_result(id) {
             Some(r) => {
                 log::info!("web: result downloaded and dropped from memory");
-                let disposition = format!("attachment; filename=\"{}\"", r.download_name);
+                let disposition = content_disposition(&r.download_name);
                 Reply { status: 200, content_type: r.mime, headers: vec![("Content-Disposition", disposition)], body: Body::Result(r, Part::File) }
             }
             None => not_ready(ctx, id),
@@ -318,5 +329,15 @@ fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hi
             r.headers.push(("Retry-After", "10".into()));
             r
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_non_ascii_download_name_survives_in_the_header() {
+        let h = super::content_disposition("Großmutter été-colorized.jpg");
+        assert_eq!(h, "attachment; filename=\"Gro_mutter _t_-colorized.jpg\"; filename*=UTF-8''Gro%C3%9Fmutter%20%C3%A9t%C3%A9-colorized.jpg");
+        assert!(hyper::header::HeaderValue::from_str(&h).is_ok(), "a valid header value");
     }
 }
