@@ -343,9 +343,19 @@ fn colorize(a: ColorizeArgs) -> i32 {
     } else {
         indicatif::ProgressBar::hidden()
     };
+    // Two photos whose copies would land on the same name (a/IMG_0001.png and b/IMG_0001.png
+    // with one --out): the first is colorized, the second refused, naming both.
+    let mut claimed: std::collections::HashMap<PathBuf, PathBuf> = std::collections::HashMap::new();
     for input in inputs {
         bar.set_message(input.display().to_string());
         let mut job = Job::new(input.clone(), &target, &c.suffix, settings.clone());
+        if let Some(first) = claimed.get(&job.output) {
+            let reason = format!("its copy {} would overwrite the copy of {}: colorize them into different --out folders", job.output.display(), first.display());
+            bar.suspend(|| eprintln!("error: {}: {reason}", input.display()));
+            summary.failed.push((input, reason));
+            continue;
+        }
+        claimed.insert(job.output.clone(), input.clone());
         job.hints = if a.hints.is_empty() && model.has_hints() {
             match hints::read_sidecar(&input) {
                 Ok(h) => h,

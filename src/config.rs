@@ -406,6 +406,18 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
             }
         }
     }
+    // Two watches writing into one output folder would overwrite each other's copies of
+    // photos with the same name (both mirror their trees from the output folder's root).
+    for (i, w) in config.watch.iter().enumerate() {
+        if let Some(out) = &w.output {
+            if let Some(j) = config.watch[..i].iter().position(|v| v.output.as_ref() == Some(out)) {
+                return Err(err(
+                    None,
+                    format!("watch #{} and watch #{} both write to {}: give each its own output folder", j + 1, i + 1, out.display()),
+                ));
+            }
+        }
+    }
     for (i, c) in config.camera.iter().enumerate() {
         if let Some(bad) = c.formats.iter().find(|f| crate::source::camera::frame::PixelFormat::parse(f).is_none()) {
             return Err(err(place("formats"), format!("camera #{} ({}): unknown pixel format {bad:?}: expected MJPEG, YUYV or GREY", i + 1, c.device.display())));
@@ -474,6 +486,13 @@ mod tests {
         assert_eq!(e.position, Some((3, 1)), "{e}");
         assert!(e.to_string().starts_with("/etc/hued/hued.toml:3:1:"), "{e}");
         assert!(e.message.contains("unknown field `vividnes`"), "{e}");
+    }
+
+    #[test]
+    fn two_watches_cannot_share_an_output_folder() {
+        let e = parse("[[watch]]\npath = \"/a\"\noutput = \"/out\"\n[[watch]]\npath = \"/b\"\noutput = \"/out\"\n").unwrap_err();
+        assert!(e.message.contains("watch #1 and watch #2 both write to /out"), "{e}");
+        assert!(parse("[[watch]]\npath = \"/a\"\noutput = \"/o1\"\n[[watch]]\npath = \"/b\"\noutput = \"/o2\"\n").is_ok());
     }
 
     #[test]

@@ -376,3 +376,23 @@ fn hints_for_a_model_without_hint_inputs_are_a_usage_error() {
     fs::write(dir.path().join("photo.png.hints.toml"), "not toml at all [[[").unwrap();
     colorize_with(&model, &[&input]).assert().success();
 }
+
+#[test]
+fn two_photos_whose_copies_would_collide_in_one_out_folder_are_not_both_written() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["a", "b"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        gray_photo(64, 48).save(dir.path().join(sub).join("IMG_0001.png")).unwrap();
+    }
+    let out = dir.path().join("out");
+    let a = dir.path().join("a/IMG_0001.png");
+    let b = dir.path().join("b/IMG_0001.png");
+    colorize(&[&a, &b])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("1 done, 0 skipped, 1 failed"))
+        .stderr(predicate::str::contains("would overwrite the copy of").and(predicate::str::contains(a.display().to_string())));
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+}
