@@ -554,3 +554,22 @@ fn a_burst_of_bad_files_writes_the_state_a_few_times_and_gone_files_are_forgotte
     let state = fs::read_to_string(&state_file).unwrap();
     assert!(!state.contains("bad"), "{state}");
 }
+
+#[test]
+fn an_original_replaced_by_content_with_an_older_date_is_colorized_again() {
+    let st = Station::new();
+    let p = st.scans().join("p.jpg");
+    fs::write(&p, photo_bytes(80, 60)).unwrap();
+    let d = Daemon::start(&st.config("", ""));
+    wait_for("first copy", &d, 30, || colorized(&p).exists());
+    assert_eq!(d.stop(), 0);
+    let first = hash(&colorized(&p));
+    // New content with an old modification time, as `rsync -t` or `cp -p` leave it.
+    let newer = st.dir.path().join("new.jpg");
+    fs::write(&newer, photo_bytes(120, 90)).unwrap();
+    assert!(Command::new("touch").args(["-d", "2001-01-01"]).arg(&newer).status().unwrap().success());
+    fs::rename(&newer, &p).unwrap();
+    let d = Daemon::start(&st.config("", ""));
+    wait_for("the copy redone", &d, 30, || colorized(&p).exists() && hash(&colorized(&p)) != first);
+    assert_eq!(d.stop(), 0);
+}

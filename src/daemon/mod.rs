@@ -404,8 +404,15 @@ impl Daemon {
         }
         let output = self.setup.output_for(watch, &path);
         if let Ok(out_meta) = std::fs::metadata(&output) {
-            // Up to date = newer than the original and than its hints sidecar, if any.
-            let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            // Up to date = newer than the original and than its hints sidecar, if any. Their
+            // change time counts too: `rsync -t` or `cp -p` can put an old modification time
+            // on new content, but the change time of a replaced file is always now.
+            let modified = |p: &Path| {
+                use std::os::unix::fs::MetadataExt;
+                let m = std::fs::metadata(p).ok()?;
+                let changed = std::time::UNIX_EPOCH + Duration::new(m.ctime().max(0) as u64, m.ctime_nsec().clamp(0, 999_999_999) as u32);
+                m.modified().ok().map(|t| t.max(changed))
+            };
             let newest_input = match crate::pipeline::hints::find_sidecar(&path).and_then(|s| modified(&s)) {
                 Some(sidecar) => modified(&path).map(|i| i.max(sidecar)),
                 None => modified(&path),
