@@ -40,9 +40,7 @@ fn source_photo() -> DynamicImage {
         return img;
     }
     eprintln!("note: ../shared/data/historical not found; benchmarking a synthetic pattern");
-    DynamicImage::ImageLuma8(image::GrayImage::from_fn(800, 600, |x, y| {
-        image::Luma([((x * 7 + y * 3) % 256) as u8 ^ ((x / 40 + y / 40) % 2 * 60) as u8])
-    }))
+    DynamicImage::ImageLuma8(image::GrayImage::from_fn(800, 600, |x, y| image::Luma([((x * 7 + y * 3) % 256) as u8 ^ ((x / 40 + y / 40) % 2 * 60) as u8])))
 }
 
 fn make_input(dir: &Path, name: &str, w: u32, h: u32) -> anyhow::Result<PathBuf> {

@@ -167,21 +167,19 @@ fn camera(c: CameraCommand) -> i32 {
                 eprintln!("error: --formats: expected some of MJPEG, YUYV, GREY");
                 return EXIT_USAGE;
             }
-            let result = v4l2::V4lCamera::open(&device, &formats, width, height)
-                .map_err(anyhow::Error::from)
-                .and_then(|mut cam| {
-                    // The first frames of a UVC camera are often dark while exposure settles.
-                    for _ in 0..5 {
-                        cam.next_frame()?;
-                    }
-                    let frame = cam.next_frame()?;
-                    let img = crate::source::camera::frame::decode_frame(&frame)?;
-                    let mut file = crate::sink::AtomicFile::create(&out)?;
-                    let format = image::ImageFormat::from_path(&out).unwrap_or(image::ImageFormat::Jpeg);
-                    img.to_rgb8().write_to(&mut file, format)?;
-                    file.commit()?;
-                    Ok(())
-                });
+            let result = v4l2::V4lCamera::open(&device, &formats, width, height).map_err(anyhow::Error::from).and_then(|mut cam| {
+                // The first frames of a UVC camera are often dark while exposure settles.
+                for _ in 0..5 {
+                    cam.next_frame()?;
+                }
+                let frame = cam.next_frame()?;
+                let img = crate::source::camera::frame::decode_frame(&frame)?;
+                let mut file = crate::sink::AtomicFile::create(&out)?;
+                let format = image::ImageFormat::from_path(&out).unwrap_or(image::ImageFormat::Jpeg);
+                img.to_rgb8().write_to(&mut file, format)?;
+                file.commit()?;
+                Ok(())
+            });
             match result {
                 Ok(()) => {
                     println!("{}", out.display());
@@ -336,9 +334,7 @@ fn colorize(a: ColorizeArgs) -> i32 {
     }
     let bar = if inputs.len() > 1 {
         let bar = indicatif::ProgressBar::new(inputs.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}").expect("valid template"),
-        );
+        bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}").expect("valid template"));
         bar
     } else {
         indicatif::ProgressBar::hidden()
@@ -350,7 +346,8 @@ fn colorize(a: ColorizeArgs) -> i32 {
         bar.set_message(input.display().to_string());
         let mut job = Job::new(input.clone(), &target, &c.suffix, settings.clone());
         if let Some(first) = claimed.get(&job.output) {
-            let reason = format!("its copy {} would overwrite the copy of {}: colorize them into different --out folders", job.output.display(), first.display());
+            let reason =
+                format!("its copy {} would overwrite the copy of {}: colorize them into different --out folders", job.output.display(), first.display());
             bar.suspend(|| eprintln!("error: {}: {reason}", input.display()));
             summary.failed.push((input, reason));
             continue;

@@ -330,7 +330,9 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
-            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message),
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
             None => write!(f, "{}: {}", self.file.display(), self.message),
         }
     }
@@ -354,9 +356,7 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         err(position, e.message().trim().to_string())
     })?;
     let c = &config.colorize;
-    let place = |key: &str| {
-        text.find(&format!("{key} ")).or_else(|| text.find(&format!("{key}="))).map(|o| line_col(text, o))
-    };
+    let place = |key: &str| text.find(&format!("{key} ")).or_else(|| text.find(&format!("{key}="))).map(|o| line_col(text, o));
     if !(0.0..=4.0).contains(&c.vividness) || c.vividness.is_nan() {
         return Err(err(place("vividness"), format!("colorize.vividness = {}: expected a number from 0 to 4", c.vividness)));
     }
@@ -411,27 +411,47 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     for (i, w) in config.watch.iter().enumerate() {
         if let Some(out) = &w.output {
             if let Some(j) = config.watch[..i].iter().position(|v| v.output.as_ref() == Some(out)) {
-                return Err(err(
-                    None,
-                    format!("watch #{} and watch #{} both write to {}: give each its own output folder", j + 1, i + 1, out.display()),
-                ));
+                return Err(err(None, format!("watch #{} and watch #{} both write to {}: give each its own output folder", j + 1, i + 1, out.display())));
             }
         }
     }
     for (i, c) in config.camera.iter().enumerate() {
         if let Some(bad) = c.formats.iter().find(|f| crate::source::camera::frame::PixelFormat::parse(f).is_none()) {
-            return Err(err(place("formats"), format!("camera #{} ({}): unknown pixel format {bad:?}: expected MJPEG, YUYV or GREY", i + 1, c.device.display())));
+            return Err(err(
+                place("formats"),
+                format!("camera #{} ({}): unknown pixel format {bad:?}: expected MJPEG, YUYV or GREY", i + 1, c.device.display()),
+            ));
         }
-        if c.formats.is_empty() || !(0.0..=3600.0).contains(&c.settle) || !(0.1..=86_400.0).contains(&c.interval) || !(1..=16384).contains(&c.width) || !(1..=16384).contains(&c.height) {
-            return Err(err(None, format!("camera #{} ({}): formats must not be empty, settle 0 to 3600 s, interval 0.1 to 86400 s, width and height 1 to 16384", i + 1, c.device.display())));
+        if c.formats.is_empty()
+            || !(0.0..=3600.0).contains(&c.settle)
+            || !(0.1..=86_400.0).contains(&c.interval)
+            || !(1..=16384).contains(&c.width)
+            || !(1..=16384).contains(&c.height)
+        {
+            return Err(err(
+                None,
+                format!(
+                    "camera #{} ({}): formats must not be empty, settle 0 to 3600 s, interval 0.1 to 86400 s, width and height 1 to 16384",
+                    i + 1,
+                    c.device.display()
+                ),
+            ));
         }
     }
     let web = &config.web;
     if web.listen.parse::<std::net::SocketAddr>().is_err() {
         return Err(err(place("listen"), format!("web.listen = {:?}: expected an address and port, e.g. \"127.0.0.1:8080\"", web.listen)));
     }
-    if !(web.max_upload_mb > 0.0 && web.max_upload_mb <= 2000.0) || !(1..=256).contains(&web.queue_capacity) || !(1..=16).contains(&web.workers) || !(web.keep_minutes > 0.0 && web.keep_minutes <= 10_080.0) {
-        return Err(err(None, "web: max_upload_mb must be above 0 and at most 2000, keep_minutes above 0 and at most 10080 (a week), queue_capacity 1 to 256, workers 1 to 16".into()));
+    if !(web.max_upload_mb > 0.0 && web.max_upload_mb <= 2000.0)
+        || !(1..=256).contains(&web.queue_capacity)
+        || !(1..=16).contains(&web.workers)
+        || !(web.keep_minutes > 0.0 && web.keep_minutes <= 10_080.0)
+    {
+        return Err(err(
+            None,
+            "web: max_upload_mb must be above 0 and at most 2000, keep_minutes above 0 and at most 10080 (a week), queue_capacity 1 to 256, workers 1 to 16"
+                .into(),
+        ));
     }
     if web.token.as_deref().is_some_and(|t| t.len() < 8 || !t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))) {
         return Err(err(place("token"), "web.token must be at least 8 characters of A-Z a-z 0-9 - _ . ~".into()));
@@ -453,11 +473,7 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
 
 /// Reads and parses a config file.
 pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.to_path_buf(),
-        position: None,
-        message: format!("cannot read: {e}"),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError { file: path.to_path_buf(), position: None, message: format!("cannot read: {e}") })?;
     parse_config(&text, path)
 }
 

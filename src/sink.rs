@@ -37,6 +37,8 @@ pub fn compare_path(output: &Path, input: &Path) -> PathBuf {
 
 /// Every temporary file's name starts with this, then the writing process's id.
 const TEMP_PREFIX: &str = ".hued-tmp-";
+/// A temporary file of a dead process is removed once it has not been written for this long.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(120);
 /// Bytes of the destination's name kept in a temporary file's name.
 const TEMP_NAME_KEEP: usize = 64;
 
@@ -64,15 +66,22 @@ pub fn sweep_stale_temps(dir: &Path, recursive: bool) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), 0usize)];
     while let Some((dir, depth)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if kind.is_dir() && recursive && depth < 64 {
                 stack.push((entry.path(), depth + 1));
             } else if kind.is_file() && is_temp_name(&name) {
-                let stale = temp_owner(&name).is_some_and(|pid| pid != std::process::id() && !process_alive(pid));
+                // Untouched for a while, too: on a share another station's hued may be writing
+                // it, with a process id that means nothing here.
+                let idle = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= STALE_TEMP_AGE);
+                let stale = idle && temp_owner(&name).is_some_and(|pid| pid != std::process::id() && !process_alive(pid));
                 if stale && std::fs::remove_file(entry.path()).is_ok() {
                     removed.push(entry.path());
                 }
@@ -116,11 +125,7 @@ impl AtomicFile {
     /// removed (a full disk must not fill up further with each retry).
     pub fn commit(mut self) -> io::Result<PathBuf> {
         let writer = self.writer.take().expect("commit once");
-        let placed = writer
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .and_then(|file| file.sync_all())
-            .and_then(|()| std::fs::rename(&self.temp, &self.dest));
+        let placed = writer.into_inner().map_err(|e| e.into_error()).and_then(|file| file.sync_all()).and_then(|()| std::fs::rename(&self.temp, &self.dest));
         if let Err(e) = placed {
             let _ = std::fs::remove_file(&self.temp);
             return Err(e);
@@ -224,9 +229,14 @@ mod tests {
         let other = dir.path().join(".hued-tmp-notapid-d.jpg");
         for p in [&stale, &stale_below, &ours, &other] {
             std::fs::write(p, b"partial").unwrap();
+            let old = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+            std::fs::File::options().write(true).open(p).unwrap().set_modified(old).unwrap();
         }
+        // A fresh one of a dead process may be another station's, writing on a share: kept.
+        let fresh = dir.path().join(format!(".hued-tmp-{dead}-2-e.jpg"));
+        std::fs::write(&fresh, b"partial").unwrap();
         assert_eq!(sweep_stale_temps(dir.path(), false), vec![stale.clone()]);
         assert_eq!(sweep_stale_temps(dir.path(), true), vec![stale_below.clone()]);
-        assert!(ours.exists() && other.exists());
+        assert!(ours.exists() && other.exists() && fresh.exists());
     }
 }

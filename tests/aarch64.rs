@@ -28,10 +28,7 @@ fn aarch64_output_matches_x86_64_output() {
         image::open(dir.path().join(out).join("sample.colorized.png")).unwrap().to_rgb8()
     };
     let x86 = run(&mut Command::new(assert_cmd::cargo::cargo_bin("hued")), "x86");
-    let arm = run(
-        Command::new("qemu-aarch64").args(["-cpu", "cortex-a72", "-L", "/usr/aarch64-linux-gnu"]).arg(&arm_bin),
-        "arm",
-    );
+    let arm = run(Command::new("qemu-aarch64").args(["-cpu", "cortex-a72", "-L", "/usr/aarch64-linux-gnu"]).arg(&arm_bin), "arm");
     assert_eq!(x86.dimensions(), arm.dimensions());
     let diffs: Vec<u8> = x86.as_raw().iter().zip(arm.as_raw()).map(|(a, b)| a.abs_diff(*b)).collect();
     let max = *diffs.iter().max().unwrap();

@@ -22,9 +22,7 @@ fn a_missing_camera_gives_a_clear_error() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("camera /dev/video-hued-test-missing not found (not plugged in?)"));
-    let err = hued::source::camera::v4l2::V4lCamera::open(std::path::Path::new("/dev/video-hued-test-missing"), &[PixelFormat::Mjpeg], 640, 480)
-        .err()
-        .unwrap();
+    let err = hued::source::camera::v4l2::V4lCamera::open(std::path::Path::new("/dev/video-hued-test-missing"), &[PixelFormat::Mjpeg], 640, 480).err().unwrap();
     assert!(err.is_transient(), "an unplugged camera is retried");
 }
 
@@ -75,19 +73,15 @@ impl FrameSource for ScriptedDesk {
 #[test]
 fn the_capture_loop_saves_each_new_photo_once() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg: CameraConfig = toml::from_str(&format!(
-        "device = \"/dev/video0\"\noutput = {:?}\nsettle = 0.5\n",
-        dir.path().display().to_string()
-    ))
-    .unwrap();
+    let cfg: CameraConfig = toml::from_str(&format!("device = \"/dev/video0\"\noutput = {:?}\nsettle = 0.5\n", dir.path().display().to_string())).unwrap();
     let mut desk = ScriptedDesk {
         script: vec![
-            (1200, None, false),   // empty desk
-            (400, Some(1), true),  // a hand brings photo 1
+            (1200, None, false),    // empty desk
+            (400, Some(1), true),   // a hand brings photo 1
             (1500, Some(1), false), // it lies still
-            (400, None, true),     // the hand takes it away
-            (1200, None, false),   // empty desk
-            (400, Some(4), true),  // photo 2
+            (400, None, true),      // the hand takes it away
+            (1200, None, false),    // empty desk
+            (400, Some(4), true),   // photo 2
             (1500, Some(4), false),
         ],
         t_ms: 0,

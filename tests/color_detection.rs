@@ -7,11 +7,15 @@ use hued::pipeline::prepare::color_stats;
 
 #[test]
 fn historical_scans_are_not_color_and_color_photos_are() {
-    let Some(data) = common::shared_data() else { return };
+    let Some(data) = common::shared_data() else {
+        return;
+    };
     let mut wrongly_color = Vec::new();
     for entry in std::fs::read_dir(data.join("historical")).unwrap() {
         let path = entry.unwrap().path();
-        let Ok(img) = image::open(&path) else { continue };
+        let Ok(img) = image::open(&path) else {
+            continue;
+        };
         let stats = color_stats(&img);
         if path.ends_with("FadedDelores.jpg") {
             // Hand-tinted (teal background, pink skin, faded): real color, rightly skipped
@@ -26,7 +30,9 @@ fn historical_scans_are_not_color_and_color_photos_are() {
     let (mut color, mut total, mut missed) = (0, 0, Vec::new());
     for entry in std::fs::read_dir(data.join("val")).unwrap() {
         let path = entry.unwrap().path();
-        let Ok(img) = image::open(&path) else { continue };
+        let Ok(img) = image::open(&path) else {
+            continue;
+        };
         total += 1;
         let stats = color_stats(&img);
         if stats.is_color() {

@@ -143,10 +143,7 @@ fn color_photos_are_skipped_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("holiday.png");
     color_photo(64, 64).save(&input).unwrap();
-    colorize(&[&input])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("0 done, 1 skipped").and(predicate::str::contains("already in color")));
+    colorize(&[&input]).assert().success().stdout(predicate::str::contains("0 done, 1 skipped").and(predicate::str::contains("already in color")));
     assert!(!dir.path().join("holiday.colorized.png").exists());
     colorize(&[&input]).arg("--force").assert().success().stdout(predicate::str::contains("1 done"));
     assert!(dir.path().join("holiday.colorized.png").exists());
@@ -282,10 +279,11 @@ fn unwritable_output_folder_fails_cleanly() {
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
     let free = dir.path().join("free.png");
     gray_photo(32, 32).save(&free).unwrap();
-    colorize_as_nobody(dir.path(), &[&photo, &free])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(format!("error: {}: cannot write {}", photo.display(), locked.join("p.colorized.png").display())));
+    colorize_as_nobody(dir.path(), &[&photo, &free]).assert().code(1).stderr(predicate::str::contains(format!(
+        "error: {}: cannot write {}",
+        photo.display(),
+        locked.join("p.colorized.png").display()
+    )));
     assert_eq!(fs::read_dir(&locked).unwrap().count(), 1, "nothing written in the locked folder");
     assert!(dir.path().join("free.colorized.png").exists());
 }
@@ -310,12 +308,7 @@ fn version_check_config_and_usage_errors() {
     hued().arg("check-config").arg(&good).assert().success().stdout(predicate::str::contains("vividness = 1.3"));
     let bad = dir.path().join("bad.toml");
     fs::write(&bad, "[colorize]\nvividness = 1.3\ncolour = true\n").unwrap();
-    hued()
-        .arg("check-config")
-        .arg(&bad)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(format!("{}:3:1: unknown field `colour`", bad.display())));
+    hued().arg("check-config").arg(&bad).assert().code(2).stderr(predicate::str::contains(format!("{}:3:1: unknown field `colour`", bad.display())));
     hued().arg("colorize").assert().code(2);
     hued().args(["colorize", "x.jpg", "--config"]).arg(&bad).assert().code(2);
 }
@@ -346,10 +339,7 @@ fn a_malformed_hints_sidecar_names_itself_and_a_good_one_is_used() {
     gray_photo(120, 80).save(&input).unwrap();
     let sidecar = dir.path().join("scan.png.hints.toml");
     fs::write(&sidecar, "[[hint]]\nx = 5\ny = 5\ncolor = \"crimson\"\n").unwrap();
-    colorize(&[&input])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("scan.png.hints.toml").and(predicate::str::contains("#RRGGBB")));
+    colorize(&[&input]).assert().code(1).stderr(predicate::str::contains("scan.png.hints.toml").and(predicate::str::contains("#RRGGBB")));
     assert!(!dir.path().join("scan.colorized.png").exists());
     fs::write(&sidecar, "[[hint]]\nx = 5\ny = 500\ncolor = \"#dc143c\"\n").unwrap();
     colorize(&[&input]).assert().code(1).stderr(predicate::str::contains("outside the 120x80 photo"));

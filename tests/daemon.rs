@@ -397,7 +397,18 @@ fn the_unit_file_passes_systemd_analyze_verify() {
         return;
     }
     let unit = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/hued.service")).unwrap();
-    for key in ["Type=notify", "WatchdogSec=", "User=hued", "ProtectSystem=strict", "ReadWritePaths=", "NoNewPrivileges=yes", "PrivateTmp=yes", "IPAddressDeny=any", "IPAddressAllow=localhost", "MemoryMax="] {
+    for key in [
+        "Type=notify",
+        "WatchdogSec=",
+        "User=hued",
+        "ProtectSystem=strict",
+        "ReadWritePaths=",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "IPAddressDeny=any",
+        "IPAddressAllow=localhost",
+        "MemoryMax=",
+    ] {
         assert!(unit.contains(key), "unit lacks {key}");
     }
     // verify checks that ExecStart exists: point it at the binary under test.
@@ -455,8 +466,11 @@ fn temp_files_of_a_killed_hued_are_swept_at_start() {
     child.wait().unwrap();
     let in_scans = st.scans().join(format!(".hued-tmp-{dead}-0-a.colorized.jpg"));
     let in_out = out.join(format!(".hued-tmp-{dead}-1-b.colorized.jpg"));
-    fs::write(&in_scans, vec![0u8; 4096]).unwrap();
-    fs::write(&in_out, vec![0u8; 4096]).unwrap();
+    for p in [&in_scans, &in_out] {
+        fs::write(p, vec![0u8; 4096]).unwrap();
+        // Left an hour ago.
+        fs::File::options().write(true).open(p).unwrap().set_modified(std::time::SystemTime::now() - Duration::from_secs(3600)).unwrap();
+    }
     let d = Daemon::start(&st.config(&format!("output = {:?}", out.display().to_string()), ""));
     wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
     assert!(!in_scans.exists() && !in_out.exists(), "log:\n{}", d.log());

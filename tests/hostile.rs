@@ -55,12 +55,7 @@ fn a_png_with_a_decompression_bomb_in_its_icc_chunk_is_refused_in_little_memory(
     // 1 GiB of ICC profile from about 1 MB of file (before: hued inflated all of it, 3 GB RSS
     // for the 1.5 GB one, and the whole service was OOM-killed under MemoryMax=2G).
     png_with_icc_bomb(&bomb, 1024);
-    let out = Command::new(assert_cmd::cargo::cargo_bin("hued"))
-        .args(["colorize", "--model"])
-        .arg(common::fixture_model())
-        .arg(&bomb)
-        .output()
-        .unwrap();
+    let out = Command::new(assert_cmd::cargo::cargo_bin("hued")).args(["colorize", "--model"]).arg(common::fixture_model()).arg(&bomb).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let peak = children_peak_rss_mib();
     assert!(peak < 300.0, "peak RSS {peak:.0} MiB");

@@ -45,7 +45,9 @@ fn colorize_uses_the_shipped_model_by_default() {
 
 #[test]
 fn a_hint_colors_its_spot_and_a_sidecar_does_the_same() {
-    let Some(data) = common::shared_data() else { return };
+    let Some(data) = common::shared_data() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("cliff.jpg");
     std::fs::copy(data.join("historical/1890CliffHouseSF.jpg"), &input).unwrap();

@@ -180,7 +180,14 @@ fn gray_jpeg(w: u32, h: u32) -> Vec<u8> {
 #[test]
 fn pages_and_scripts_are_served_and_nothing_else() {
     let s = Server::start("");
-    for (path, kind) in [("/", "text/html"), ("/index.html", "text/html"), ("/kiosk", "text/html"), ("/app.js", "text/javascript"), ("/kiosk.js", "text/javascript"), ("/style.css", "text/css")] {
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/index.html", "text/html"),
+        ("/kiosk", "text/html"),
+        ("/app.js", "text/javascript"),
+        ("/kiosk.js", "text/javascript"),
+        ("/style.css", "text/css"),
+    ] {
         let r = s.get(path);
         assert_eq!(r.status, 200, "{path}");
         assert!(r.header("content-type").unwrap().starts_with(kind), "{path}: {:?}", r.header("content-type"));
@@ -195,7 +202,8 @@ fn pages_and_scripts_are_served_and_nothing_else() {
         assert_eq!(s.get(path).status, 404, "{path}");
     }
     // Traversal, sent raw: no file is ever served.
-    for path in ["/../Cargo.toml", "/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/api/../../etc/passwd", "/app.js/../../etc/passwd", "//etc/passwd"] {
+    for path in ["/../Cargo.toml", "/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/api/../../etc/passwd", "/app.js/../../etc/passwd", "//etc/passwd"]
+    {
         let r = raw_get(&s.base, path);
         assert!(r.starts_with("HTTP/1.1 404"), "{path}: {}", r.lines().next().unwrap_or(""));
         assert!(!r.contains("root:") && !r.contains("[package]"), "{path}");
@@ -212,7 +220,12 @@ fn upload_colorize_preview_download_then_gone_in_each_format() {
     let cases = [
         ("scan.jpg", gray_jpeg(300, 200), image::ImageFormat::Jpeg, "scan-colorized.jpg"),
         ("scan.png", encode(image::DynamicImage::ImageLuma16(gray16_photo(160, 120)), image::ImageFormat::Png), image::ImageFormat::Png, "scan-colorized.png"),
-        ("scan.tif", encode(image::DynamicImage::ImageLuma16(gray16_photo(160, 120)), image::ImageFormat::Tiff), image::ImageFormat::Tiff, "scan-colorized.tif"),
+        (
+            "scan.tif",
+            encode(image::DynamicImage::ImageLuma16(gray16_photo(160, 120)), image::ImageFormat::Tiff),
+            image::ImageFormat::Tiff,
+            "scan-colorized.tif",
+        ),
     ];
     for (name, bytes, format, download) in cases {
         let (id, status) = s.colorize(name, &bytes, "");
@@ -225,7 +238,7 @@ fn upload_colorize_preview_download_then_gone_in_each_format() {
         }
         let r = s.get(&format!("/api/jobs/{id}/download"));
         assert_eq!(r.status, 200);
-        assert_eq!(r.header("content-disposition").unwrap(), format!("attachment; filename=\"{download}\""));
+        assert!(r.header("content-disposition").unwrap().starts_with(&format!("attachment; filename=\"{download}\"; filename*=UTF-8''")));
         assert_eq!(image::guess_format(&r.body).unwrap(), format, "{name}: same format as uploaded");
         let img = image::load_from_memory(&r.body).unwrap();
         if name != "scan.jpg" {
@@ -261,7 +274,15 @@ fn bad_uploads_get_a_clear_4xx_and_nothing_is_stored() {
     check(chunked, 413, "larger than the limit");
     check(s.upload("empty.jpg", b"", ""), 400, "empty");
     check(s.upload("notes.jpg", b"these are not pixels, just text\n", ""), 415, "notes.jpg: unsupported format: not an image file");
-    check(s.upload("anim.gif", b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", ""), 415, "Gif images are not supported");
+    check(
+        s.upload(
+            "anim.gif",
+            b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;",
+            "",
+        ),
+        415,
+        "Gif images are not supported",
+    );
     let jpeg = gray_jpeg(300, 200);
     check(s.upload("cut.jpg", &jpeg[..jpeg.len() / 2], ""), 422, "truncated JPEG");
     check(s.upload("huge.png", &encode(image::DynamicImage::new_luma8(1000, 800), image::ImageFormat::Png), ""), 413, "over the limit of 0.5 MP");
@@ -449,9 +470,10 @@ fn an_absurd_content_length_is_refused_and_the_daemon_lives() {
 fn slow_and_half_open_clients_hold_nothing_and_huge_headers_are_cut() {
     let s = Server::start("");
     let pid = s.child.id();
-    // Slowloris: bodies that never come, and headers that never end.
+    // Slowloris: bodies that never come, and headers that never end (3: one client address
+    // may hold 4 connections, and the check below comes from the same address).
     let mut held = Vec::new();
-    for i in 0..6 {
+    for i in 0..3 {
         let mut c = std::net::TcpStream::connect(addr(&s)).unwrap();
         if i % 2 == 0 {
             write!(c, "POST /api/jobs?name=a.jpg HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n").unwrap();

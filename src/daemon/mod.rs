@@ -90,12 +90,7 @@ fn start_cameras(cameras: &[crate::config::CameraConfig], tx: &mpsc::SyncSender<
 }
 
 /// Loads models (sharing one per manifest) and starts the watches of `config`.
-fn build(
-    config: Config,
-    tx: &mpsc::SyncSender<SourceEvent>,
-    models: &mut HashMap<PathBuf, Arc<Model>>,
-    usr1: &Arc<AtomicBool>,
-) -> anyhow::Result<Setup> {
+fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: &mut HashMap<PathBuf, Arc<Model>>, usr1: &Arc<AtomicBool>) -> anyhow::Result<Setup> {
     if config.watch.is_empty() && config.camera.is_empty() && !config.web.enabled {
         anyhow::bail!("no [[watch]] folders, [[camera]] devices or [web] page configured: nothing to do");
     }
@@ -171,6 +166,8 @@ struct Daemon {
     latest: Latest,
     /// The kiosk page, when `[web]` is enabled; started once (a reload does not restart it).
     web: Option<WebServer>,
+    /// Photos checked and ready while the work queue was full, in order.
+    ready: std::collections::VecDeque<WorkItem>,
     /// Since when the state has changes not yet written.
     state_dirty: Option<Instant>,
     /// When records of vanished files were last dropped.
@@ -248,6 +245,7 @@ pub fn run(config_path: &Path) -> i32 {
         web,
         // Written once at start: the load dropped the records of files that are gone.
         state_dirty: Some(Instant::now()),
+        ready: Default::default(),
         last_prune: Instant::now(),
     };
     daemon.scan_backlog();
@@ -317,7 +315,17 @@ impl Daemon {
             for (w, p) in due {
                 self.retouch(w, p);
             }
-            if self.pool.room() > 0 {
+            // Checked files waiting for room first; new ones only once they are all queued.
+            while self.pool.room() > 0 {
+                let Some(item) = self.ready.pop_front() else {
+                    break;
+                };
+                if let Err(item) = self.pool.push(item) {
+                    self.ready.push_front(item);
+                    break;
+                }
+            }
+            if self.pool.room() > 0 && self.ready.is_empty() {
                 for (watch, path, stamp) in self.settler.poll(now) {
                     self.consider(watch, path, stamp);
                 }
@@ -339,7 +347,7 @@ impl Daemon {
                 self.setup.watches.len(),
                 self.counts.done,
                 self.state.failed_count(),
-                self.pool.len() + self.settler.len() + self.in_flight.len()
+                self.pool.len() + self.ready.len() + self.settler.len() + self.in_flight.len()
             );
             if status != last_status {
                 systemd::status(&status);
@@ -354,11 +362,14 @@ impl Daemon {
             SourceEvent::Touched { watch, path } => {
                 if watch < self.setup.watches.len() {
                     self.pool.withdraw(&path);
+                    self.ready.retain(|item| item.job.input != path);
                     self.settler.touch(watch, path, now);
                 }
             }
             SourceEvent::Captured { camera, path } => {
-                let (Some(model), Ok(stamp)) = (self.setup.camera_model.clone(), FileStamp::of(&path)) else { return };
+                let (Some(model), Ok(stamp)) = (self.setup.camera_model.clone(), FileStamp::of(&path)) else {
+                    return;
+                };
                 let suffix = &self.setup.config.colorize.suffix;
                 let job = Job::new(path, &OutputTarget::Beside, suffix, self.setup.camera_settings.clone());
                 if let Err(item) = self.pool.push(WorkItem { job, model, stamp, watch: CAMERA_JOB }) {
@@ -445,8 +456,9 @@ impl Daemon {
         };
         let job = Job { input: path.clone(), output, compare: None, settings: w.settings.clone(), hints };
         if let Err(item) = self.pool.push(WorkItem { job, model: w.model.clone(), stamp, watch }) {
-            // Queue full: look again on the next round.
-            self.settler.touch(item.watch, item.job.input, Instant::now());
+            // Queue full: it waits, checked, in the ready list; nothing is read again for it
+            // (the worker still compares its stamp before starting).
+            self.ready.push_back(item);
         }
     }
 

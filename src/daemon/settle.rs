@@ -28,11 +28,7 @@ impl FileStamp {
             // A FIFO, socket or device named like a photo is never a photo: never stable.
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
         }
-        Ok(FileStamp {
-            size: m.len(),
-            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
-        })
+        Ok(FileStamp { size: m.len(), mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(), ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec() })
     }
 
     /// How long ago the file was last modified (zero if its time is in the future).
@@ -93,7 +89,9 @@ impl Settler {
         let mut ready = Vec::new();
         let delay = self.delay;
         self.pending.retain(|path, p| {
-            let Ok(stamp) = FileStamp::of(path) else { return false };
+            let Ok(stamp) = FileStamp::of(path) else {
+                return false;
+            };
             if p.stamp != Some(stamp) {
                 let first_look = p.stamp.is_none();
                 p.stamp = Some(stamp);

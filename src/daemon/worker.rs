@@ -72,10 +72,7 @@ impl Pool {
             .map(|i| {
                 let queue = queue.clone();
                 let results = results.clone();
-                std::thread::Builder::new()
-                    .name(format!("hued-worker-{i}"))
-                    .spawn(move || work(&queue, &results))
-                    .expect("spawn worker")
+                std::thread::Builder::new().name(format!("hued-worker-{i}")).spawn(move || work(&queue, &results)).expect("spawn worker")
             })
             .collect();
         Pool { queue, capacity, handles }
@@ -136,11 +133,8 @@ impl Pool {
 /// (permanently, logged with its message) and the worker goes on with the next.
 fn colorize_guarded(item: &WorkItem) -> Result<Outcome, JobError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline::colorize(&item.job, &item.model, false))).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic".to_string());
+        let message =
+            panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".to_string());
         Err(JobError { path: item.job.input.clone(), error: pipeline::PipelineError::Panicked(message) })
     })
 }
@@ -169,10 +163,8 @@ fn work(queue: &(Mutex<Queue>, Condvar), results: &Sender<WorkResult>) {
         } else {
             let _ = results.send(WorkResult::Started { input: input.clone(), output: item.job.output.clone() });
             let made_dir = match item.job.output.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|source| JobError {
-                    path: input.clone(),
-                    error: pipeline::PipelineError::Write { path: dir.to_path_buf(), source },
-                }),
+                Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+                    .map_err(|source| JobError { path: input.clone(), error: pipeline::PipelineError::Write { path: dir.to_path_buf(), source } }),
                 _ => Ok(()),
             };
             made_dir.and_then(|()| colorize_guarded(&item).map(Some))

@@ -96,8 +96,7 @@ pub fn resolve_manifest(given: Option<&Path>) -> anyhow::Result<PathBuf> {
 impl Model {
     /// Loads a manifest and its ONNX file, checking the file's sha256.
     pub fn load(manifest_path: &Path) -> anyhow::Result<Model> {
-        let text = std::fs::read_to_string(manifest_path)
-            .with_context(|| format!("cannot read model manifest {}", manifest_path.display()))?;
+        let text = std::fs::read_to_string(manifest_path).with_context(|| format!("cannot read model manifest {}", manifest_path.display()))?;
         let manifest = Manifest::parse(&text, manifest_path)?;
         let onnx_path = manifest_path.parent().unwrap_or(Path::new(".")).join(&manifest.onnx);
         let sha256 = sha256_file(&onnx_path).with_context(|| format!("cannot read model {}", onnx_path.display()))?;
@@ -110,10 +109,8 @@ impl Model {
             );
         }
         // Value infos pin the export size; ignoring them lets one file run at many sizes.
-        let graph = tract_onnx::onnx()
-            .with_ignore_value_info(true)
-            .model_for_path(&onnx_path)
-            .with_context(|| format!("tract cannot load {}", onnx_path.display()))?;
+        let graph =
+            tract_onnx::onnx().with_ignore_value_info(true).model_for_path(&onnx_path).with_context(|| format!("tract cannot load {}", onnx_path.display()))?;
         let mut inputs_are_hints = Vec::new();
         for outlet in graph.input_outlets()? {
             let name = &graph.node(outlet.node).name;
@@ -133,15 +130,7 @@ impl Model {
             .iter()
             .position(|&o| graph.outlet_label(o) == Some(manifest.output.name.as_str()) || graph.node(o.node).name == manifest.output.name)
             .with_context(|| format!("{}: the model has no output named {:?}", manifest_path.display(), manifest.output.name))?;
-        Ok(Model {
-            manifest,
-            manifest_path: manifest_path.to_path_buf(),
-            sha256,
-            graph,
-            inputs_are_hints,
-            output_index,
-            plans: Mutex::new(HashMap::new()),
-        })
+        Ok(Model { manifest, manifest_path: manifest_path.to_path_buf(), sha256, graph, inputs_are_hints, output_index, plans: Mutex::new(HashMap::new()) })
     }
 
     /// Whether the model takes color hints.
@@ -159,10 +148,7 @@ impl Model {
         for (i, &hints) in self.inputs_are_hints.iter().enumerate() {
             model.set_input_fact(i, f32::fact([1, if hints { 3 } else { 1 }, h, w]).into())?;
         }
-        let plan: Arc<Plan> = model
-            .into_optimized()
-            .with_context(|| format!("tract cannot optimize the model for {width}x{height}"))?
-            .into_runnable()?;
+        let plan: Arc<Plan> = model.into_optimized().with_context(|| format!("tract cannot optimize the model for {width}x{height}"))?.into_runnable()?;
         self.plans.lock().unwrap().insert((width, height), plan.clone());
         Ok(plan)
     }

@@ -48,7 +48,9 @@ impl Drop for Reservation {
 /// Reserves `bytes`, waiting while other jobs hold too much. Err(total) when `bytes` alone is
 /// over the whole budget: that photo can never be colorized here.
 pub fn reserve(bytes: u64) -> Result<Reservation, u64> {
-    let Some(b) = BUDGET.get() else { return Ok(Reservation(0)) };
+    let Some(b) = BUDGET.get() else {
+        return Ok(Reservation(0));
+    };
     if bytes > b.total {
         return Err(b.total);
     }

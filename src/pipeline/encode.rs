@@ -19,13 +19,7 @@ pub struct OutputMetadata<'a> {
 
 /// Encodes `image` as `format` into `out`. Returns a warning about metadata that could not be
 /// carried over, if any. BMP has no place for metadata: its copies carry no provenance.
-pub fn encode<W: Write + Seek>(
-    image: &Colorized,
-    format: ImageFormat,
-    meta: &OutputMetadata,
-    jpeg_quality: u8,
-    out: &mut W,
-) -> anyhow::Result<Option<String>> {
+pub fn encode<W: Write + Seek>(image: &Colorized, format: ImageFormat, meta: &OutputMetadata, jpeg_quality: u8, out: &mut W) -> anyhow::Result<Option<String>> {
     let icc = icc_for_rgb_output(meta.icc);
     let (exif, warning) = exif_for_output(meta.exif, meta.provenance);
     let (w, h) = image.dimensions();

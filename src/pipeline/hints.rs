@@ -128,10 +128,7 @@ struct SidecarHint {
 /// ```
 pub fn parse_sidecar(text: &str) -> Result<Vec<Hint>, String> {
     let file: SidecarFile = toml::from_str(text).map_err(|e| e.message().trim().to_string())?;
-    file.hint
-        .into_iter()
-        .map(|h| Ok(Hint { x: h.x, y: h.y, rgb: parse_color(&h.color)? }))
-        .collect()
+    file.hint.into_iter().map(|h| Ok(Hint { x: h.x, y: h.y, rgb: parse_color(&h.color)? })).collect()
 }
 
 /// Where a photo's hints sidecar may be: `photo.tif.hints.toml`, or `photo.hints.toml`.
@@ -158,7 +155,9 @@ pub fn image_of_sidecar(sidecar: &Path) -> Option<PathBuf> {
 /// Reads the hints for `image` from its sidecar; no sidecar = no hints. An unreadable or
 /// malformed sidecar is an error naming the sidecar.
 pub fn read_sidecar(image: &Path) -> Result<Vec<Hint>, String> {
-    let Some(path) = find_sidecar(image) else { return Ok(Vec::new()) };
+    let Some(path) = find_sidecar(image) else {
+        return Ok(Vec::new());
+    };
     let read = |path: &Path| -> std::io::Result<String> {
         use std::io::Read;
         // A sidecar is a few lines: anything over 1 MiB is not one.

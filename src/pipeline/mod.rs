@@ -11,7 +11,7 @@ pub mod prepare;
 pub mod recombine;
 
 use crate::job::{Job, Settings};
-use crate::model::{sha256_file, Model};
+use crate::model::Model;
 use crate::sink::AtomicFile;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -174,6 +174,8 @@ struct Colorization {
     provenance: metadata::Provenance,
     /// A preview-sized copy of the original, when a comparison image is wanted.
     compare_source: Option<image::RgbImage>,
+    /// The photo's share of the memory budget: held until the output is encoded and written.
+    _reservation: budget::Reservation,
 }
 
 /// Stages prepare → infer → recombine on a decoded photo. `Ok(Err(reason))`: skipped.
@@ -200,7 +202,7 @@ fn colorize_decoded(
     // Only a preview-sized copy of the original is kept (comparison image, kiosk page).
     let compare_source = original_preview.map(|(w, h)| encode::fit_within(&decoded.image, w, h));
     let mut luma = prepare::lightness(&decoded.image);
-    let decode::Decoded { image, format, icc, exif, reservation: _held } = decoded;
+    let decode::Decoded { image, format, icc, exif, reservation } = decoded;
     drop(image); // the pixels are not needed past this point: free them before the big buffers
     prepare::apply_levels(&mut luma, &s.levels);
     times.prepare = t.elapsed();
@@ -214,7 +216,7 @@ fn colorize_decoded(
     drop(luma);
     times.recombine = t.elapsed();
     let provenance = metadata::Provenance { model_name: model.manifest.name.clone(), model_sha256: model.sha256.clone(), source_sha256 };
-    Ok(Ok(Colorization { colorized, format, icc, exif, provenance, compare_source }))
+    Ok(Ok(Colorization { colorized, format, icc, exif, provenance, compare_source, _reservation: reservation }))
 }
 
 /// Colorizes one photo. Never writes to the original; the output appears whole or not at all.
@@ -230,11 +232,31 @@ pub fn colorize(job: &Job, model: &Model, force: bool) -> Result<Outcome, JobErr
     let mut times = StageTimes::default();
 
     let t = Instant::now();
-    let source_sha256 = sha256_file(&job.input).map_err(|e| fail(PipelineError::Read(e)))?;
+    // Hashed through a handle opened as a regular file only: a FIFO swapped in after the
+    // stability check must not block the worker.
+    let source_sha256 = decode::open_regular(&job.input)
+        .and_then(|mut f| {
+            use sha2::Digest;
+            let mut hasher = sha2::Sha256::new();
+            std::io::copy(&mut f, &mut hasher)?;
+            Ok(format!("{:x}", hasher.finalize()))
+        })
+        .map_err(|e| fail(PipelineError::Read(e)))?;
     let decoded = decode::decode(&job.input, s.max_megapixels).map_err(fail)?;
     times.decode = t.elapsed();
 
-    let c = match colorize_decoded(decoded, source_sha256, model, s, &job.hints, job.compare.is_some().then_some((encode::COMPARE_WIDTH, u32::MAX)), force, &mut times).map_err(fail)? {
+    let c = match colorize_decoded(
+        decoded,
+        source_sha256,
+        model,
+        s,
+        &job.hints,
+        job.compare.is_some().then_some((encode::COMPARE_WIDTH, u32::MAX)),
+        force,
+        &mut times,
+    )
+    .map_err(fail)?
+    {
         Ok(c) => c,
         Err(reason) => return Ok(Outcome::Skipped(reason)),
     };
@@ -274,13 +296,7 @@ pub struct InMemory {
 
 /// Colorizes an encoded photo held in memory into an encoded photo in memory, with before and
 /// after previews that fit in `preview_side` pixels. `Ok(Err(reason))`: skipped (already in color).
-pub fn colorize_bytes(
-    data: &[u8],
-    model: &Model,
-    s: &Settings,
-    hints: &[hints::Hint],
-    preview_side: u32,
-) -> Result<Result<InMemory, String>, PipelineError> {
+pub fn colorize_bytes(data: &[u8], model: &Model, s: &Settings, hints: &[hints::Hint], preview_side: u32) -> Result<Result<InMemory, String>, PipelineError> {
     let mut times = StageTimes::default();
     let t = Instant::now();
     let source_sha256 = crate::model::sha256_bytes(data);
@@ -302,10 +318,7 @@ pub fn colorize_bytes(
 }
 
 /// Encodes into an [`AtomicFile`] at `path`; nothing is left behind on failure.
-fn write_output(
-    path: &Path,
-    encode: impl FnOnce(&mut AtomicFile) -> anyhow::Result<Option<String>>,
-) -> Result<Option<String>, PipelineError> {
+fn write_output(path: &Path, encode: impl FnOnce(&mut AtomicFile) -> anyhow::Result<Option<String>>) -> Result<Option<String>, PipelineError> {
     let write_err = |source| PipelineError::Write { path: path.to_path_buf(), source };
     let mut file = AtomicFile::create(path).map_err(write_err)?;
     let warning = encode(&mut file).map_err(|e| match e.downcast::<std::io::Error>() {

@@ -29,8 +29,7 @@ pub fn lightness(image: &DynamicImage) -> Luma {
         }
         DynamicImage::ImageLuma16(img) => {
             let lut = color::srgb16_to_linear_lut();
-            rows.zip(img.par_chunks(width))
-                .for_each(|(dst, src)| dst.iter_mut().zip(src).for_each(|(d, &s)| *d = color::luminance_to_l(lut[s as usize])));
+            rows.zip(img.par_chunks(width)).for_each(|(dst, src)| dst.iter_mut().zip(src).for_each(|(d, &s)| *d = color::luminance_to_l(lut[s as usize])));
         }
         DynamicImage::ImageRgb8(img) => rgb_rows_to_l(rows, img.par_chunks(width * 3), color::srgb8_to_linear_lut()),
         DynamicImage::ImageRgb16(img) => rgb_rows_to_l(rows, img.par_chunks(width * 3), color::srgb16_to_linear_lut()),
@@ -44,11 +43,7 @@ pub fn lightness(image: &DynamicImage) -> Luma {
 }
 
 /// L* of RGB rows (8 or 16 bit), through the sRGB → linear table of that depth.
-fn rgb_rows_to_l<'a, T: Copy + Into<usize> + Sync + 'a>(
-    rows: rayon::slice::ChunksMut<'_, f32>,
-    src: rayon::slice::Chunks<'a, T>,
-    lut: &[f32],
-) {
+fn rgb_rows_to_l<'a, T: Copy + Into<usize> + Sync + 'a>(rows: rayon::slice::ChunksMut<'_, f32>, src: rayon::slice::Chunks<'a, T>, lut: &[f32]) {
     rows.zip(src).for_each(|(dst, src)| {
         for (d, p) in dst.iter_mut().zip(src.chunks_exact(3)) {
             *d = color::luminance_to_l(color::luminance(lut[p[0].into()], lut[p[1].into()], lut[p[2].into()]));
@@ -110,7 +105,11 @@ pub fn color_stats(image: &DynamicImage) -> ColorStats {
         .map(|&(a, b, n)| {
             // A band whose mean is nearly gray has no tint of its own: use the image's.
             let mean_chroma = if n > 0 { (a.hypot(b) / n as f64) as f32 } else { 0.0 };
-            if mean_chroma > 2.0 { direction((a, b)).unwrap_or(global) } else { global }
+            if mean_chroma > 2.0 {
+                direction((a, b)).unwrap_or(global)
+            } else {
+                global
+            }
         })
         .collect();
     let mut off: Vec<f32> = lab
@@ -174,10 +173,13 @@ fn histogram(luma: &Luma) -> Vec<u64> {
             }
             h
         })
-        .reduce(|| vec![0u64; BINS], |mut a, b| {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-            a
-        })
+        .reduce(
+            || vec![0u64; BINS],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )
 }
 
 fn percentile(hist: &[u64], total: usize, p: f32) -> f32 {

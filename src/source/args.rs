@@ -34,7 +34,8 @@ pub fn collect(paths: &[PathBuf], recursive: bool, suffix: &str) -> (Vec<PathBuf
     for path in paths {
         if path.is_dir() {
             let photo = |p: &Path| has_image_extension(p) && !is_hued_output(p, suffix);
-            let unlistable = |p: &Path, e: std::io::Error| rejected.push(Rejected { path: p.to_path_buf(), reason: format!("cannot list folder: {e}"), is_error: true });
+            let unlistable =
+                |p: &Path, e: std::io::Error| rejected.push(Rejected { path: p.to_path_buf(), reason: format!("cannot list folder: {e}"), is_error: true });
             found.extend(super::walk::files(path, recursive, super::walk::FolderLinks::Follow, photo, unlistable));
         } else if is_hued_output(path, suffix) {
             rejected.push(Rejected { path: path.clone(), reason: "is a colorized copy made by hued".into(), is_error: false });

@@ -70,7 +70,9 @@ impl FileFilter {
     /// True for a file name the watch should take: included (by default, a supported image
     /// extension), not excluded, not a dotfile, `*.tmp`, `*.part`, `*~`, or hued's own output.
     pub fn accepts(&self, path: &Path) -> bool {
-        let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else { return false };
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else {
+            return false;
+        };
         if name.starts_with('.') || name.ends_with('~') || name.ends_with(".tmp") || name.ends_with(".part") {
             return false;
         }
@@ -105,7 +107,10 @@ pub fn start(index: usize, w: &WatchConfig, filter: std::sync::Arc<FileFilter>, 
         }
         let relevant = matches!(
             event.kind,
-            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write)) | EventKind::Any
+            EventKind::Create(_)
+                | EventKind::Modify(_)
+                | EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write))
+                | EventKind::Any
         );
         if !relevant {
             return;
@@ -113,7 +118,10 @@ pub fn start(index: usize, w: &WatchConfig, filter: std::sync::Arc<FileFilter>, 
         // A rename reports [from, to]: only the destination can be a finished file.
         let paths = if event.paths.len() == 2 { &event.paths[1..] } else { &event.paths[..] };
         for path in paths {
-            if recursive && matches!(event.kind, EventKind::Create(notify::event::CreateKind::Folder) | EventKind::Modify(notify::event::ModifyKind::Name(_))) && path.is_dir() {
+            if recursive
+                && matches!(event.kind, EventKind::Create(notify::event::CreateKind::Folder) | EventKind::Modify(notify::event::ModifyKind::Name(_)))
+                && path.is_dir()
+            {
                 let _ = tx.send(SourceEvent::NewFolder { watch: index, path: path.clone() });
             } else if filter.accepts(path) {
                 let _ = tx.send(SourceEvent::Touched { watch: index, path: path.clone() });

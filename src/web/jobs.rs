@@ -50,6 +50,9 @@ pub struct WebResult {
     pub before_jpeg: Vec<u8>,
     /// JPEG preview of the result.
     pub after_jpeg: Vec<u8>,
+    /// Its bytes' share of the process's memory budget, while it waits to be downloaded: a
+    /// result can be large (a 90 MP BMP is 270 MB) and up to 4 x queue_capacity wait.
+    pub reservation: crate::pipeline::budget::Reservation,
 }
 
 struct Entry {
@@ -237,17 +240,26 @@ impl WebJobs {
 fn colorize_upload(upload: &[u8], name: &str, model: &Model, settings: &Settings, hints: &[Hint]) -> Stage {
     use pipeline::PipelineError as E;
     match pipeline::colorize_bytes(upload, model, settings, hints, PREVIEW_SIDE) {
-        Ok(Ok(InMemory { bytes, format, width, height, times, before_preview, after_preview })) => Stage::Done(Arc::new(WebResult {
-            mime: format.to_mime_type(),
-            download_name: download_name(name, format),
-            bytes,
-            width,
-            height,
-            millis: times.total().as_millis(),
-            before_jpeg: encode::preview_jpeg(&before_preview),
-            after_jpeg: encode::preview_jpeg(&after_preview),
-        })),
-        Ok(Err(reason)) => Stage::Failed { status: 422, message: format!("Not colorized: this photo is {reason}.").replace(" (use --force to colorize anyway)", "") },
+        Ok(Ok(InMemory { bytes, format, width, height, times, before_preview, after_preview })) => {
+            let held = (bytes.len() + 2 * PREVIEW_SIDE as usize * PREVIEW_SIDE as usize) as u64;
+            let Ok(reservation) = crate::pipeline::budget::reserve(held) else {
+                return Stage::Failed { status: 413, message: "Not colorized: the result is too large to keep in memory for download.".into() };
+            };
+            Stage::Done(Arc::new(WebResult {
+                mime: format.to_mime_type(),
+                download_name: download_name(name, format),
+                bytes,
+                width,
+                height,
+                millis: times.total().as_millis(),
+                before_jpeg: encode::preview_jpeg(&before_preview),
+                after_jpeg: encode::preview_jpeg(&after_preview),
+                reservation,
+            }))
+        }
+        Ok(Err(reason)) => {
+            Stage::Failed { status: 422, message: format!("Not colorized: this photo is {reason}.").replace(" (use --force to colorize anyway)", "") }
+        }
         Err(e) => {
             let status = match e {
                 E::Empty | E::Corrupt(_) | E::Hints(_) | E::TooLarge { .. } => 422,
@@ -312,6 +324,7 @@ mod tests {
             millis: 1,
             before_jpeg: vec![],
             after_jpeg: vec![],
+            reservation: crate::pipeline::budget::reserve(1).unwrap(),
         });
         jobs.finish(&id, seq, Stage::Done(result));
         assert!(jobs.result(&id).is_some(), "previews leave the result in place");

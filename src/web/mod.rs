@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 /// Connections served at once, in all and from one client address; more are closed at once.
 const MAX_CONNECTIONS: usize = 32;
-const MAX_CONNECTIONS_PER_CLIENT: usize = 8;
+const MAX_CONNECTIONS_PER_CLIENT: usize = 4;
 /// Request headers: all of them within this time, in at most this many bytes and lines.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -35,8 +35,10 @@ const MAX_HEADERS: usize = 48;
 const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// No connection lives longer (a kiosk's keep-alive polling reconnects, unnoticed).
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
-/// Threads running routes (one per request being answered).
-const ROUTE_THREADS: usize = 8;
+/// Threads running routes (one per request being answered): more than one client may hold.
+const ROUTE_THREADS: usize = 16;
+/// A whole request body (an upload) must arrive within this time, however it trickles.
+const BODY_DEADLINE: Duration = Duration::from_secs(180);
 
 /// The running web server; dropping it stops it.
 pub struct WebServer {
@@ -84,12 +86,8 @@ pub fn start(config: &WebConfig, model: Arc<Model>, settings: Settings, latest: 
             std::thread::sleep(Duration::from_millis(250));
         }
     }));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(ROUTE_THREADS)
-        .thread_name("web-http")
-        .enable_all()
-        .build()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(ROUTE_THREADS).thread_name("web-http").enable_all().build()?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let listener = {
         let _entered = runtime.enter();
@@ -186,11 +184,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<Context>, mut s
             let _held = (permit, slot);
             let service = hyper::service::service_fn(move |req| answer(req, ctx.clone()));
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(MAX_HEADER_BYTES)
-                .max_headers(MAX_HEADERS);
+            builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_HEADER_BYTES).max_headers(MAX_HEADERS);
             let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             tokio::select! {
                 r = tokio::time::timeout(CONNECTION_LIFETIME, conn) => match r {
@@ -229,9 +223,14 @@ impl std::io::Read for BodyReader {
 
 async fn pump_body(mut body: hyper::body::Incoming, tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>) {
     use http_body_util::BodyExt;
+    let deadline = tokio::time::Instant::now() + BODY_DEADLINE;
     loop {
         let next = tokio::select! {
             frame = tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()) => frame,
+            _ = tokio::time::sleep_until(deadline) => {
+                let _ = tx.send(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("the body took over {} s", BODY_DEADLINE.as_secs())))).await;
+                return;
+            }
             _ = tx.closed() => return, // the route has what it wants
         };
         let item = match next {
@@ -251,7 +250,10 @@ async fn pump_body(mut body: hyper::body::Incoming, tx: tokio::sync::mpsc::Sende
     }
 }
 
-async fn answer(req: hyper::Request<hyper::body::Incoming>, ctx: Arc<Context>) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
+async fn answer(
+    req: hyper::Request<hyper::body::Incoming>,
+    ctx: Arc<Context>,
+) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_string();
     let url = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_string(), |pq| pq.as_str().to_string());
@@ -279,7 +281,8 @@ async fn answer(req: hyper::Request<hyper::body::Incoming>, ctx: Arc<Context>) -
     let reply = match route.await {
         Ok(reply) => reply,
         Err(e) => {
-            log::error!("web: {method} {url}: {e}");
+            // The path only: the query may hold the token.
+            log::error!("web: {method} {}: {e}", url.split('?').next().unwrap_or(""));
             routes::Reply::internal_error()
         }
     };

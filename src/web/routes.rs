@@ -133,9 +133,7 @@ fn host_name(authority: &str) -> &str {
 fn host_allowed(host: Option<&str>, ctx: &Context) -> bool {
     let Some(host) = host else { return false };
     let name = host_name(host).trim_end_matches('.').to_ascii_lowercase();
-    name.parse::<std::net::IpAddr>().is_ok()
-        || name == "localhost"
-        || ctx.host_names.iter().any(|h| *h == name || format!("{h}.local") == name)
+    name.parse::<std::net::IpAddr>().is_ok() || name == "localhost" || ctx.host_names.iter().any(|h| *h == name || format!("{h}.local") == name)
 }
 
 /// A state-changing request from a page of another origin (any web page the kiosk browser
@@ -158,7 +156,19 @@ fn is_id(s: &str) -> bool {
 pub fn content_disposition(name: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
     // RFC 5987 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
-    const ATTR: &AsciiSet = &NON_ALPHANUMERIC.remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-').remove(b'.').remove(b'^').remove(b'_').remove(b'`').remove(b'|').remove(b'~');
+    const ATTR: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'!')
+        .remove(b'#')
+        .remove(b'$')
+        .remove(b'&')
+        .remove(b'+')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'^')
+        .remove(b'_')
+        .remove(b'`')
+        .remove(b'|')
+        .remove(b'~');
     let ascii: String = name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", utf8_percent_encode(name, ATTR))
 }
@@ -274,9 +284,13 @@ fn status_json(stage: &Stage, ahead: usize) -> serde_json::Value {
     match stage {
         Stage::Queued => json!({ "state": "queued", "ahead": ahead }),
         Stage::Running => json!({ "state": "running", "ahead": 0 }),
-        Stage::Done(r) => json!({ "state": "done", "width": r.width, "height": r.height, "millis": r.millis as u64,
-                                  "download_name": r.download_name, "type": r.mime, "bytes": r.bytes.len() }),
-        Stage::Failed { status, message } => json!({ "state": "failed", "status": status, "error": message }),
+        Stage::Done(r) => {
+            json!({ "state": "done", "width": r.width, "height": r.height, "millis": r.millis as u64,
+                                  "download_name": r.download_name, "type": r.mime, "bytes": r.bytes.len() })
+        }
+        Stage::Failed { status, message } => {
+            json!({ "state": "failed", "status": status, "error": message })
+        }
     }
 }
 

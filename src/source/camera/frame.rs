@@ -76,8 +76,8 @@ pub fn decode_frame(frame: &Frame) -> anyhow::Result<DynamicImage> {
             Ok(DynamicImage::ImageRgb8(RgbImage::from_raw(frame.width, frame.height, rgb).expect("sized")))
         }
         PixelFormat::Mjpeg => {
-            let img = image::load_from_memory_with_format(&frame.data, image::ImageFormat::Jpeg)
-                .map_err(|e| anyhow::anyhow!("MJPEG frame does not decode: {e}"))?;
+            let img =
+                image::load_from_memory_with_format(&frame.data, image::ImageFormat::Jpeg).map_err(|e| anyhow::anyhow!("MJPEG frame does not decode: {e}"))?;
             Ok(img)
         }
     }

@@ -162,15 +162,15 @@ mod tests {
     #[test]
     fn one_capture_per_photo_and_none_of_the_empty_desk() {
         let captures = run(&[
-            (30, None, None, 0),       // empty desk, 3 s
+            (30, None, None, 0),        // empty desk, 3 s
             (8, Some(1), Some(90), -8), // hand brings photo 1 in
-            (25, Some(1), None, 0),    // photo lies still 2.5 s -> capture once
+            (25, Some(1), None, 0),     // photo lies still 2.5 s -> capture once
             (6, Some(1), Some(10), 0),  // hand rests on it briefly (0.6 s, not settled)
-            (30, Some(1), None, 0),    // still again: the same photo -> no second capture
+            (30, Some(1), None, 0),     // still again: the same photo -> no second capture
             (8, None, Some(20), 8),     // hand takes it away
-            (30, None, None, 0),       // empty desk -> nothing
+            (30, None, None, 0),        // empty desk -> nothing
             (8, Some(3), Some(90), -8), // next photo
-            (30, Some(3), None, 0),    // -> capture
+            (30, Some(3), None, 0),     // -> capture
         ]);
         assert_eq!(captures.len(), 2, "captures at frames {captures:?}");
         assert!((53..=63).contains(&captures[0]), "first capture after 1.5 s of stillness: {captures:?}");

@@ -48,7 +48,7 @@ impl CameraError {
     fn from_io(device: &Path, e: io::Error) -> CameraError {
         match e.raw_os_error() {
             Some(libc_enoent) if libc_enoent == 2 || libc_enoent == 19 => CameraError::Absent(device.to_path_buf()), // ENOENT, ENODEV
-            Some(16) => CameraError::Busy(device.to_path_buf()),                                                         // EBUSY
+            Some(16) => CameraError::Busy(device.to_path_buf()),                                                     // EBUSY
             _ => CameraError::Io(device.to_path_buf(), e),
         }
     }
