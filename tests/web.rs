@@ -315,6 +315,13 @@ fn a_full_queue_answers_503_with_retry_after() {
     assert_eq!(second.status, 503, "{}", second.text());
     assert_eq!(second.header("retry-after"), Some("10"));
     assert!(second.json()["error"].as_str().unwrap().contains("try again"));
+    // While busy, an upload is answered before its body is read: here the body never comes.
+    let mut c = std::net::TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(c, "POST /api/jobs?name=x.png HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 40000000\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    c.read_exact(&mut head).expect("an answer without the body");
+    assert_eq!(&head, b"HTTP/1.1 503");
     // Deleting the waiting or running upload frees the slot once its worker lets go.
     let id = first.json()["id"].as_str().unwrap().to_string();
     assert_eq!(reply(ureq::delete(&s.url(&format!("/api/jobs/{id}"))).call()).status, 200);

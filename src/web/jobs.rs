@@ -106,13 +106,23 @@ impl WebJobs {
         })
     }
 
+    fn full(&self, inner: &Inner) -> bool {
+        inner.queue.len() + inner.running >= self.capacity || inner.entries.len() >= 4 * self.capacity
+    }
+
+    /// Whether an upload would be refused as busy right now: checked before its body is read,
+    /// so a busy station does not take in 50 MB only to answer 503.
+    pub fn is_full(&self) -> bool {
+        self.full(&self.inner.lock().unwrap())
+    }
+
     /// Queues an upload; returns its id and how many are ahead of it. Refused when
     /// `capacity` uploads wait or run, or when 4 x `capacity` results are held waiting to be
     /// downloaded (each is a whole photo in memory, on a machine that may have 1 GB).
     pub fn submit(&self, upload: Vec<u8>, name: String, hints: Vec<Hint>) -> Result<(String, usize), QueueFull> {
         let mut inner = self.inner.lock().unwrap();
         let busy = inner.queue.len() + inner.running;
-        if busy >= self.capacity || inner.entries.len() >= 4 * self.capacity {
+        if self.full(&inner) {
             return Err(QueueFull);
         }
         let id = new_id();

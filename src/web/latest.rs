@@ -26,9 +26,11 @@ struct Inner {
     previews: Option<(u64, Arc<Vec<u8>>, Arc<Vec<u8>>)>,
 }
 
-/// Shared between the daemon (which records) and the web server (which shows).
+/// Shared between the daemon (which records) and the web server (which shows). The second
+/// lock lets one request make the previews while the others wait for them, instead of every
+/// request decoding the same two scans at once.
 #[derive(Default, Clone)]
-pub struct Latest(Arc<Mutex<Inner>>);
+pub struct Latest(Arc<Mutex<Inner>>, Arc<Mutex<()>>);
 
 impl Latest {
     /// Records a newly colorized photo.
@@ -45,6 +47,7 @@ impl Latest {
 
     /// JPEG previews (before, after) of the newest result, at most `side` pixels long.
     pub fn previews(&self, side: u32, max_megapixels: f64) -> Result<(u64, Arc<Vec<u8>>, Arc<Vec<u8>>), String> {
+        let _making = self.1.lock().unwrap();
         let newest = self.newest().ok_or("no photo colorized yet")?;
         if let Some(p) = self.0.lock().unwrap().previews.clone().filter(|p| p.0 == newest.seq) {
             return Ok(p);

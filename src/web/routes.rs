@@ -261,6 +261,12 @@ pub fn handle(req: &Incoming, body: &mut dyn Read, ctx: &Context) -> Reply {
     }
 }
 
+fn busy() -> Reply {
+    let mut r = Reply::error(503, "Busy: too many photos are being colorized. Please try again in a moment.");
+    r.headers.push(("Retry-After", "10".into()));
+    r
+}
+
 fn method_not_allowed(allow: &'static str) -> Reply {
     let mut r = Reply::error(405, format!("method not allowed here (allowed: {allow})"));
     r.headers.push(("Allow", allow.to_string()));
@@ -300,6 +306,9 @@ fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hi
     if req.content_length.is_some_and(|n| n > limit) {
         return too_big();
     }
+    if ctx.jobs.is_full() {
+        return busy();
+    }
     let hints: Result<Vec<Hint>, String> = hint_params.map(str::parse).collect();
     let hints = match hints {
         Ok(h) if !h.is_empty() && !ctx.hints => return Reply::error(400, format!("this model takes no color hints ({} given)", h.len())),
@@ -338,11 +347,7 @@ fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hi
     }
     match ctx.jobs.submit(data, name.to_string(), hints) {
         Ok((id, ahead)) => Reply::json(202, json!({ "id": id, "ahead": ahead })),
-        Err(QueueFull) => {
-            let mut r = Reply::error(503, "Busy: too many photos are being colorized. Please try again in a moment.");
-            r.headers.push(("Retry-After", "10".into()));
-            r
-        }
+        Err(QueueFull) => busy(),
     }
 }
 
