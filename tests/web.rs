@@ -458,7 +458,10 @@ fn answers(s: &Server) -> bool {
 
 #[test]
 fn an_absurd_content_length_is_refused_and_the_daemon_lives() {
-    let mut s = Server::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let watch = dir.path().join("watch");
+    std::fs::create_dir(&watch).unwrap();
+    let mut s = Server::start(&format!("[[watch]]\npath = \"{}\"", watch.display()));
     for path in ["/api/jobs?name=a.jpg", "/", "/api/info"] {
         let mut c = std::net::TcpStream::connect(addr(&s)).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -471,6 +474,13 @@ fn an_absurd_content_length_is_refused_and_the_daemon_lives() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(s.child.try_wait().unwrap().is_none(), "the daemon is alive:\n{}", s.log());
     assert!(answers(&s));
+    // And its folder watch still colorizes.
+    image::DynamicImage::ImageLuma8(gray_photo(160, 120)).save(watch.join("after.png")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !watch.join("after.colorized.png").exists() {
+        assert!(Instant::now() < deadline, "the watch stopped:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -490,8 +500,8 @@ fn slow_and_half_open_clients_hold_nothing_and_huge_headers_are_cut() {
         held.push(c);
     }
     assert!(answers(&s), "the page answers while slow clients hang:\n{}", s.log());
-    // Hundreds of half-open connections: capped, the threads stay few.
-    for _ in 0..300 {
+    // A thousand half-open connections: capped, the threads stay few.
+    for _ in 0..1000 {
         if let Ok(c) = std::net::TcpStream::connect(addr(&s)) {
             held.push(c);
         }
@@ -560,6 +570,13 @@ fn foreign_host_names_and_cross_site_posts_are_refused() {
         ))
     };
     assert_eq!(post("http://attacker.example"), 403);
-    // The page itself posts with its own origin: judged on the upload (here: not an image).
+    // Even from the page's own origin, a form-typed body is not how the page uploads.
     assert_eq!(post(&format!("http://{a}")), 415);
+    let own = raw_status(
+        &s,
+        &format!(
+        "POST /api/jobs?name=a.jpg HTTP/1.1\r\nHost: {a}\r\nOrigin: http://{a}\r\nContent-Type: image/jpeg\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+    ),
+    );
+    assert_eq!(own, 415, "judged on its content: not an image");
 }

@@ -260,7 +260,7 @@ async fn answer(
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let authorization = header("authorization");
     let content_length = header("content-length").and_then(|v| v.parse::<u64>().ok());
-    let (host, origin) = (header("host"), header("origin"));
+    let (host, origin, content_type) = (header("host"), header("origin"), header("content-type"));
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(pump_body(body, tx));
     let route = {
@@ -273,6 +273,7 @@ async fn answer(
                 content_length,
                 host: host.as_deref(),
                 origin: origin.as_deref(),
+                content_type: content_type.as_deref(),
             };
             let mut reader = BodyReader { chunks: rx, current: bytes::Bytes::new() };
             routes::handle(&incoming, &mut reader, &ctx)

@@ -116,6 +116,15 @@ pub struct Incoming<'a> {
     pub host: Option<&'a str>,
     /// The Origin header a browser sends with cross-site and state-changing requests.
     pub origin: Option<&'a str>,
+    /// The Content-Type header, if any.
+    pub content_type: Option<&'a str>,
+}
+
+/// The body types a web page may send to another site without the browser asking first (an
+/// HTML form's): the page itself sends the photo as the file it is, never as these.
+fn is_form_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    matches!(essence.as_str(), "text/plain" | "multipart/form-data" | "application/x-www-form-urlencoded")
 }
 
 /// The host name of a Host header or an origin's authority, without the port.
@@ -305,6 +314,9 @@ fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hi
     let too_big = || Reply::error(413, format!("The file is larger than the limit of {} MB.", limit / 1_000_000));
     if req.content_length.is_some_and(|n| n > limit) {
         return too_big();
+    }
+    if req.content_type.is_some_and(is_form_type) {
+        return Reply::error(415, "uploads are sent as the photo file itself, as the page sends them (not as a form)");
     }
     if ctx.jobs.is_full() {
         return busy();
