@@ -3,6 +3,11 @@
 memory an upload costs, and whether the folder watch keeps its pace while the page is busy.
 
     cargo build --release && python3 bench/web.py [--model models/hued-color-v3-int8.toml]
+    python3 bench/web.py --load 300          # 20 clients uploading for 300 s, plus slow clients
+
+The load run: 20 concurrent clients upload historical scans (retrying on 503), 4 slow clients
+hold connections open with bodies that trickle in, and the folder watch is timed idle and
+under load. Reports throughput, p50/p95 upload -> result, RSS first/last/peak.
 
 Photos: the historical scans of ../shared/data. Prints a table.
 """
@@ -90,8 +95,65 @@ def watch_latencies(tmp, photos, n, prefix):
     return out
 
 
+def slow_client(base, stop):
+    """Opens a connection, declares a 1 MB upload and sends a byte every 5 s (under the 20 s idle
+    limit), over and over: what a hostile or very bad network does to the page."""
+    import socket
+    host, port = base.replace('http://', '').rsplit(':', 1)
+    while not stop.is_set():
+        try:
+            s = socket.create_connection((host, int(port)), timeout=30)
+            s.sendall(f'POST /api/jobs?name=slow.jpg HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000000\r\n\r\n'.encode())
+            while not stop.is_set():
+                s.sendall(b'x')
+                stop.wait(5)
+        except OSError:
+            stop.wait(1)
+
+
+def load_run(base, pid, photos, tmp, seconds, clients=20, slow=4):
+    datas = [open(p, 'rb').read() for p in photos[:clients]]
+    alone = watch_latencies(tmp, photos, 5, 'idle')
+    stop = threading.Event()
+    lock, results, busy_answers = threading.Lock(), [], [0]
+    rss = [rss_mib(pid)]
+
+    def client(i):
+        while not stop.is_set():
+            r = colorize(base, datas[i % len(datas)], name=f'c{i}.jpg')
+            with lock:
+                if r is None:
+                    busy_answers[0] += 1
+                else:
+                    results.append(r[0])
+            if r is None:
+                time.sleep(0.5)
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    threads += [threading.Thread(target=slow_client, args=(base, stop)) for _ in range(slow)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    loaded = []
+    while time.time() - t0 < seconds:
+        loaded += watch_latencies(tmp, photos, 1, f'load{len(loaded):03}-')
+        rss.append(rss_mib(pid))
+        time.sleep(2)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.time() - t0
+    q = statistics.quantiles(results, n=20) if len(results) >= 20 else [float('nan')] * 19
+    print(f'load: {clients} clients + {slow} slow clients for {elapsed:.0f} s')
+    print(f'  {len(results)} photos colorized ({len(results) / elapsed:.2f}/s), {busy_answers[0]} answers "busy, retry"')
+    print(f'  upload -> result: p50 {statistics.median(results):.2f} s, p95 {q[18]:.2f} s')
+    print(f'  daemon RSS: first {rss[0]:.0f} MiB, last {rss[-1]:.0f} MiB, peak {max(rss):.0f} MiB')
+    print(f'  folder watch latency: idle median {statistics.median(alone):.2f} s, under load median {statistics.median(loaded):.2f} s '
+          f'(ratio {statistics.median(loaded) / statistics.median(alone):.2f})')
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument('--load', type=float, default=0, help='seconds of the load run (0: the latency benchmark)')
     ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'hued-color-v3-int8.toml'))
     ap.add_argument('--delay', type=float, default=1.0, help='stability_delay of the watch')
     args = ap.parse_args()
@@ -107,6 +169,9 @@ def main():
         subprocess.run(['python3', '-c', f'from PIL import Image; Image.open({photos[0]!r}).convert("L").resize((4000, 3000)).save({big_path!r}, quality=92)'], check=True)
         big = open(big_path, 'rb').read()
         colorize(base, small)  # warm-up: the first photo of a shape pays tract's optimization
+        if args.load:
+            load_run(base, d.pid, photos, tmp, args.load)
+            return
         rss0 = rss_mib(d.pid)
         rows = []
         for label, data in [('historical scan (%d KB)' % (len(small) // 1024), small), ('12 MP JPEG (%.1f MB)' % (len(big) / 1e6), big)]:
