@@ -315,7 +315,9 @@ fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hi
     if req.content_length.is_some_and(|n| n > limit) {
         return too_big();
     }
-    if req.content_type.is_some_and(is_form_type) {
+    // From a browser (it sends Origin), only the page's own way of uploading; scripts (curl
+    // --data-binary sends a form type by default) are not browsers and are judged on content.
+    if req.origin.is_some() && req.content_type.is_some_and(is_form_type) {
         return Reply::error(415, "uploads are sent as the photo file itself, as the page sends them (not as a form)");
     }
     if ctx.jobs.is_full() {
