@@ -83,8 +83,20 @@ struct Inner {
     entries: HashMap<String, Entry>,
     queue: VecDeque<String>,
     running: usize,
+    /// Places taken by uploads whose bodies are being read (see [`WebJobs::reserve`]).
+    reserved: usize,
     next_seq: u64,
     stopping: bool,
+}
+
+/// A place in the queue, taken before an upload's body is read and given back when dropped
+/// unless [`WebJobs::submit`] used it.
+pub struct Slot<'a>(&'a WebJobs);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.inner.lock().unwrap().reserved -= 1;
+    }
 }
 
 /// The uploads of the kiosk page.
@@ -99,7 +111,7 @@ impl WebJobs {
     /// At most `capacity` uploads waiting or running; results kept `keep` for download.
     pub fn new(capacity: usize, keep: Duration) -> Arc<WebJobs> {
         Arc::new(WebJobs {
-            inner: Mutex::new(Inner { entries: HashMap::new(), queue: VecDeque::new(), running: 0, next_seq: 0, stopping: false }),
+            inner: Mutex::new(Inner { entries: HashMap::new(), queue: VecDeque::new(), running: 0, reserved: 0, next_seq: 0, stopping: false }),
             wake: Condvar::new(),
             capacity,
             keep,
@@ -107,22 +119,30 @@ impl WebJobs {
     }
 
     fn full(&self, inner: &Inner) -> bool {
-        inner.queue.len() + inner.running >= self.capacity || inner.entries.len() >= 4 * self.capacity
+        inner.queue.len() + inner.running + inner.reserved >= self.capacity || inner.entries.len() + inner.reserved >= 4 * self.capacity
     }
 
-    /// Whether an upload would be refused as busy right now: checked before its body is read,
-    /// so a busy station does not take in 50 MB only to answer 503.
-    pub fn is_full(&self) -> bool {
-        self.full(&self.inner.lock().unwrap())
+    /// Takes a place for an upload before its body is read, so a busy station answers 503
+    /// without taking in 50 MB first; None when busy.
+    pub fn reserve(&self) -> Option<Slot<'_>> {
+        let mut inner = self.inner.lock().unwrap();
+        if self.full(&inner) {
+            return None;
+        }
+        inner.reserved += 1;
+        Some(Slot(self))
     }
 
     /// Queues an upload; returns its id and how many are ahead of it. Refused when
     /// `capacity` uploads wait or run, or when 4 x `capacity` results are held waiting to be
     /// downloaded (each is a whole photo in memory, on a machine that may have 1 GB).
-    pub fn submit(&self, upload: Vec<u8>, name: String, hints: Vec<Hint>) -> Result<(String, usize), QueueFull> {
+    pub fn submit(&self, slot: Slot<'_>, upload: Vec<u8>, name: String, hints: Vec<Hint>) -> Result<(String, usize), QueueFull> {
         let mut inner = self.inner.lock().unwrap();
+        // The slot becomes the entry: given back here, not on drop.
+        std::mem::forget(slot);
+        inner.reserved -= 1;
         let busy = inner.queue.len() + inner.running;
-        if self.full(&inner) {
+        if inner.stopping {
             return Err(QueueFull);
         }
         let id = new_id();
@@ -305,12 +325,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_reserved_place_counts_until_used_or_given_back() {
+        let jobs = WebJobs::new(1, Duration::from_secs(60));
+        let slot = jobs.reserve().unwrap();
+        assert!(jobs.reserve().is_none(), "the one place is taken while a body is read");
+        drop(slot);
+        let slot = jobs.reserve().expect("given back when the upload is refused");
+        jobs.submit(slot, vec![1], "a.jpg".into(), vec![]).unwrap();
+        assert!(jobs.reserve().is_none(), "now the upload itself holds it");
+    }
+
+    #[test]
     fn queue_is_bounded_and_reports_place() {
         let jobs = WebJobs::new(2, Duration::from_secs(60));
-        let (a, ahead_a) = jobs.submit(vec![1], "a.jpg".into(), vec![]).unwrap();
-        let (b, ahead_b) = jobs.submit(vec![2], "b.jpg".into(), vec![]).unwrap();
+        let (a, ahead_a) = jobs.submit(jobs.reserve().unwrap(), vec![1], "a.jpg".into(), vec![]).unwrap();
+        let (b, ahead_b) = jobs.submit(jobs.reserve().unwrap(), vec![2], "b.jpg".into(), vec![]).unwrap();
         assert_eq!((ahead_a, ahead_b), (0, 1));
-        assert_eq!(jobs.submit(vec![3], "c.jpg".into(), vec![]), Err(QueueFull));
+        assert!(jobs.reserve().is_none(), "a third is refused before its body is read");
         assert_eq!(jobs.status(&b).unwrap().ahead, 1);
         assert!(jobs.remove(&a));
         assert_eq!(jobs.status(&b).unwrap().ahead, 0);
@@ -322,7 +353,7 @@ mod tests {
     #[test]
     fn results_are_taken_once_and_expire() {
         let jobs = WebJobs::new(4, Duration::from_millis(0));
-        let (id, _) = jobs.submit(vec![1], "a.jpg".into(), vec![]).unwrap();
+        let (id, _) = jobs.submit(jobs.reserve().unwrap(), vec![1], "a.jpg".into(), vec![]).unwrap();
         let (got, seq, upload, _, _) = jobs.next().unwrap();
         assert_eq!((got.as_str(), upload), (id.as_str(), vec![1]));
         let result = Arc::new(WebResult {
@@ -343,12 +374,12 @@ mod tests {
         // Results waiting for download count too: at most 4 x capacity are held.
         let held = WebJobs::new(1, Duration::from_secs(60));
         for _ in 0..4 {
-            let (id, _) = held.submit(vec![1], "a.jpg".into(), vec![]).unwrap();
+            let (id, _) = held.submit(held.reserve().unwrap(), vec![1], "a.jpg".into(), vec![]).unwrap();
             let (_, seq, _, _, _) = held.next().unwrap();
             held.finish(&id, seq, Stage::Failed { status: 422, message: "x".into() });
         }
-        assert_eq!(held.submit(vec![1], "a.jpg".into(), vec![]), Err(QueueFull));
-        let (id2, _) = jobs.submit(vec![1], "a.jpg".into(), vec![]).unwrap();
+        assert!(held.reserve().is_none());
+        let (id2, _) = jobs.submit(jobs.reserve().unwrap(), vec![1], "a.jpg".into(), vec![]).unwrap();
         let (_, seq2, _, _, _) = jobs.next().unwrap();
         jobs.finish(&id2, seq2, Stage::Failed { status: 422, message: "x".into() });
         assert_eq!(jobs.expire(Instant::now() + Duration::from_millis(1)), 1);

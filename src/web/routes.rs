@@ -320,9 +320,7 @@ fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hi
     if req.origin.is_some() && req.content_type.is_some_and(is_form_type) {
         return Reply::error(415, "uploads are sent as the photo file itself, as the page sends them (not as a form)");
     }
-    if ctx.jobs.is_full() {
-        return busy();
-    }
+    let Some(slot) = ctx.jobs.reserve() else { return busy() };
     let hints: Result<Vec<Hint>, String> = hint_params.map(str::parse).collect();
     let hints = match hints {
         Ok(h) if !h.is_empty() && !ctx.hints => return Reply::error(400, format!("this model takes no color hints ({} given)", h.len())),
@@ -359,7 +357,7 @@ fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hi
             return Reply::error(status, message);
         }
     }
-    match ctx.jobs.submit(data, name.to_string(), hints) {
+    match ctx.jobs.submit(slot, data, name.to_string(), hints) {
         Ok((id, ahead)) => Reply::json(202, json!({ "id": id, "ahead": ahead })),
         Err(QueueFull) => busy(),
     }
