@@ -580,3 +580,16 @@ fn foreign_host_names_and_cross_site_posts_are_refused() {
     );
     assert_eq!(own, 415, "judged on its content: not an image");
 }
+
+#[test]
+fn a_non_ascii_upload_name_comes_back_in_the_download_header() {
+    let s = Server::start("");
+    let (id, status) = s.colorize("Gro%C3%9Fmutter%20%C3%A9t%C3%A9.jpg", &gray_jpeg(64, 48), "");
+    assert_eq!(status["state"], "done", "{status}");
+    let r = s.get(&format!("/api/jobs/{id}/download"));
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-disposition").unwrap(),
+        "attachment; filename=\"Gro_mutter _t_-colorized.jpg\"; filename*=UTF-8''Gro%C3%9Fmutter%20%C3%A9t%C3%A9-colorized.jpg"
+    );
+}
