@@ -248,10 +248,12 @@ fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
     println!("queue_capacity = {}", d.queue_capacity);
     println!("shutdown_timeout = {}", d.shutdown_timeout);
     println!("max_retry_delay = {}", d.max_retry_delay);
+    println!("memory_budget_mb = {}", d.memory_budget_mb);
     for w in &config.watch {
         let out = w.output.as_ref().map_or("beside the originals".to_string(), |o| o.display().to_string());
         let how = if w.poll { format!("polling every {} s", w.poll_interval) } else { "inotify".to_string() };
-        println!("\nwatch {}: {}{how}; outputs {out}", w.path.display(), if w.recursive { "recursive, " } else { "" });
+        let links = if w.follow_symlinks { "; follows symbolic links" } else { "" };
+        println!("\nwatch {}: {}{how}; outputs {out}{links}", w.path.display(), if w.recursive { "recursive, " } else { "" });
     }
     for c in &config.camera {
         println!("\ncamera {}: {:?} {}x{}, trigger {:?}, captures into {}", c.device.display(), c.formats, c.width, c.height, c.trigger, c.output.display());
@@ -260,13 +262,14 @@ fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
     match w.enabled {
         false => println!("\nweb: off"),
         true => println!(
-            "\nweb: http://{}/ (kiosk view /kiosk); token {}; uploads up to {} MB, {} at once, {} worker(s); results kept {} min",
+            "\nweb: http://{}/ (kiosk view /kiosk); token {}; uploads up to {} MB, {} at once, {} worker(s); results kept {} min; host names besides IPs and this machine's: {}",
             w.listen,
             if w.token.is_some() { "required" } else { "none" },
             w.max_upload_mb,
             w.queue_capacity,
             w.workers,
-            w.keep_minutes
+            w.keep_minutes,
+            if w.allowed_hosts.is_empty() { "none".to_string() } else { w.allowed_hosts.join(", ") }
         ),
     }
 }
