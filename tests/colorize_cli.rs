@@ -386,3 +386,22 @@ fn two_photos_whose_copies_would_collide_in_one_out_folder_are_not_both_written(
         .stderr(predicate::str::contains("would overwrite the copy of").and(predicate::str::contains(a.display().to_string())));
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
 }
+
+#[test]
+fn a_motion_photo_with_a_video_after_the_jpeg_is_colorized_and_a_cut_jpeg_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut jpeg = Vec::new();
+    DynamicImage::ImageLuma8(gray_photo(120, 90)).write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    // Phones append the video (megabytes, here 256 KB) after the image's end marker.
+    let mut motion = jpeg.clone();
+    motion.extend(b"....ftypmp42".iter().cycle().take(256 * 1024));
+    let motion_path = dir.path().join("motion.jpg");
+    std::fs::write(&motion_path, &motion).unwrap();
+    let cut_path = dir.path().join("cut.jpg");
+    std::fs::write(&cut_path, &jpeg[..jpeg.len() * 2 / 3]).unwrap();
+    colorize(&[&motion_path, &cut_path])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("1 done, 0 skipped, 1 failed").and(predicate::str::contains("cut.jpg: corrupt image: truncated JPEG")));
+    assert!(dir.path().join("motion.colorized.jpg").exists());
+}

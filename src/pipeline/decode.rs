@@ -154,17 +154,110 @@ fn corrupt(e: image::ImageError) -> PipelineError {
     }
 }
 
-/// JPEG decoders fill a cut-off scan with gray and report success; a JPEG that does not end
-/// with its end-of-image marker (FFD9, allowing trailing padding) is refused as truncated.
+/// JPEG decoders fill a cut-off scan with gray and report success; a JPEG whose segments end
+/// before its end-of-image marker is refused as truncated. The marker is found by walking the
+/// segments and the scans' entropy-coded data (not by looking at the file's tail): phones
+/// append videos or depth maps after the image (motion photos), and an EXIF thumbnail carries
+/// an end-of-image marker of its own.
 fn check_jpeg_complete<R: Read + Seek>(file: &mut R, len: u64) -> Result<(), PipelineError> {
-    let tail_len = len.min(4096);
-    let mut tail = vec![0u8; tail_len as usize];
-    file.seek(SeekFrom::Start(len - tail_len)).map_err(read_error)?;
-    file.read_exact(&mut tail).map_err(read_error)?;
+    let complete = jpeg_has_end(std::io::BufReader::new(&mut *file).take(len)).map_err(read_error)?;
     file.seek(SeekFrom::Start(0)).map_err(read_error)?;
-    if tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+    if complete {
         Ok(())
     } else {
         Err(PipelineError::Corrupt("truncated JPEG: the file ends before its end-of-image marker".into()))
+    }
+}
+
+/// Walks a JPEG's markers; true when its end-of-image marker is reached.
+fn jpeg_has_end<R: Read>(r: R) -> std::io::Result<bool> {
+    let mut bytes = r.bytes();
+    let mut next = || bytes.next().transpose();
+    if (next()?, next()?) != (Some(0xFF), Some(0xD8)) {
+        return Ok(false);
+    }
+    // The marker about to be read, when the entropy-coded data of a scan ended on one.
+    let mut pending: Option<u8> = None;
+    loop {
+        let marker = match pending.take() {
+            Some(m) => m,
+            None => {
+                if next()? != Some(0xFF) {
+                    return Ok(false); // garbage where a marker should be, or the end
+                }
+                let mut m = next()?;
+                while m == Some(0xFF) {
+                    m = next()?; // fill bytes
+                }
+                match m {
+                    Some(m) => m,
+                    None => return Ok(false),
+                }
+            }
+        };
+        match marker {
+            0xD9 => return Ok(true),
+            0x01 | 0xD0..=0xD8 => continue, // markers without a length
+            _ => {
+                let (Some(hi), Some(lo)) = (next()?, next()?) else { return Ok(false) };
+                let length = u16::from_be_bytes([hi, lo]) as usize;
+                for _ in 2..length {
+                    if next()?.is_none() {
+                        return Ok(false);
+                    }
+                }
+                if marker == 0xDA {
+                    // Entropy-coded data: 0xFF is followed by 0x00 (a stuffed byte), a restart
+                    // marker, fill, or the next real marker.
+                    loop {
+                        match next()? {
+                            None => return Ok(false),
+                            Some(0xFF) => {
+                                let mut m = next()?;
+                                while m == Some(0xFF) {
+                                    m = next()?;
+                                }
+                                match m {
+                                    None => return Ok(false),
+                                    Some(0x00 | 0xD0..=0xD7) => {}
+                                    Some(m) => {
+                                        pending = Some(m);
+                                        break;
+                                    }
+                                }
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jpeg_has_end;
+
+    fn jpeg() -> Vec<u8> {
+        let img = image::GrayImage::from_fn(64, 48, |x, y| image::Luma([(x * 3 + y * 5) as u8]));
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&img).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_whole_jpeg_with_data_after_it_is_complete_and_a_cut_one_is_not() {
+        let whole = jpeg();
+        assert!(jpeg_has_end(&whole[..]).unwrap());
+        // A motion photo: a video appended after the image (far more than 4 KB, no FF D9 in it).
+        let mut motion = whole.clone();
+        motion.extend(std::iter::repeat_n(0x42u8, 64 * 1024));
+        assert!(jpeg_has_end(&motion[..]).unwrap());
+        for cut in [whole.len() - 2, whole.len() / 2, 300, 3] {
+            assert!(!jpeg_has_end(&whole[..cut]).unwrap(), "cut at {cut}");
+        }
+        // An FF D9 inside a segment (an EXIF thumbnail's) is not the image's end.
+        assert!(!jpeg_has_end(&[0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x06, 0xFF, 0xD9, 0x00, 0x00][..]).unwrap());
     }
 }
