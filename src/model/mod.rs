@@ -49,9 +49,13 @@ pub struct AbLow {
 
 /// Streams a file through sha256.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    sha256_reader(std::fs::File::open(path)?)
+}
+
+/// Streams a reader through sha256, hex.
+pub fn sha256_reader(mut reader: impl std::io::Read) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
+    std::io::copy(&mut reader, &mut hasher)?;
     Ok(format!("{:x}", hasher.finalize()))
 }
 

@@ -61,8 +61,3 @@ pub fn reserve(bytes: u64) -> Result<Reservation, u64> {
     *used += bytes;
     Ok(Reservation(bytes))
 }
-
-/// Bytes reserved right now (for tests and status).
-pub fn in_use() -> u64 {
-    BUDGET.get().map_or(0, |b| *b.used.lock().unwrap())
-}

@@ -112,19 +112,21 @@ pub fn exif_for_output(original: Option<&[u8]>, provenance: &Provenance) -> (Vec
 /// Largest TIFF whose provenance is read (see read_provenance).
 const PROVENANCE_MAX_TIFF: u64 = 64 << 20;
 
-fn is_tiff(path: &std::path::Path) -> bool {
-    use std::io::Read;
+/// Whether the file starts with a TIFF signature; leaves it at its start.
+fn is_tiff(file: &mut std::fs::File) -> bool {
+    use std::io::{Read, Seek};
     let mut head = [0u8; 4];
-    crate::pipeline::decode::open_regular(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && (head == *b"II*\0" || head == *b"MM\0*")
+    let read = file.read_exact(&mut head).is_ok();
+    file.rewind().is_ok() && read && (head == *b"II*\0" || head == *b"MM\0*")
 }
 
 /// Reads the provenance of an image file, if it is a colorized copy made by hued.
 pub fn read_provenance(path: &std::path::Path) -> Option<Provenance> {
-    let file = crate::pipeline::decode::open_regular(path).ok()?;
+    let mut file = crate::pipeline::decode::open_regular(path).ok()?;
     // The EXIF reader takes a TIFF whole into memory: a huge TIFF (or a hostile multi-GB one)
     // is not checked here. hued's own copies are recognized by name first anyway, and a
     // colorized copy is skipped as "already in color".
-    if file.metadata().ok()?.len() > PROVENANCE_MAX_TIFF && is_tiff(path) {
+    if file.metadata().ok()?.len() > PROVENANCE_MAX_TIFF && is_tiff(&mut file) {
         return None;
     }
     let exif = exif::Reader::new().read_from_container(&mut std::io::BufReader::new(file)).ok()?;

@@ -234,14 +234,7 @@ pub fn colorize(job: &Job, model: &Model, force: bool) -> Result<Outcome, JobErr
     let t = Instant::now();
     // Hashed through a handle opened as a regular file only: a FIFO swapped in after the
     // stability check must not block the worker.
-    let source_sha256 = decode::open_regular(&job.input)
-        .and_then(|mut f| {
-            use sha2::Digest;
-            let mut hasher = sha2::Sha256::new();
-            std::io::copy(&mut f, &mut hasher)?;
-            Ok(format!("{:x}", hasher.finalize()))
-        })
-        .map_err(|e| fail(PipelineError::Read(e)))?;
+    let source_sha256 = decode::open_regular(&job.input).and_then(crate::model::sha256_reader).map_err(|e| fail(PipelineError::Read(e)))?;
     let decoded = decode::decode(&job.input, s.max_megapixels).map_err(fail)?;
     times.decode = t.elapsed();
 

@@ -146,19 +146,26 @@ pub const FADED_MAX_RANGE: f32 = 75.0;
 /// bicycles, 1920sDancing) and 6 % of well-exposed color photos (fog, haze), where a full
 /// stretch re-toned 50 % of them before.
 pub fn is_faded(luma: &Luma) -> bool {
-    let hist = histogram(luma);
-    let (lo, hi) = (percentile(&hist, luma.l.len(), 0.5), percentile(&hist, luma.l.len(), 99.5));
+    faded(&histogram(luma), luma.l.len())
+}
+
+fn faded(hist: &[u64], total: usize) -> bool {
+    let (lo, hi) = (percentile(hist, total, 0.5), percentile(hist, total, 99.5));
     lo >= FADED_MIN_BLACK && hi - lo <= FADED_MAX_RANGE
 }
 
 /// The levels stage: per `levels.mode`, stretch or keep. Returns the black and white points
 /// used, None when the tones were kept.
 pub fn apply_levels(luma: &mut Luma, levels: &Levels) -> Option<(f32, f32)> {
-    match levels.mode {
-        LevelsMode::Off => None,
-        LevelsMode::Auto if !is_faded(luma) => None,
-        LevelsMode::Auto | LevelsMode::On => auto_levels(luma, levels.low_percent, levels.high_percent),
+    if levels.mode == LevelsMode::Off {
+        return None;
     }
+    // One histogram serves the faded test and the stretch.
+    let hist = histogram(luma);
+    if levels.mode == LevelsMode::Auto && !faded(&hist, luma.l.len()) {
+        return None;
+    }
+    stretch(luma, &hist, levels.low_percent, levels.high_percent)
 }
 
 const BINS: usize = 1000;
@@ -199,7 +206,11 @@ fn percentile(hist: &[u64], total: usize, p: f32) -> f32 {
 /// or None when the image is nearly flat (stretching it would only amplify noise).
 pub fn auto_levels(luma: &mut Luma, low_percent: f32, high_percent: f32) -> Option<(f32, f32)> {
     let hist = histogram(luma);
-    let (lo, hi) = (percentile(&hist, luma.l.len(), low_percent), percentile(&hist, luma.l.len(), high_percent));
+    stretch(luma, &hist, low_percent, high_percent)
+}
+
+fn stretch(luma: &mut Luma, hist: &[u64], low_percent: f32, high_percent: f32) -> Option<(f32, f32)> {
+    let (lo, hi) = (percentile(hist, luma.l.len(), low_percent), percentile(hist, luma.l.len(), high_percent));
     if hi - lo < 10.0 || (lo < 0.5 && hi > 99.5) {
         return None;
     }
