@@ -78,12 +78,13 @@ fn run_case(a: &BenchArgs, dir: &Path, name: &str) -> anyhow::Result<()> {
     let model = Model::load(&resolve_manifest(a.model.as_deref())?)?;
     crate::model::set_threads(a.threads);
     let mut settings = Settings::from_config(&ColorizeConfig::default());
+    settings.force = true; // every run colorizes, though the last one's copy is up to date
     settings.skip_color = false;
     let job = Job::new(input.clone(), &OutputTarget::Beside, ".colorized", settings);
     let mut runs: Vec<StageTimes> = Vec::new();
     for _ in 0..a.runs.max(1) {
-        match pipeline::colorize(&job, &model, true)? {
-            Outcome::Done { times, .. } => runs.push(times),
+        match pipeline::colorize(&job, &model)? {
+            Outcome::Done(written) => runs.push(written.times),
             Outcome::Skipped(r) => anyhow::bail!("skipped: {r}"),
         }
     }

@@ -4,7 +4,7 @@ use crate::config::{load_config, Config, LevelsMode};
 use crate::job::{Job, Settings};
 use crate::model::{resolve_manifest, Model};
 use crate::pipeline::hints::{self, Hint};
-use crate::pipeline::{self, Outcome};
+use crate::pipeline::{self, Outcome, Written};
 use crate::sink::OutputTarget;
 use crate::source::args;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -93,7 +93,8 @@ struct ColorizeArgs {
     /// Levels correction before colorizing (default: config, else auto).
     #[arg(long, value_enum)]
     levels: Option<LevelsArg>,
-    /// Colorize photos that are already in color too.
+    /// Colorize photos that are already in color too, and redo copies that are up to date
+    /// (default: skip both).
     #[arg(long)]
     force: bool,
     /// Also write <name>.compare.jpg: original and colorized side by side.
@@ -324,6 +325,7 @@ fn colorize(a: ColorizeArgs) -> i32 {
     let target = a.out.clone().map_or(OutputTarget::Beside, OutputTarget::Folder);
     let mut settings = Settings::from_config(c);
     settings.compare = a.compare;
+    settings.force = a.force;
     let (inputs, rejected) = args::collect(&a.paths, a.recursive, &c.suffix);
 
     let mut summary = Summary::default();
@@ -368,8 +370,8 @@ fn colorize(a: ColorizeArgs) -> i32 {
         } else {
             a.hints.clone()
         };
-        match pipeline::colorize(&job, &model, a.force) {
-            Ok(Outcome::Done { output, times, warning }) => {
+        match pipeline::colorize(&job, &model) {
+            Ok(Outcome::Done(Written { output, times, warning })) => {
                 if let Some(w) = warning {
                     bar.suspend(|| log::warn!("{}: {w}", input.display()));
                 }
@@ -377,8 +379,8 @@ fn colorize(a: ColorizeArgs) -> i32 {
                 summary.done += 1;
             }
             Ok(Outcome::Skipped(reason)) => {
-                bar.suspend(|| log::info!("{}: skipped: {reason}", input.display()));
-                summary.skipped.push((input, reason));
+                bar.suspend(|| log::info!("{}: skipped: {reason} (use --force to colorize anyway)", input.display()));
+                summary.skipped.push((input, reason.to_string()));
             }
             Err(e) => {
                 bar.suspend(|| eprintln!("error: {e}"));

@@ -442,11 +442,11 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     if web.listen.parse::<std::net::SocketAddr>().is_err() {
         return Err(err(place("listen"), format!("web.listen = {:?}: expected an address and port, e.g. \"127.0.0.1:8080\"", web.listen)));
     }
-    if !(web.max_upload_mb > 0.0 && web.max_upload_mb <= 2000.0)
-        || !(1..=256).contains(&web.queue_capacity)
-        || !(1..=16).contains(&web.workers)
-        || !(web.keep_minutes > 0.0 && web.keep_minutes <= 10_080.0)
-    {
+    let in_range = (web.max_upload_mb > 0.0 && web.max_upload_mb <= 2000.0)
+        && (1..=256).contains(&web.queue_capacity)
+        && (1..=16).contains(&web.workers)
+        && (web.keep_minutes > 0.0 && web.keep_minutes <= 10_080.0);
+    if !in_range {
         return Err(err(
             None,
             "web: max_upload_mb must be above 0 and at most 2000, keep_minutes above 0 and at most 10080 (a week), queue_capacity 1 to 256, workers 1 to 16"

@@ -23,6 +23,8 @@ pub struct Settings {
     pub model_long_side: u32,
     /// Also write a side-by-side comparison JPEG.
     pub compare: bool,
+    /// Colorize photos already in color too, and redo copies that are up to date.
+    pub force: bool,
 }
 
 impl Settings {
@@ -36,6 +38,7 @@ impl Settings {
             jpeg_quality: c.jpeg_quality,
             model_long_side: c.model_long_side,
             compare: false,
+            force: false,
         }
     }
 }

@@ -163,6 +163,24 @@ impl Drop for AtomicFile {
     }
 }
 
+/// True when `output` exists and is newer than `input` and than its hints sidecar, if any.
+/// Their change time counts too: `rsync -t` or `cp -p` can put an old modification time on new
+/// content, but the change time of a replaced file is always now.
+pub fn is_up_to_date(input: &Path, output: &Path) -> bool {
+    let Ok(out_meta) = std::fs::metadata(output) else { return false };
+    let modified = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p).ok()?;
+        let changed = std::time::UNIX_EPOCH + std::time::Duration::new(m.ctime().max(0) as u64, m.ctime_nsec().clamp(0, 999_999_999) as u32);
+        m.modified().ok().map(|t| t.max(changed))
+    };
+    let newest_input = match crate::pipeline::hints::find_sidecar(input).and_then(|s| modified(&s)) {
+        Some(sidecar) => modified(input).map(|i| i.max(sidecar)),
+        None => modified(input),
+    };
+    out_meta.modified().ok().zip(newest_input).is_some_and(|(o, i)| o >= i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

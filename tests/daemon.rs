@@ -544,7 +544,7 @@ fn a_photo_over_the_memory_budget_fails_with_the_numbers_and_the_daemon_goes_on(
 #[test]
 fn a_burst_of_bad_files_writes_the_state_a_few_times_and_gone_files_are_forgotten() {
     let st = Station::new();
-    let mut d = Daemon::start(&st.config("", ""));
+    let d = Daemon::start(&st.config("", ""));
     wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
     for i in 0..60 {
         fs::write(st.scans().join(format!("bad{i}.jpg")), b"not a photo").unwrap();

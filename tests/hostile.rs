@@ -34,7 +34,7 @@ fn png_with_icc_bomb(path: &Path, icc_mib: usize) {
     }
     let mut iccp = b"x\0\0".to_vec();
     iccp.extend(z.finish().unwrap());
-    let raw: Vec<u8> = (0..16u8).flat_map(|y| std::iter::once(0).chain(std::iter::repeat(y * 16).take(16))).collect();
+    let raw: Vec<u8> = (0..16u8).flat_map(|y| std::iter::once(0).chain(std::iter::repeat_n(y * 16, 16))).collect();
     let mut idat = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     idat.write_all(&raw).unwrap();
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();

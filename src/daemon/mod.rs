@@ -16,7 +16,7 @@ use crate::config::{load_config, Config};
 use crate::job::{Job, Settings};
 use crate::model::{resolve_manifest, Model};
 use crate::pipeline::metadata::read_provenance;
-use crate::pipeline::Outcome;
+use crate::pipeline::{Outcome, Written};
 use crate::sink::{output_path, OutputTarget};
 use crate::source::watch::{self, FileFilter, FolderWatch, SourceEvent};
 use crate::web::latest::Latest;
@@ -414,25 +414,9 @@ impl Daemon {
             return;
         }
         let output = self.setup.output_for(watch, &path);
-        if let Ok(out_meta) = std::fs::metadata(&output) {
-            // Up to date = newer than the original and than its hints sidecar, if any. Their
-            // change time counts too: `rsync -t` or `cp -p` can put an old modification time
-            // on new content, but the change time of a replaced file is always now.
-            let modified = |p: &Path| {
-                use std::os::unix::fs::MetadataExt;
-                let m = std::fs::metadata(p).ok()?;
-                let changed = std::time::UNIX_EPOCH + Duration::new(m.ctime().max(0) as u64, m.ctime_nsec().clamp(0, 999_999_999) as u32);
-                m.modified().ok().map(|t| t.max(changed))
-            };
-            let newest_input = match crate::pipeline::hints::find_sidecar(&path).and_then(|s| modified(&s)) {
-                Some(sidecar) => modified(&path).map(|i| i.max(sidecar)),
-                None => modified(&path),
-            };
-            let fresh = out_meta.modified().ok().zip(newest_input).is_some_and(|(o, i)| o >= i);
-            if fresh {
-                log::debug!("{}: up to date", path.display());
-                return;
-            }
+        if crate::sink::is_up_to_date(&path, &output) {
+            log::debug!("{}: up to date", path.display());
+            return;
         }
         if self.state.settled(&path, &stamp) || self.in_flight.contains_key(&path) {
             return;
@@ -474,7 +458,7 @@ impl Daemon {
                 let record = |verdict, reason: String, attempts| Record { stamp, verdict, reason, attempts };
                 match result {
                     Ok(None) => self.retouch(watch, input),
-                    Ok(Some(Outcome::Done { output, times, warning })) => {
+                    Ok(Some(Outcome::Done(Written { output, times, warning }))) => {
                         if let Some(w) = warning {
                             log::warn!("{}: {w}", input.display());
                         }
@@ -487,7 +471,7 @@ impl Daemon {
                     }
                     Ok(Some(Outcome::Skipped(reason))) => {
                         log::info!("skipped {}: {reason}", input.display());
-                        self.state.files.insert(input, record(Verdict::Skipped, reason, 0));
+                        self.state.files.insert(input, record(Verdict::Skipped, reason.to_string(), 0));
                         self.state_changed();
                     }
                     Err(e) if e.error.is_transient() => {

@@ -79,6 +79,9 @@ impl Pool {
     }
 
     /// Queues an item; gives it back when the queue is full or the file is already queued.
+    // The Err is not an error but the item handed back to wait in the ready list: boxing it
+    // would allocate for every full-queue push.
+    #[allow(clippy::result_large_err)]
     pub fn push(&self, item: WorkItem) -> Result<(), WorkItem> {
         let (lock, cv) = &*self.queue;
         let mut q = lock.lock().unwrap();
@@ -132,7 +135,7 @@ impl Pool {
 /// One photo through the pipeline, a panic included: a bug met by one file fails that file
 /// (permanently, logged with its message) and the worker goes on with the next.
 fn colorize_guarded(item: &WorkItem) -> Result<Outcome, JobError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline::colorize(&item.job, &item.model, false))).unwrap_or_else(|panic| {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline::colorize(&item.job, &item.model))).unwrap_or_else(|panic| {
         let message =
             panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".to_string());
         Err(JobError { path: item.job.input.clone(), error: pipeline::PipelineError::Panicked(message) })

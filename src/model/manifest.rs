@@ -78,7 +78,7 @@ impl Manifest {
             origin.display()
         );
         anyhow::ensure!(
-            m.output.downsample > 0 && i.size_multiple % m.output.downsample == 0,
+            m.output.downsample > 0 && i.size_multiple.is_multiple_of(m.output.downsample),
             "{}: output.downsample must divide input.size_multiple",
             origin.display()
         );

@@ -3,8 +3,10 @@
 //! The ONNX graph is parsed once per process; for each input shape it is optimized once into
 //! a plan that every later image of that shape reuses.
 
+mod fold;
 mod manifest;
 
+pub use fold::{fold_qdq, FoldReport};
 pub use manifest::{InputSpec, Manifest, OutputSpec};
 
 use anyhow::{bail, Context};
@@ -19,6 +21,48 @@ type Plan = TypedRunnableModel;
 /// The shipped model's manifest file name.
 pub const DEFAULT_MANIFEST: &str = "hued-color-v3-int8.toml";
 
+/// How the model's arithmetic runs (`[colorize] precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f16 on CPUs with half-precision arithmetic (aarch64 `asimdhp`: Pi 5, Orin), else f32.
+    #[default]
+    Auto,
+    /// The int8 file's weights folded to f32 at load, activation Quantize/Dequantize dropped.
+    F32,
+    /// As f32, then every float op in f16 (only faster where the CPU has f16 arithmetic).
+    F16,
+    /// The file's QDQ graph as it is (twice as slow under tract; for comparisons).
+    Qdq,
+}
+
+impl Precision {
+    /// `Auto` resolved for this CPU.
+    pub fn resolve(self) -> Precision {
+        match self {
+            Precision::Auto if cpu_has_f16() => Precision::F16,
+            Precision::Auto => Precision::F32,
+            p => p,
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::Auto => "auto",
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::Qdq => "qdq",
+        })
+    }
+}
+
+/// True on aarch64 CPUs with f16 arithmetic (Cortex-A76 and later), where tract has f16 kernels.
+pub fn cpu_has_f16() -> bool {
+    cfg!(target_arch = "aarch64") && tract_linalg::has_fp16()
+}
+
 /// A loaded model, ready to run at any allowed input size.
 pub struct Model {
     /// Its manifest.
@@ -27,7 +71,13 @@ pub struct Model {
     pub manifest_path: PathBuf,
     /// sha256 of the ONNX file, checked against the manifest.
     pub sha256: String,
-    graph: InferenceModel,
+    /// The precision it runs in (never `Auto`).
+    pub precision: Precision,
+    /// The graph with symbolic height and width, typed and decluttered once: a plan for a new
+    /// size only substitutes the two and optimizes.
+    graph: TypedModel,
+    height: Symbol,
+    width: Symbol,
     /// For each graph input, in graph order: true for the hint input, false for L.
     inputs_are_hints: Vec<bool>,
     output_index: usize,
@@ -98,12 +148,19 @@ pub fn resolve_manifest(given: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 impl Model {
-    /// Loads a manifest and its ONNX file, checking the file's sha256.
+    /// Loads a manifest and its ONNX file, checking the file's sha256, in the precision that
+    /// suits this CPU.
     pub fn load(manifest_path: &Path) -> anyhow::Result<Model> {
+        Model::load_with(manifest_path, Precision::Auto)
+    }
+
+    /// Loads a manifest and its ONNX file, checking the file's sha256, in `precision`.
+    pub fn load_with(manifest_path: &Path, precision: Precision) -> anyhow::Result<Model> {
         let text = std::fs::read_to_string(manifest_path).with_context(|| format!("cannot read model manifest {}", manifest_path.display()))?;
         let manifest = Manifest::parse(&text, manifest_path)?;
         let onnx_path = manifest_path.parent().unwrap_or(Path::new(".")).join(&manifest.onnx);
-        let sha256 = sha256_file(&onnx_path).with_context(|| format!("cannot read model {}", onnx_path.display()))?;
+        let bytes = std::fs::read(&onnx_path).with_context(|| format!("cannot read model {}", onnx_path.display()))?;
+        let sha256 = sha256_bytes(&bytes);
         if !sha256.eq_ignore_ascii_case(&manifest.sha256) {
             bail!(
                 "model {} does not match its manifest {} (sha256 {sha256}, manifest says {}): the file is damaged or the manifest is stale",
@@ -112,9 +169,18 @@ impl Model {
                 manifest.sha256
             );
         }
+        let cannot = || format!("tract cannot load {}", onnx_path.display());
         // Value infos pin the export size; ignoring them lets one file run at many sizes.
-        let graph =
-            tract_onnx::onnx().with_ignore_value_info(true).model_for_path(&onnx_path).with_context(|| format!("tract cannot load {}", onnx_path.display()))?;
+        let onnx = tract_onnx::onnx().with_ignore_value_info(true);
+        let mut proto = onnx.proto_model_for_read(&mut bytes.as_slice()).with_context(cannot)?;
+        let precision = precision.resolve();
+        if precision != Precision::Qdq {
+            if let Some(graph) = proto.graph.as_mut() {
+                let report = fold_qdq(graph);
+                log::debug!("{}: {} constants folded to f32, {} activation Q/DQ pairs dropped", onnx_path.display(), report.constants_folded, report.pairs_dropped);
+            }
+        }
+        let mut graph = onnx.model_for_proto_model(&proto).with_context(cannot)?;
         let mut inputs_are_hints = Vec::new();
         for outlet in graph.input_outlets()? {
             let name = &graph.node(outlet.node).name;
@@ -134,7 +200,28 @@ impl Model {
             .iter()
             .position(|&o| graph.outlet_label(o) == Some(manifest.output.name.as_str()) || graph.node(o.node).name == manifest.output.name)
             .with_context(|| format!("{}: the model has no output named {:?}", manifest_path.display(), manifest.output.name))?;
-        Ok(Model { manifest, manifest_path: manifest_path.to_path_buf(), sha256, graph, inputs_are_hints, output_index, plans: Mutex::new(HashMap::new()) })
+        let (height, width) = (graph.symbols.sym("h"), graph.symbols.sym("w"));
+        for (i, &hints) in inputs_are_hints.iter().enumerate() {
+            let channels = if hints { 3 } else { 1 };
+            graph.set_input_fact(i, f32::fact(&[1.to_dim(), channels.to_dim(), height.to_dim(), width.to_dim()]).into())?;
+        }
+        let mut graph = graph.into_typed().with_context(cannot)?.into_decluttered().with_context(cannot)?;
+        if precision == Precision::F16 {
+            let to_f16 = tract_onnx::tract_core::transform::get_transform("f32_to_f16")?.context("tract has no f32_to_f16 transform")?;
+            graph = to_f16.transform_into(graph).with_context(|| format!("tract cannot run {} in f16", onnx_path.display()))?;
+        }
+        Ok(Model {
+            manifest,
+            manifest_path: manifest_path.to_path_buf(),
+            sha256,
+            precision,
+            graph,
+            height,
+            width,
+            inputs_are_hints,
+            output_index,
+            plans: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Whether the model takes color hints.
@@ -147,14 +234,22 @@ impl Model {
         if let Some(plan) = self.plans.lock().unwrap().get(&(width, height)) {
             return Ok(plan.clone());
         }
-        let (w, h) = (width as usize, height as usize);
-        let mut model = self.graph.clone();
-        for (i, &hints) in self.inputs_are_hints.iter().enumerate() {
-            model.set_input_fact(i, f32::fact([1, if hints { 3 } else { 1 }, h, w]).into())?;
-        }
-        let plan: Arc<Plan> = model.into_optimized().with_context(|| format!("tract cannot optimize the model for {width}x{height}"))?.into_runnable()?;
+        let sizes = HashMap::from([(self.height.clone(), (height as i64).to_dim()), (self.width.clone(), (width as i64).to_dim())]);
+        let plan: Arc<Plan> = self
+            .graph
+            .set_symbols(&sizes)
+            .and_then(|m| m.into_optimized())
+            .with_context(|| format!("tract cannot optimize the model for {width}x{height}"))?
+            .into_runnable()?;
         self.plans.lock().unwrap().insert((width, height), plan.clone());
         Ok(plan)
+    }
+
+    /// Builds the plan for the input size a photo of `width` x `height` gets, so that the first
+    /// photo of that shape does not wait for it (the daemon does this at start).
+    pub fn prepare_for(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        let (w, h) = self.manifest.input_size(width, height, 0);
+        self.plan(w, h).map(drop)
     }
 
     /// Runs the model on L* (0..=100, row-major, `width` x `height`) with optional hints
@@ -164,6 +259,8 @@ impl Model {
         anyhow::ensure!(l.len() == w * h, "L plane has {} values, expected {w}x{h}", l.len());
         let spec = &self.manifest.input;
         let l_in: Vec<f32> = l.iter().map(|&v| v * spec.l_scale + spec.l_offset).collect();
+        let f16 = self.precision == Precision::F16;
+        let cast = |t: Tensor| -> anyhow::Result<TValue> { Ok(if f16 { t.cast_to::<f16>()?.into_owned().into() } else { t.into() }) };
         let l_tensor = tract_ndarray::Array4::from_shape_vec((1, 1, h, w), l_in)?.into_tensor();
         let mut inputs = TVec::new();
         for &is_hints in &self.inputs_are_hints {
@@ -175,14 +272,15 @@ impl Model {
                         *dst = if i < 2 * w * h { src * spec.hint_ab_scale } else { src };
                     }
                 }
-                inputs.push(tract_ndarray::Array4::from_shape_vec((1, 3, h, w), planes)?.into_tensor().into());
+                inputs.push(cast(tract_ndarray::Array4::from_shape_vec((1, 3, h, w), planes)?.into_tensor())?);
             } else {
-                inputs.push(l_tensor.clone().into());
+                inputs.push(cast(l_tensor.clone())?);
             }
         }
         let plan = self.plan(width, height)?;
         let outputs = plan.run(inputs).context("tract failed to run the model")?;
-        let ab = outputs[self.output_index].to_plain_array_view::<f32>()?;
+        let ab = outputs[self.output_index].cast_to::<f32>()?;
+        let ab = ab.to_plain_array_view::<f32>()?;
         let shape = ab.shape().to_vec();
         let down = self.manifest.output.downsample as usize;
         anyhow::ensure!(

@@ -171,7 +171,7 @@ fn check_jpeg_complete<R: Read + Seek>(file: &mut R, len: u64) -> Result<(), Pip
 
 /// Walks a JPEG's markers; true when its end-of-image marker is reached.
 fn jpeg_has_end<R: Read>(r: R) -> std::io::Result<bool> {
-    let mut bytes = r.bytes();
+    let mut bytes = std::io::BufReader::new(r).bytes();
     let mut next = || bytes.next().transpose();
     if (next()?, next()?) != (Some(0xFF), Some(0xD8)) {
         return Ok(false);

@@ -90,6 +90,19 @@ fn is_transient_write(e: &std::io::Error) -> bool {
 }
 
 impl PipelineError {
+    /// The HTTP status that reports this error to the kiosk page: the request was wrong (400),
+    /// too large (413), not an image hued reads (415), an image it cannot use (422), or hued
+    /// itself failed (500).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            PipelineError::Empty | PipelineError::Hints(_) => 400,
+            PipelineError::TooLarge { .. } | PipelineError::OverBudget { .. } => 413,
+            PipelineError::Unsupported(_) => 415,
+            PipelineError::Corrupt(_) => 422,
+            PipelineError::Read(_) | PipelineError::Model(_) | PipelineError::Encode(_) | PipelineError::Panicked(_) | PipelineError::Write { .. } => 500,
+        }
+    }
+
     /// Errors that may go away by themselves (a busy or vanished file, a full disk, an output
     /// folder not writable yet): worth retrying later, unlike a damaged image.
     pub fn is_transient(&self) -> bool {
@@ -149,20 +162,43 @@ impl std::fmt::Display for StageTimes {
     }
 }
 
-/// What became of a photo.
+/// Why a photo was left alone: nothing needed doing (not an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The photo already has color.
+    AlreadyInColor,
+    /// Its colorized copy is newer than it (and than its hints sidecar).
+    UpToDate,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SkipReason::AlreadyInColor => "already in color",
+            SkipReason::UpToDate => "its colorized copy is up to date",
+        })
+    }
+}
+
+/// What became of a photo: `T` is what colorizing it gave ([`Written`] for a file,
+/// [`InMemory`] for an upload).
 #[derive(Debug)]
-pub enum Outcome {
-    /// Colorized into `output`.
-    Done {
-        /// The colorized copy.
-        output: PathBuf,
-        /// Stage timings.
-        times: StageTimes,
-        /// Metadata that could not be carried over.
-        warning: Option<String>,
-    },
+pub enum Outcome<T = Written> {
+    /// Colorized.
+    Done(T),
     /// Left alone, for this reason.
-    Skipped(String),
+    Skipped(SkipReason),
+}
+
+/// A colorized copy written to disk.
+#[derive(Debug)]
+pub struct Written {
+    /// The colorized copy.
+    pub output: PathBuf,
+    /// Stage timings.
+    pub times: StageTimes,
+    /// Metadata that could not be carried over.
+    pub warning: Option<String>,
 }
 
 /// The colorized pixels of one photo and what its file needs besides them.
@@ -178,24 +214,21 @@ struct Colorization {
     _reservation: budget::Reservation,
 }
 
-/// Stages prepare → infer → recombine on a decoded photo. `Ok(Err(reason))`: skipped.
-fn colorize_decoded(
-    decoded: decode::Decoded,
+/// A decoded photo and what the later stages need to know about it.
+struct Decoded {
+    photo: decode::Decoded,
     source_sha256: String,
-    model: &Model,
-    s: &Settings,
-    hints: &[hints::Hint],
+    /// Keep a copy of the original that fits this size (comparison image, kiosk page).
     original_preview: Option<(u32, u32)>,
-    force: bool,
-    times: &mut StageTimes,
-) -> Result<Result<Colorization, String>, PipelineError> {
+}
+
+/// Stages prepare → infer → recombine on a decoded photo.
+fn colorize_decoded(d: Decoded, model: &Model, s: &Settings, hints: &[hints::Hint], times: &mut StageTimes) -> Result<Outcome<Colorization>, PipelineError> {
+    let Decoded { photo: decoded, source_sha256, original_preview } = d;
     let t = Instant::now();
     hints::check(hints, decoded.image.width(), decoded.image.height()).map_err(PipelineError::Hints)?;
-    if s.skip_color && !force {
-        let stats = prepare::color_stats(&decoded.image);
-        if stats.is_color() {
-            return Ok(Err("already in color (use --force to colorize anyway)".into()));
-        }
+    if s.skip_color && !s.force && prepare::color_stats(&decoded.image).is_color() {
+        return Ok(Outcome::Skipped(SkipReason::AlreadyInColor));
     }
     let sixteen_bit = matches!(decoded.image.color().bytes_per_pixel() / decoded.image.color().channel_count(), 2..)
         && matches!(decoded.format, image::ImageFormat::Png | image::ImageFormat::Tiff);
@@ -216,11 +249,12 @@ fn colorize_decoded(
     drop(luma);
     times.recombine = t.elapsed();
     let provenance = metadata::Provenance { model_name: model.manifest.name.clone(), model_sha256: model.sha256.clone(), source_sha256 };
-    Ok(Ok(Colorization { colorized, format, icc, exif, provenance, compare_source, _reservation: reservation }))
+    Ok(Outcome::Done(Colorization { colorized, format, icc, exif, provenance, compare_source, _reservation: reservation }))
 }
 
 /// Colorizes one photo. Never writes to the original; the output appears whole or not at all.
-pub fn colorize(job: &Job, model: &Model, force: bool) -> Result<Outcome, JobError> {
+/// Unless `settings.force`, a photo whose copy is up to date is skipped.
+pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
     let fail = |error| JobError { path: job.input.clone(), error };
     if job.output == job.input {
         return Err(fail(PipelineError::Write {
@@ -229,6 +263,9 @@ pub fn colorize(job: &Job, model: &Model, force: bool) -> Result<Outcome, JobErr
         }));
     }
     let s = &job.settings;
+    if !s.force && crate::sink::is_up_to_date(&job.input, &job.output) {
+        return Ok(Outcome::Skipped(SkipReason::UpToDate));
+    }
     let mut times = StageTimes::default();
 
     let t = Instant::now();
@@ -238,20 +275,10 @@ pub fn colorize(job: &Job, model: &Model, force: bool) -> Result<Outcome, JobErr
     let decoded = decode::decode(&job.input, s.max_megapixels).map_err(fail)?;
     times.decode = t.elapsed();
 
-    let c = match colorize_decoded(
-        decoded,
-        source_sha256,
-        model,
-        s,
-        &job.hints,
-        job.compare.is_some().then_some((encode::COMPARE_WIDTH, u32::MAX)),
-        force,
-        &mut times,
-    )
-    .map_err(fail)?
-    {
-        Ok(c) => c,
-        Err(reason) => return Ok(Outcome::Skipped(reason)),
+    let original_preview = job.compare.is_some().then_some((encode::COMPARE_WIDTH, u32::MAX));
+    let c = match colorize_decoded(Decoded { photo: decoded, source_sha256, original_preview }, model, s, &job.hints, &mut times).map_err(fail)? {
+        Outcome::Done(c) => c,
+        Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
     };
 
     let t = Instant::now();
@@ -265,7 +292,7 @@ pub fn colorize(job: &Job, model: &Model, force: bool) -> Result<Outcome, JobErr
         .map_err(fail)?;
     }
     times.encode = t.elapsed();
-    Ok(Outcome::Done { output: job.output.clone(), times, warning })
+    Ok(Outcome::Done(Written { output: job.output.clone(), times, warning }))
 }
 
 /// A photo colorized in memory (the kiosk page's uploads, which never touch the disk).
@@ -288,16 +315,17 @@ pub struct InMemory {
 }
 
 /// Colorizes an encoded photo held in memory into an encoded photo in memory, with before and
-/// after previews that fit in `preview_side` pixels. `Ok(Err(reason))`: skipped (already in color).
-pub fn colorize_bytes(data: &[u8], model: &Model, s: &Settings, hints: &[hints::Hint], preview_side: u32) -> Result<Result<InMemory, String>, PipelineError> {
+/// after previews that fit in `preview_side` pixels.
+pub fn colorize_bytes(data: &[u8], model: &Model, s: &Settings, hints: &[hints::Hint], preview_side: u32) -> Result<Outcome<InMemory>, PipelineError> {
     let mut times = StageTimes::default();
     let t = Instant::now();
     let source_sha256 = crate::model::sha256_bytes(data);
     let decoded = decode::decode_bytes(data, s.max_megapixels)?;
     times.decode = t.elapsed();
-    let c = match colorize_decoded(decoded, source_sha256, model, s, hints, Some((preview_side, preview_side)), false, &mut times)? {
-        Ok(c) => c,
-        Err(reason) => return Ok(Err(reason)),
+    let original_preview = Some((preview_side, preview_side));
+    let c = match colorize_decoded(Decoded { photo: decoded, source_sha256, original_preview }, model, s, hints, &mut times)? {
+        Outcome::Done(c) => c,
+        Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
     };
     let t = Instant::now();
     let meta = encode::OutputMetadata { icc: c.icc.as_deref(), exif: c.exif.as_deref(), provenance: &c.provenance };
@@ -307,7 +335,7 @@ pub fn colorize_bytes(data: &[u8], model: &Model, s: &Settings, hints: &[hints::
     let (width, height) = c.colorized.dimensions();
     let before_preview = c.compare_source.expect("asked for a preview");
     let after_preview = encode::resized_rgb8(&c.colorized, before_preview.width(), before_preview.height());
-    Ok(Ok(InMemory { bytes: out.into_inner(), format: c.format, width, height, times, before_preview, after_preview }))
+    Ok(Outcome::Done(InMemory { bytes: out.into_inner(), format: c.format, width, height, times, before_preview, after_preview }))
 }
 
 /// Encodes into an [`AtomicFile`] at `path`; nothing is left behind on failure.

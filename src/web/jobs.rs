@@ -5,7 +5,7 @@
 use crate::job::Settings;
 use crate::model::Model;
 use crate::pipeline::hints::Hint;
-use crate::pipeline::{self, encode, InMemory};
+use crate::pipeline::{self, encode, InMemory, Outcome};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -197,7 +197,7 @@ impl WebJobs {
     pub fn expire(&self, now: Instant) -> usize {
         let mut inner = self.inner.lock().unwrap();
         let before = inner.entries.len();
-        inner.entries.retain(|_, e| e.expires.map_or(true, |t| t > now));
+        inner.entries.retain(|_, e| e.expires.is_none_or(|t| t > now));
         before - inner.entries.len()
     }
 
@@ -217,8 +217,8 @@ impl WebJobs {
         self.wake.notify_all();
     }
 
-    /// Waits for the next upload (id, seq, bytes, name, hints); None when stopping.
-    fn next(&self) -> Option<(String, u64, Vec<u8>, String, Vec<Hint>)> {
+    /// Waits for the next upload; None when stopping.
+    fn next(&self) -> Option<NextUpload> {
         let mut inner = self.inner.lock().unwrap();
         loop {
             if inner.stopping {
@@ -266,11 +266,13 @@ impl WebJobs {
     }
 }
 
+/// (id, seq, bytes, name, hints) of an upload a worker takes.
+type NextUpload = (String, u64, Vec<u8>, String, Vec<Hint>);
+
 /// Runs the pipeline on one upload, in memory.
 fn colorize_upload(upload: &[u8], name: &str, model: &Model, settings: &Settings, hints: &[Hint]) -> Stage {
-    use pipeline::PipelineError as E;
     match pipeline::colorize_bytes(upload, model, settings, hints, PREVIEW_SIDE) {
-        Ok(Ok(InMemory { bytes, format, width, height, times, before_preview, after_preview })) => {
+        Ok(Outcome::Done(InMemory { bytes, format, width, height, times, before_preview, after_preview })) => {
             let held = (bytes.len() + 2 * PREVIEW_SIDE as usize * PREVIEW_SIDE as usize) as u64;
             let Ok(reservation) = crate::pipeline::budget::reserve(held) else {
                 return Stage::Failed { status: 413, message: "Not colorized: the result is too large to keep in memory for download.".into() };
@@ -287,17 +289,9 @@ fn colorize_upload(upload: &[u8], name: &str, model: &Model, settings: &Settings
                 reservation,
             }))
         }
-        Ok(Err(reason)) => {
-            Stage::Failed { status: 422, message: format!("Not colorized: this photo is {reason}.").replace(" (use --force to colorize anyway)", "") }
-        }
+        Ok(Outcome::Skipped(reason)) => Stage::Failed { status: 422, message: format!("Not colorized: this photo is {reason}.") },
         Err(e) => {
-            let status = match e {
-                E::Empty | E::Corrupt(_) | E::Hints(_) | E::TooLarge { .. } => 422,
-                E::OverBudget { .. } => 413,
-                E::Unsupported(_) => 415,
-                _ => 500,
-            };
-            Stage::Failed { status, message: e.to_string() }
+            Stage::Failed { status: e.http_status(), message: e.to_string() }
         }
     }
 }

@@ -19,11 +19,14 @@ pub struct Newest {
     pub when: SystemTime,
 }
 
+/// (seq, before JPEG, after JPEG) of one result.
+pub type Previews = (u64, Arc<Vec<u8>>, Arc<Vec<u8>>);
+
 #[derive(Default)]
 struct Inner {
     newest: Option<Newest>,
-    /// (seq, before JPEG, after JPEG) of the newest, once made.
-    previews: Option<(u64, Arc<Vec<u8>>, Arc<Vec<u8>>)>,
+    /// Of the newest, once made.
+    previews: Option<Previews>,
 }
 
 /// Shared between the daemon (which records) and the web server (which shows). The second
@@ -46,7 +49,7 @@ impl Latest {
     }
 
     /// JPEG previews (before, after) of the newest result, at most `side` pixels long.
-    pub fn previews(&self, side: u32, max_megapixels: f64) -> Result<(u64, Arc<Vec<u8>>, Arc<Vec<u8>>), String> {
+    pub fn previews(&self, side: u32, max_megapixels: f64) -> Result<Previews, String> {
         let _making = self.1.lock().unwrap();
         let newest = self.newest().ok_or("no photo colorized yet")?;
         if let Some(p) = self.0.lock().unwrap().previews.clone().filter(|p| p.0 == newest.seq) {

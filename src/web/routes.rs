@@ -344,12 +344,7 @@ fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hi
             }
         }
         Err(e) => {
-            let status = match e {
-                PipelineError::Empty => 400,
-                PipelineError::Unsupported(_) => 415,
-                PipelineError::TooLarge { .. } => 413,
-                _ => 422,
-            };
+            let status = e.http_status();
             let message = match e {
                 PipelineError::Empty => "The upload is empty (0 bytes).".to_string(),
                 e => format!("{name}: {e}"),
