@@ -30,6 +30,61 @@ pub struct BenchArgs {
     /// Threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Only the model: load and first-plan times, then inference at 1 and 2 threads in each
+    /// precision, on the sample photo at 256x192 (bench/infer.py adds onnxruntime beside it).
+    #[arg(long)]
+    infer: bool,
+    /// With --infer: also write the model's input L plane there (f32 little-endian, 1x1x192x256,
+    /// already scaled as the model takes it), for onnxruntime.
+    #[arg(long, value_name = "FILE")]
+    save_input: Option<PathBuf>,
+}
+
+/// `hued bench --infer`: the model alone, each precision, 1 and 2 threads.
+fn run_infer(a: &BenchArgs) -> anyhow::Result<()> {
+    use crate::model::Precision;
+    let manifest = resolve_manifest(a.model.as_deref())?;
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/1890-surfer.jpg");
+    let photo = image::open(&sample)
+        .map(|i| i.resize_exact(256, 192, image::imageops::FilterType::Triangle))
+        .unwrap_or_else(|_| source_photo().resize_exact(256, 192, image::imageops::FilterType::Triangle));
+    let luma = crate::pipeline::prepare::lightness(&photo);
+    let (w, h) = (256u32, 192u32);
+    let mut precisions = vec![Precision::Qdq, Precision::F32];
+    if crate::model::cpu_has_f16() {
+        precisions.push(Precision::F16);
+    }
+    let runs = a.runs.max(5);
+    println!("hued {} bench --infer: {}, input 256x192, median of {runs} runs, times in ms", crate::VERSION, manifest.display());
+    println!("{:<6} {:>7} {:>10} {:>10} {:>10}", "prec", "load", "firstplan", "1 thread", "2 threads");
+    for precision in precisions {
+        let t = std::time::Instant::now();
+        let model = Model::load_with(&manifest, precision)?;
+        let load = t.elapsed();
+        if let Some(path) = &a.save_input {
+            let spec = &model.manifest.input;
+            let scaled: Vec<f32> = luma.l.iter().map(|&v| v * spec.l_scale + spec.l_offset).collect();
+            std::fs::write(path, bytemuck::cast_slice::<f32, u8>(&scaled))?;
+        }
+        let t = std::time::Instant::now();
+        model.run(&luma.l, None, w, h)?;
+        let first = t.elapsed();
+        let mut per_threads = Vec::new();
+        for threads in [1, 2] {
+            crate::model::set_threads(threads);
+            let mut times: Vec<f64> = (0..runs)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    model.run(&luma.l, None, w, h).map(|_| t.elapsed().as_secs_f64() * 1000.0)
+                })
+                .collect::<anyhow::Result<_>>()?;
+            times.sort_by(f64::total_cmp);
+            per_threads.push(times[times.len() / 2]);
+        }
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        println!("{:<6} {:>7.0} {:>10.0} {:>10.1} {:>10.1}", precision.to_string(), ms(load), ms(first), per_threads[0], per_threads[1]);
+    }
+    Ok(())
 }
 
 const CASES: &[(&str, u32, u32)] = &[("1mp-jpeg", 1155, 866), ("12mp-jpeg", 4000, 3000), ("50mp-tiff16", 8660, 5774)];
@@ -121,6 +176,15 @@ pub fn run(a: BenchArgs) -> i32 {
             temp.path().to_path_buf()
         }
     };
+    if a.infer {
+        return match run_infer(&a) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        };
+    }
     if let Some(case) = &a.case {
         return match run_case(&a, &dir, case) {
             Ok(()) => 0,

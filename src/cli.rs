@@ -93,6 +93,9 @@ struct ColorizeArgs {
     /// Levels correction before colorizing (default: config, else auto).
     #[arg(long, value_enum)]
     levels: Option<LevelsArg>,
+    /// How the model's arithmetic runs: auto, f32, f16 or qdq (default: config, else auto).
+    #[arg(long, value_enum)]
+    precision: Option<crate::model::Precision>,
     /// Colorize photos that are already in color too, and redo copies that are up to date
     /// (default: skip both).
     #[arg(long)]
@@ -201,7 +204,7 @@ fn check_config(file: &Path) -> i32 {
             let model = resolve_manifest(config.colorize.model.as_deref());
             println!("{}: OK", file.display());
             print_effective(&config, &model);
-            match model.and_then(|m| Model::load(&m)) {
+            match model.and_then(|m| Model::load_with(&m, config.colorize.precision)) {
                 Ok(m) => {
                     println!("model: {} loads (sha256 {})", m.manifest.name, m.sha256);
                     0
@@ -241,6 +244,7 @@ fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
     println!("jpeg_quality = {}", c.jpeg_quality);
     println!("threads = {}", c.threads);
     println!("model_long_side = {}", c.model_long_side);
+    println!("precision = \"{}\"  # runs as {}", c.precision, c.precision.resolve());
     let d = &config.daemon;
     println!("\n[daemon]");
     println!("state_dir = {:?}", d.state_dir.display().to_string());
@@ -304,7 +308,10 @@ fn colorize(a: ColorizeArgs) -> i32 {
     if a.model.is_some() {
         c.model = a.model.clone();
     }
-    let model = match resolve_manifest(c.model.as_deref()).and_then(|m| Model::load(&m)) {
+    if let Some(p) = a.precision {
+        c.precision = p;
+    }
+    let model = match resolve_manifest(c.model.as_deref()).and_then(|m| Model::load_with(&m, c.precision)) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e:#}");

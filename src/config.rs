@@ -295,6 +295,11 @@ pub struct ColorizeConfig {
     pub threads: usize,
     /// The long side (in px) of the image the model sees; 0 uses the manifest's `long_side`. Default: 0.
     pub model_long_side: u32,
+    /// How the int8 model's arithmetic runs: "f32" (weights dequantized once at load), "f16"
+    /// (faster only on CPUs with half-precision arithmetic: Pi 5, Orin), "auto" (f16 where the
+    /// CPU has it, else f32) or "qdq" (the file's graph as is: twice as slow, for comparisons).
+    /// Default: "auto".
+    pub precision: crate::model::Precision,
 }
 
 impl Default for ColorizeConfig {
@@ -311,6 +316,7 @@ impl Default for ColorizeConfig {
             jpeg_quality: 92,
             threads: 0,
             model_long_side: 0,
+            precision: crate::model::Precision::Auto,
         }
     }
 }

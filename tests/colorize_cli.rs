@@ -168,7 +168,11 @@ fn folders_recursion_out_dir_and_compare() {
     let compare = image::open(scans.join("box2/b.compare.jpg")).unwrap();
     assert!(compare.width() > 2 * 64 && compare.height() == 48);
     // A rerun does only what is left: copies newer than their originals are up to date...
-    colorize(&[&scans]).arg("-r").assert().success().stdout(predicate::str::contains("0 done, 2 skipped, 0 failed").and(predicate::str::contains("up to date")));
+    colorize(&[&scans])
+        .arg("-r")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 done, 2 skipped, 0 failed").and(predicate::str::contains("up to date")));
     // ...a replaced original is redone, and --force redoes everything.
     std::thread::sleep(std::time::Duration::from_millis(20));
     gray_photo(64, 48).save(scans.join("a.png")).unwrap();

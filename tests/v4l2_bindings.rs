@@ -39,9 +39,9 @@ fn recorded_layout(bindings: &str) -> Vec<(String, Option<String>, usize)> {
 }
 
 const RUST_KEYWORDS: &[&str] = &[
-    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for",
-    "if", "impl", "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return", "self", "static", "struct", "super",
-    "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn", "else", "enum", "extern", "false", "final", "fn",
+    "for", "if", "impl", "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return", "self", "static", "struct",
+    "super", "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
 ];
 
 /// A C file asserting every recorded layout of the `v4l2_*` types.
@@ -117,8 +117,16 @@ fn compiled_bindings_have_the_recorded_sizes() {
 #[test]
 fn no_build_script_runs_bindgen() {
     for target in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"] {
-        let out = Command::new(env!("CARGO")).args(["tree", "--offline", "-e", "build", "-i", "bindgen", "--target", target]).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+        let out = Command::new(env!("CARGO"))
+            .args(["tree", "--offline", "-e", "build", "-i", "bindgen", "--target", target])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && stderr.contains("did not match any packages"), "{target}: bindgen is in the build graph again:\n{}{stderr}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success() && stderr.contains("did not match any packages"),
+            "{target}: bindgen is in the build graph again:\n{}{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }

@@ -14,7 +14,7 @@ pub mod worker;
 
 use crate::config::{load_config, Config};
 use crate::job::{Job, Settings};
-use crate::model::{resolve_manifest, Model};
+use crate::model::{resolve_manifest, Model, Precision};
 use crate::pipeline::metadata::read_provenance;
 use crate::pipeline::{Outcome, Written};
 use crate::sink::{output_path, OutputTarget};
@@ -89,12 +89,16 @@ fn start_cameras(cameras: &[crate::config::CameraConfig], tx: &mpsc::SyncSender<
         .collect()
 }
 
+/// Loaded models by manifest and precision.
+type Models = HashMap<(PathBuf, Precision), Arc<Model>>;
+
 /// Loads models (sharing one per manifest) and starts the watches of `config`.
-fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: &mut HashMap<PathBuf, Arc<Model>>, usr1: &Arc<AtomicBool>) -> anyhow::Result<Setup> {
+fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: &mut Models, usr1: &Arc<AtomicBool>) -> anyhow::Result<Setup> {
     if config.watch.is_empty() && config.camera.is_empty() && !config.web.enabled {
         anyhow::bail!("no [[watch]] folders, [[camera]] devices or [web] page configured: nothing to do");
     }
-    let mut load = |model: Option<&Path>| load_model(models, model);
+    let precision = config.colorize.precision;
+    let mut load = |model: Option<&Path>| load_model(models, model, precision);
     let mut watches = Vec::new();
     for (i, w) in config.watch.iter().enumerate() {
         let c = w.colorize_settings(&config.colorize);
@@ -159,7 +163,7 @@ struct Daemon {
     counts: Counts,
     retries: Vec<(Instant, usize, PathBuf)>,
     in_flight: HashMap<PathBuf, PathBuf>,
-    models: HashMap<PathBuf, Arc<Model>>,
+    models: Models,
     tx: mpsc::SyncSender<SourceEvent>,
     usr1: Arc<AtomicBool>,
     /// The newest result, for the kiosk view.
@@ -262,24 +266,25 @@ pub fn run(config_path: &Path) -> i32 {
 
 /// The model a config names (None: the shipped one), loaded once per manifest: watches, the
 /// camera and the kiosk page that use the same model share it.
-fn load_model(models: &mut HashMap<PathBuf, Arc<Model>>, model: Option<&Path>) -> anyhow::Result<Arc<Model>> {
+fn load_model(models: &mut Models, model: Option<&Path>, precision: Precision) -> anyhow::Result<Arc<Model>> {
     let manifest = resolve_manifest(model)?;
-    Ok(match models.get(&manifest) {
+    let key = (manifest, precision);
+    Ok(match models.get(&key) {
         Some(m) => m.clone(),
         None => {
-            let m = Arc::new(Model::load(&manifest)?);
-            models.insert(manifest, m.clone());
+            let m = Arc::new(Model::load_with(&key.0, precision)?);
+            models.insert(key, m.clone());
             m
         }
     })
 }
 
 /// Starts the kiosk page with the `[colorize]` model and settings, if `[web]` is enabled.
-fn start_web(config: &Config, models: &mut HashMap<PathBuf, Arc<Model>>, latest: &Latest) -> anyhow::Result<Option<WebServer>> {
+fn start_web(config: &Config, models: &mut Models, latest: &Latest) -> anyhow::Result<Option<WebServer>> {
     if !config.web.enabled {
         return Ok(None);
     }
-    let model = load_model(models, config.colorize.model.as_deref())?;
+    let model = load_model(models, config.colorize.model.as_deref(), config.colorize.precision)?;
     Ok(Some(crate::web::start(&config.web, model, Settings::from_config(&config.colorize), latest.clone())?))
 }
 

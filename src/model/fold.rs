@@ -120,7 +120,9 @@ pub fn fold_qdq(graph: &mut GraphProto) -> FoldReport {
         }
         let users = consumers.get(q.output[0].as_str()).map(Vec::as_slice).unwrap_or_default();
         let all_dequantize = !users.is_empty()
-            && users.iter().all(|&u| kept[u].op_type == "DequantizeLinear" && kept[u].input.first() == Some(&q.output[0]) && !graph_outputs.contains(&kept[u].output[0]));
+            && users
+                .iter()
+                .all(|&u| kept[u].op_type == "DequantizeLinear" && kept[u].input.first() == Some(&q.output[0]) && !graph_outputs.contains(&kept[u].output[0]));
         if !all_dequantize {
             continue;
         }

@@ -22,7 +22,7 @@ type Plan = TypedRunnableModel;
 pub const DEFAULT_MANIFEST: &str = "hued-color-v3-int8.toml";
 
 /// How the model's arithmetic runs (`[colorize] precision`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// f16 on CPUs with half-precision arithmetic (aarch64 `asimdhp`: Pi 5, Orin), else f32.
@@ -73,7 +73,8 @@ pub struct Model {
     pub sha256: String,
     /// The precision it runs in (never `Auto`).
     pub precision: Precision,
-    /// The graph with symbolic height and width, typed and decluttered once: a plan for a new
+    /// The graph with symbolic height and width (in units of the manifest's size_multiple),
+    /// typed and decluttered once: a plan for a new
     /// size only substitutes the two and optimizes.
     graph: TypedModel,
     height: Symbol,
@@ -156,6 +157,7 @@ impl Model {
 
     /// Loads a manifest and its ONNX file, checking the file's sha256, in `precision`.
     pub fn load_with(manifest_path: &Path, precision: Precision) -> anyhow::Result<Model> {
+        let started = std::time::Instant::now();
         let text = std::fs::read_to_string(manifest_path).with_context(|| format!("cannot read model manifest {}", manifest_path.display()))?;
         let manifest = Manifest::parse(&text, manifest_path)?;
         let onnx_path = manifest_path.parent().unwrap_or(Path::new(".")).join(&manifest.onnx);
@@ -177,7 +179,12 @@ impl Model {
         if precision != Precision::Qdq {
             if let Some(graph) = proto.graph.as_mut() {
                 let report = fold_qdq(graph);
-                log::debug!("{}: {} constants folded to f32, {} activation Q/DQ pairs dropped", onnx_path.display(), report.constants_folded, report.pairs_dropped);
+                log::debug!(
+                    "{}: {} constants folded to f32, {} activation Q/DQ pairs dropped",
+                    onnx_path.display(),
+                    report.constants_folded,
+                    report.pairs_dropped
+                );
             }
         }
         let mut graph = onnx.model_for_proto_model(&proto).with_context(cannot)?;
@@ -200,16 +207,23 @@ impl Model {
             .iter()
             .position(|&o| graph.outlet_label(o) == Some(manifest.output.name.as_str()) || graph.node(o.node).name == manifest.output.name)
             .with_context(|| format!("{}: the model has no output named {:?}", manifest_path.display(), manifest.output.name))?;
+        // Sizes are multiples of the manifest's size_multiple (the network's total stride): in
+        // those units tract can prove that a skip connection's shapes match.
         let (height, width) = (graph.symbols.sym("h"), graph.symbols.sym("w"));
+        let unit = manifest.input.size_multiple as i64;
         for (i, &hints) in inputs_are_hints.iter().enumerate() {
             let channels = if hints { 3 } else { 1 };
-            graph.set_input_fact(i, f32::fact(&[1.to_dim(), channels.to_dim(), height.to_dim(), width.to_dim()]).into())?;
+            graph.set_input_fact(i, f32::fact(&[1.to_dim(), channels.to_dim(), height.to_dim() * unit, width.to_dim() * unit]).into())?;
         }
-        let mut graph = graph.into_typed().with_context(cannot)?.into_decluttered().with_context(cannot)?;
+        log::trace!("parsed and folded: {} ms", started.elapsed().as_millis());
+        let graph = graph.into_typed().with_context(cannot)?;
+        log::trace!("typed: {} ms", started.elapsed().as_millis());
+        let mut graph = graph.into_decluttered().with_context(cannot)?;
         if precision == Precision::F16 {
             let to_f16 = tract_onnx::tract_core::transform::get_transform("f32_to_f16")?.context("tract has no f32_to_f16 transform")?;
             graph = to_f16.transform_into(graph).with_context(|| format!("tract cannot run {} in f16", onnx_path.display()))?;
         }
+        log::debug!("{}: loaded in {} ms ({precision})", onnx_path.display(), started.elapsed().as_millis());
         Ok(Model {
             manifest,
             manifest_path: manifest_path.to_path_buf(),
@@ -234,13 +248,17 @@ impl Model {
         if let Some(plan) = self.plans.lock().unwrap().get(&(width, height)) {
             return Ok(plan.clone());
         }
-        let sizes = HashMap::from([(self.height.clone(), (height as i64).to_dim()), (self.width.clone(), (width as i64).to_dim())]);
+        let started = std::time::Instant::now();
+        let unit = self.manifest.input.size_multiple;
+        anyhow::ensure!(width % unit == 0 && height % unit == 0, "model input {width}x{height} is not in multiples of {unit}");
+        let sizes = HashMap::from([(self.height.clone(), ((height / unit) as i64).to_dim()), (self.width.clone(), ((width / unit) as i64).to_dim())]);
         let plan: Arc<Plan> = self
             .graph
             .set_symbols(&sizes)
             .and_then(|m| m.into_optimized())
             .with_context(|| format!("tract cannot optimize the model for {width}x{height}"))?
             .into_runnable()?;
+        log::debug!("plan for {width}x{height} built in {} ms", started.elapsed().as_millis());
         self.plans.lock().unwrap().insert((width, height), plan.clone());
         Ok(plan)
     }
@@ -300,7 +318,6 @@ impl Model {
 /// Sets how many threads tract's matrix products use (process-wide). 0 = one per core.
 pub fn set_threads(threads: usize) {
     let n = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
-    if n > 1 {
-        tract_linalg::multithread::set_default_executor(tract_linalg::multithread::Executor::multithread(n));
-    }
+    use tract_linalg::multithread::{set_default_executor, Executor};
+    set_default_executor(if n > 1 { Executor::multithread(n) } else { Executor::SingleThread });
 }

@@ -290,9 +290,7 @@ fn colorize_upload(upload: &[u8], name: &str, model: &Model, settings: &Settings
             }))
         }
         Ok(Outcome::Skipped(reason)) => Stage::Failed { status: 422, message: format!("Not colorized: this photo is {reason}.") },
-        Err(e) => {
-            Stage::Failed { status: e.http_status(), message: e.to_string() }
-        }
+        Err(e) => Stage::Failed { status: e.http_status(), message: e.to_string() },
     }
 }
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Model inference: tract (through `hued bench --infer`) beside onnxruntime, on the same model
+file and the same input (the sample photo at 256x192), at 1 and 2 threads, in one run.
+
+    python3 bench/infer.py [--bin target/release/hued] [--model models/hued-color-v3-int8.toml] [--runs 20]
+
+Prints each time and the ratio tract / onnxruntime-int8. Needs `pip install onnxruntime numpy`.
+"""
+import argparse
+import os
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def ort_median(onnx_path, l_input, threads, runs):
+    import numpy as np
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    feeds = {}
+    for i in sess.get_inputs():
+        channels = 1 if i.name == "l" else 3
+        feeds[i.name] = l_input if channels == 1 else np.zeros((1, 3, 192, 256), np.float32)
+    sess.run(None, feeds)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        sess.run(None, feeds)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", default=str(ROOT / "target/release/hued"))
+    ap.add_argument("--model", default=str(ROOT / "models/hued-color-v3-int8.toml"))
+    ap.add_argument("--runs", type=int, default=20)
+    a = ap.parse_args()
+    import numpy as np
+
+    manifest = pathlib.Path(a.model)
+    onnx_name = re.search(r'^onnx\s*=\s*"([^"]+)"', manifest.read_text(), re.M).group(1)
+    onnx_path = manifest.parent / onnx_name
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = pathlib.Path(tmp) / "l.f32"
+        out = subprocess.run([a.bin, "bench", "--infer", "--runs", str(a.runs), "--model", str(manifest), "--save-input", str(raw)],
+                             check=True, capture_output=True, text=True, env={**os.environ, "RUST_LOG": "warn"}).stdout
+        l_input = np.fromfile(raw, dtype="<f4").reshape(1, 1, 192, 256)
+    print(out.rstrip())
+    tract = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 5 and f[0] in ("qdq", "f32", "f16"):
+            tract[f[0]] = (float(f[3]), float(f[4]))
+    ort_t = {t: ort_median(onnx_path, l_input, t, a.runs) for t in (1, 2)}
+    print(f"onnxruntime {__import__('onnxruntime').__version__} on the same int8 file: 1 thread {ort_t[1]:.1f} ms, 2 threads {ort_t[2]:.1f} ms")
+    print(f"{'tract':<8} {'1 thread':>10} {'ratio':>7} {'2 threads':>10} {'ratio':>7}   (ratio = tract / onnxruntime-int8; target <= 2.0)")
+    for prec, (t1, t2) in tract.items():
+        print(f"{prec:<8} {t1:>10.1f} {t1 / ort_t[1]:>7.2f} {t2:>10.1f} {t2 / ort_t[2]:>7.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
