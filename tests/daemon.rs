@@ -587,3 +587,44 @@ fn an_original_replaced_by_content_with_an_older_date_is_colorized_again() {
     wait_for("the copy redone", &d, 30, || colorized(&p).exists() && hash(&colorized(&p)) != first);
     assert_eq!(d.stop(), 0);
 }
+
+#[test]
+fn a_renamed_or_closed_drop_starts_without_the_stability_delay_and_an_open_writer_still_waits() {
+    let st = Station::new();
+    let config = st.config("", "");
+    let text = fs::read_to_string(&config).unwrap().replace("stability_delay = 0.6", "stability_delay = 6");
+    fs::write(&config, text).unwrap();
+    let d = Daemon::start(&config);
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    // Temp-then-rename (scanimage --batch, rsync, most scanner software): complete when it appears.
+    let part = st.scans().join("scan-0001.jpg.part");
+    fs::write(&part, photo_bytes(160, 120)).unwrap();
+    let renamed = st.scans().join("scan-0001.jpg");
+    let t = Instant::now();
+    fs::rename(&part, &renamed).unwrap();
+    wait_for("renamed drop", &d, 20, || colorized(&renamed).exists());
+    let renamed_after = t.elapsed();
+    // Written and closed (a plain copy): after a short confirmation.
+    let copied = st.scans().join("copied.jpg");
+    let t = Instant::now();
+    st.put(&copied, &photo_bytes(160, 120));
+    wait_for("copied drop", &d, 20, || colorized(&copied).exists());
+    let copied_after = t.elapsed();
+    eprintln!("renamed drop colorized after {renamed_after:?}, closed drop after {copied_after:?} (stability delay 6 s)");
+    assert!(renamed_after < Duration::from_secs(3), "a renamed drop waited {renamed_after:?}");
+    assert!(copied_after < Duration::from_secs(3), "a closed drop waited {copied_after:?}");
+    // A writer that keeps its file open between chunks never closed it: the full delay holds.
+    let slow = st.scans().join("slow.jpg");
+    let bytes = photo_bytes(200, 150);
+    let mut f = fs::File::create(&slow).unwrap();
+    for chunk in bytes.chunks(bytes.len() / 4 + 1) {
+        f.write_all(chunk).unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(!colorized(&slow).exists(), "processed before the writer finished");
+    }
+    drop(f);
+    wait_for("slow writer's file", &d, 20, || colorized(&slow).exists());
+    assert!(!d.log().contains("failed"), "{}", d.log());
+    st.check_originals();
+}

@@ -18,7 +18,8 @@ use crate::model::{resolve_manifest, Model, Precision};
 use crate::pipeline::metadata::read_provenance;
 use crate::pipeline::{Outcome, Written};
 use crate::sink::{output_path, OutputTarget};
-use crate::source::watch::{self, FileFilter, FolderWatch, SourceEvent};
+use crate::source::watch::{self, FileFilter, FolderWatch};
+use crate::source::SourceEvent;
 use crate::web::latest::Latest;
 use crate::web::WebServer;
 use settle::{FileStamp, Settler};
@@ -29,13 +30,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use worker::{Pool, WorkItem, WorkResult};
+use worker::{Origin, Pool, WorkItem, WorkResult};
 
 /// Exit code when the daemon cannot start.
 pub const EXIT_CONFIG: i32 = 2;
-
-/// The "watch index" of a camera capture's job.
-const CAMERA_JOB: usize = usize::MAX;
 
 /// One configured watch, resolved.
 struct Watch {
@@ -161,7 +159,7 @@ struct Daemon {
     pool: Pool,
     state: State,
     counts: Counts,
-    retries: Vec<(Instant, usize, PathBuf)>,
+    retries: Vec<(Instant, Origin, PathBuf)>,
     in_flight: HashMap<PathBuf, PathBuf>,
     models: Models,
     tx: mpsc::SyncSender<SourceEvent>,
@@ -364,11 +362,11 @@ impl Daemon {
     fn on_event(&mut self, ev: SourceEvent) {
         let now = Instant::now();
         match ev {
-            SourceEvent::Touched { watch, path } => {
+            SourceEvent::Touched { watch, path, arrival } => {
                 if watch < self.setup.watches.len() {
                     self.pool.withdraw(&path);
                     self.ready.retain(|item| item.job.input != path);
-                    self.settler.touch(watch, path, now);
+                    self.settler.arrived(watch, path, arrival, now);
                 }
             }
             SourceEvent::Captured { camera, path } => {
@@ -377,7 +375,7 @@ impl Daemon {
                 };
                 let suffix = &self.setup.config.colorize.suffix;
                 let job = Job::new(path, &OutputTarget::Beside, suffix, self.setup.camera_settings.clone());
-                if let Err(item) = self.pool.push(WorkItem { job, model, stamp, watch: CAMERA_JOB }) {
+                if let Err(item) = self.pool.push(WorkItem { job, model, stamp, origin: Origin::Camera(camera) }) {
                     log::error!("camera #{}: queue full; {} waits for the next restart", camera + 1, item.job.input.display());
                 }
             }
@@ -401,11 +399,11 @@ impl Daemon {
 
     /// Looks at a file again: a watched one goes back through the stability check, a
     /// camera capture straight back to the queue.
-    fn retouch(&mut self, watch: usize, path: PathBuf) {
-        if watch == CAMERA_JOB {
-            self.on_event(SourceEvent::Captured { camera: 0, path });
-        } else if watch < self.setup.watches.len() {
-            self.settler.touch(watch, path, Instant::now());
+    fn retouch(&mut self, origin: Origin, path: PathBuf) {
+        match origin {
+            Origin::Camera(camera) => self.on_event(SourceEvent::Captured { camera, path }),
+            Origin::Watch(watch) if watch < self.setup.watches.len() => self.settler.touch(watch, path, Instant::now()),
+            Origin::Watch(_) => {} // its watch went away in a reload
         }
     }
 
@@ -444,7 +442,7 @@ impl Daemon {
             }
         };
         let job = Job { input: path.clone(), output, compare: None, settings: w.settings.clone(), hints };
-        if let Err(item) = self.pool.push(WorkItem { job, model: w.model.clone(), stamp, watch }) {
+        if let Err(item) = self.pool.push(WorkItem { job, model: w.model.clone(), stamp, origin: Origin::Watch(watch) }) {
             // Queue full: it waits, checked, in the ready list; nothing is read again for it
             // (the worker still compares its stamp before starting).
             self.ready.push_back(item);
@@ -458,11 +456,11 @@ impl Daemon {
                 self.in_flight.insert(input, output);
             }
             WorkResult::Exited => {}
-            WorkResult::Finished { input, watch, stamp, result, elapsed } => {
+            WorkResult::Finished { input, origin, stamp, result, elapsed } => {
                 self.in_flight.remove(&input);
                 let record = |verdict, reason: String, attempts| Record { stamp, verdict, reason, attempts };
                 match result {
-                    Ok(None) => self.retouch(watch, input),
+                    Ok(None) => self.retouch(origin, input),
                     Ok(Some(Outcome::Done(Written { output, times, warning }))) => {
                         if let Some(w) = warning {
                             log::warn!("{}: {w}", input.display());
@@ -484,7 +482,7 @@ impl Daemon {
                         let max = self.setup.config.daemon.max_retry_delay;
                         let delay = Duration::from_secs_f64((2f64.powi(attempts as i32 - 1)).min(max));
                         log::warn!("failed {e} (after {} ms); retrying in {:.0} s", elapsed.as_millis(), delay.as_secs_f64());
-                        self.retries.push((Instant::now() + delay, watch, input.clone()));
+                        self.retries.push((Instant::now() + delay, origin, input.clone()));
                         self.state.files.insert(input, record(Verdict::Retrying, e.error.to_string(), attempts));
                         self.state_changed();
                     }

@@ -2,6 +2,7 @@
 //! stayed the same for the stability delay. Scanners write slowly, copies over SMB arrive in
 //! pieces, and inotify's "closed after writing" comes once per write session, not per file.
 
+use crate::source::Arrival;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -42,7 +43,15 @@ struct Pending {
     watch: usize,
     stamp: Option<FileStamp>,
     since: Instant,
+    /// How long it must stay unchanged: the stability delay, or less when the writer said it
+    /// was done.
+    quiet: Option<Duration>,
 }
+
+/// After IN_CLOSE_WRITE, how long a file must stay unchanged before it is read: long enough
+/// for a writer that closes and reopens (some scanner drivers append page by page) to show
+/// itself, short enough not to be noticed.
+pub const CLOSE_CONFIRMATION: Duration = Duration::from_millis(200);
 
 /// Files waiting to become stable.
 pub struct Settler {
@@ -61,9 +70,21 @@ impl Settler {
         self.delay = delay;
     }
 
-    /// The file was touched: (re)start its clock.
+    /// The file was touched: (re)start its clock, waiting the full stability delay.
     pub fn touch(&mut self, watch: usize, path: PathBuf, now: Instant) {
-        self.pending.insert(path, Pending { watch, stamp: None, since: now });
+        self.arrived(watch, path, Arrival::Changed, now);
+    }
+
+    /// An event about the file: (re)start its clock. A file renamed into place is complete at
+    /// once; one its writer closed, after [`CLOSE_CONFIRMATION`] without a change; any other,
+    /// after the stability delay.
+    pub fn arrived(&mut self, watch: usize, path: PathBuf, arrival: Arrival, now: Instant) {
+        let quiet = match arrival {
+            Arrival::Changed => None,
+            Arrival::Closed => Some(CLOSE_CONFIRMATION),
+            Arrival::MovedIn => Some(Duration::ZERO),
+        };
+        self.pending.insert(path, Pending { watch, stamp: None, since: now, quiet });
     }
 
     /// Forgets a file.
@@ -87,8 +108,9 @@ impl Settler {
     /// vanished are forgotten.
     pub fn poll(&mut self, now: Instant) -> Vec<(usize, PathBuf, FileStamp)> {
         let mut ready = Vec::new();
-        let delay = self.delay;
+        let stability_delay = self.delay;
         self.pending.retain(|path, p| {
+            let delay = p.quiet.map_or(stability_delay, |q| q.min(stability_delay));
             let Ok(stamp) = FileStamp::of(path) else {
                 return false;
             };
@@ -98,7 +120,7 @@ impl Settler {
                 if !first_look {
                     p.since = now;
                 }
-                if !(first_look && stamp.age() >= delay) {
+                if !(first_look && (stamp.age() >= delay || delay.is_zero())) {
                     return true;
                 }
             } else if now.duration_since(p.since) < delay && stamp.age() < delay {
@@ -140,5 +162,25 @@ mod tests {
         // Vanished files are dropped.
         s.touch(0, dir.path().join("gone.jpg"), Instant::now());
         assert!(s.poll(Instant::now()).is_empty() && s.is_empty());
+    }
+
+    #[test]
+    fn a_renamed_file_is_ready_at_once_and_a_closed_one_after_the_confirmation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (moved, closed) = (dir.path().join("moved.jpg"), dir.path().join("closed.jpg"));
+        std::fs::write(&moved, b"complete").unwrap();
+        std::fs::write(&closed, b"complete").unwrap();
+        let mut s = Settler::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        s.arrived(0, moved.clone(), Arrival::MovedIn, t0);
+        s.arrived(0, closed.clone(), Arrival::Closed, t0);
+        let ready: Vec<_> = s.poll(t0).into_iter().map(|r| r.1).collect();
+        assert_eq!(ready, vec![moved]);
+        assert!(s.poll(t0 + CLOSE_CONFIRMATION / 2).is_empty(), "not before the confirmation");
+        // Written again in the meantime: the clock starts over.
+        std::fs::OpenOptions::new().append(true).open(&closed).unwrap().write_all(b" more").unwrap();
+        assert!(s.poll(t0 + CLOSE_CONFIRMATION + Duration::from_millis(10)).is_empty());
+        let later = t0 + 3 * CLOSE_CONFIRMATION;
+        assert_eq!(s.poll(later).into_iter().map(|r| r.1).collect::<Vec<_>>(), vec![closed]);
     }
 }

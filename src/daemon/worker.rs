@@ -21,8 +21,17 @@ pub struct WorkItem {
     pub model: Arc<Model>,
     /// The content the stability check approved.
     pub stamp: FileStamp,
-    /// Index of its watch.
-    pub watch: usize,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// Where a job came from: which `[[watch]]` or `[[camera]]` entry (by index in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A file in a watched folder.
+    Watch(usize),
+    /// A capture of a document camera.
+    Camera(usize),
 }
 
 /// What a worker reports.
@@ -38,8 +47,8 @@ pub enum WorkResult {
     Finished {
         /// The original.
         input: PathBuf,
-        /// Its watch.
-        watch: usize,
+        /// Where it came from.
+        origin: Origin,
         /// The content processed.
         stamp: FileStamp,
         /// How it went; `Ok(None)` when the file changed after it was queued.
@@ -172,6 +181,6 @@ fn work(queue: &(Mutex<Queue>, Condvar), results: &Sender<WorkResult>) {
             };
             made_dir.and_then(|()| colorize_guarded(&item).map(Some))
         };
-        let _ = results.send(WorkResult::Finished { input, watch: item.watch, stamp: item.stamp, result, elapsed: start.elapsed() });
+        let _ = results.send(WorkResult::Finished { input, origin: item.origin, stamp: item.stamp, result, elapsed: start.elapsed() });
     }
 }

@@ -2,6 +2,7 @@
 //! [`SourceEvent`]s on one bounded channel. Filtering happens right here, synchronously, so
 //! the channel only carries candidate photos.
 
+use super::{Arrival, SourceEvent};
 use crate::config::WatchConfig;
 use crate::source::args::{has_image_extension, is_hued_output};
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -9,40 +10,6 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
-
-/// What a folder watch reports.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SourceEvent {
-    /// A file in watch number `watch` was created, written, closed or renamed into place:
-    /// maybe complete, to be confirmed by the stability check.
-    Touched {
-        /// Index of the `[[watch]]` entry.
-        watch: usize,
-        /// The file.
-        path: PathBuf,
-    },
-    /// A camera saved a capture (written atomically: no stability check needed).
-    Captured {
-        /// Index of the `[[camera]]` entry.
-        camera: usize,
-        /// The saved frame.
-        path: PathBuf,
-    },
-    /// Events of watch number `watch` were lost (the kernel's inotify queue overflowed while
-    /// the daemon was busy): the whole watch must be scanned again.
-    Rescan {
-        /// Index of the `[[watch]]` entry.
-        watch: usize,
-    },
-    /// A folder appeared inside a recursive watch: its files must be scanned, as they may
-    /// have been written before the watch on it was set up.
-    NewFolder {
-        /// Index of the `[[watch]]` entry.
-        watch: usize,
-        /// The folder.
-        path: PathBuf,
-    },
-}
 
 /// Which file names a watch takes.
 #[derive(Debug)]
@@ -115,6 +82,14 @@ pub fn start(index: usize, w: &WatchConfig, filter: std::sync::Arc<FileFilter>, 
         if !relevant {
             return;
         }
+        // Writers that announce the end of writing (a rename into the folder, a close after
+        // writing) need not wait the whole stability delay. Polled shares never say so.
+        use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+        let arrival = match event.kind {
+            EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => Arrival::MovedIn,
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Arrival::Closed,
+            _ => Arrival::Changed,
+        };
         // A rename reports [from, to]: only the destination can be a finished file.
         let paths = if event.paths.len() == 2 { &event.paths[1..] } else { &event.paths[..] };
         for path in paths {
@@ -124,10 +99,11 @@ pub fn start(index: usize, w: &WatchConfig, filter: std::sync::Arc<FileFilter>, 
             {
                 let _ = tx.send(SourceEvent::NewFolder { watch: index, path: path.clone() });
             } else if filter.accepts(path) {
-                let _ = tx.send(SourceEvent::Touched { watch: index, path: path.clone() });
+                let _ = tx.send(SourceEvent::Touched { watch: index, path: path.clone(), arrival });
             } else if let Some(image) = crate::pipeline::hints::image_of_sidecar(path).filter(|i| filter.accepts(i) && i.is_file()) {
                 // A new or edited hints sidecar: its photo is colorized again with the hints.
-                let _ = tx.send(SourceEvent::Touched { watch: index, path: image });
+                // (A sidecar says nothing about its photo's writing.)
+                let _ = tx.send(SourceEvent::Touched { watch: index, path: image, arrival: Arrival::Changed });
             }
         }
     };

@@ -9,7 +9,7 @@ pub mod v4l2;
 
 use crate::config::{CameraConfig, SaveFormat, TriggerKind};
 use crate::sink::AtomicFile;
-use crate::source::watch::SourceEvent;
+use crate::source::SourceEvent;
 use frame::{decode_frame, thumbnail, Frame, PixelFormat};
 use std::io::Write;
 use std::path::{Path, PathBuf};
