@@ -42,6 +42,20 @@ enum Command {
     },
     /// Time each pipeline stage on generated 1 MP / 12 MP JPEGs and a 50 MP 16-bit TIFF.
     Bench(crate::bench::BenchArgs),
+    /// Reports written by `hued colorize --report`.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Merge report files (e.g. one per shard): each input counted once, by its last line.
+    /// Prints the totals as JSON; exits 1 when any input's last outcome is a failure.
+    Merge {
+        /// The .jsonl files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -76,8 +90,26 @@ enum LevelsArg {
 #[derive(Args)]
 struct ColorizeArgs {
     /// Photos, or folders of photos.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "files_from")]
     paths: Vec<PathBuf>,
+    /// Also the photos listed in FILE, one path per line ("-": standard input).
+    #[arg(long, value_name = "FILE")]
+    files_from: Option<PathBuf>,
+    /// With --files-from: the paths are separated by NUL bytes (find -print0), not lines.
+    #[arg(short = '0', long = "null", requires = "files_from")]
+    null: bool,
+    /// Only this slice of the inputs: K/N (K from 0 to N-1), by a hash of each path relative
+    /// to its folder argument, so that N machines split the work without talking; or "auto",
+    /// from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX (default: all inputs).
+    #[arg(long, value_name = "K/N|auto")]
+    shard: Option<String>,
+    /// With --shard auto: how many tasks share the work (default: SLURM_ARRAY_TASK_COUNT).
+    #[arg(long, value_name = "N")]
+    shards: Option<u64>,
+    /// Append one JSON line per input to FILE (path, outcome, reason, output, sha256, model,
+    /// ms), flushed as it goes; `hued report merge` totals several.
+    #[arg(long, value_name = "FILE.jsonl")]
+    report: Option<PathBuf>,
     /// Write the colorized copies into this folder instead of beside the originals.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -133,6 +165,7 @@ pub fn main() -> i32 {
         Command::Bench(a) => crate::bench::run(a),
         Command::Run { config } => crate::daemon::run(&config),
         Command::Camera(c) => camera(c),
+        Command::Report(ReportCommand::Merge { files }) => report_merge(&files),
     }
 }
 
@@ -333,75 +366,201 @@ fn colorize(a: ColorizeArgs) -> i32 {
     let mut settings = Settings::from_config(c);
     settings.compare = a.compare;
     settings.force = a.force;
-    let (inputs, rejected) = args::collect(&a.paths, a.recursive, &c.suffix);
-
-    let mut summary = Summary::default();
-    for r in rejected {
-        if r.is_error {
-            eprintln!("error: {}: {}", r.path.display(), r.reason);
-            summary.failed.push((r.path, r.reason));
-        } else {
-            summary.skipped.push((r.path, r.reason));
+    let shard = match (a.shard.as_deref(), a.shards) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            eprintln!("error: --shards goes with --shard auto");
+            return EXIT_USAGE;
         }
-    }
-    let bar = if inputs.len() > 1 {
-        let bar = indicatif::ProgressBar::new(inputs.len() as u64);
-        bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}").expect("valid template"));
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    // Two photos whose copies would land on the same name (a/IMG_0001.png and b/IMG_0001.png
-    // with one --out): the first is colorized, the second refused, naming both.
-    let mut claimed: std::collections::HashMap<PathBuf, PathBuf> = std::collections::HashMap::new();
-    for input in inputs {
-        bar.set_message(input.display().to_string());
-        let mut job = Job::new(input.clone(), &target, &c.suffix, settings.clone());
-        if let Some(first) = claimed.get(&job.output) {
-            let reason =
-                format!("its copy {} would overwrite the copy of {}: colorize them into different --out folders", job.output.display(), first.display());
-            bar.suspend(|| eprintln!("error: {}: {reason}", input.display()));
-            summary.failed.push((input, reason));
-            continue;
-        }
-        claimed.insert(job.output.clone(), input.clone());
-        job.hints = if a.hints.is_empty() && model.has_hints() {
-            match hints::read_sidecar(&input) {
-                Ok(h) => h,
-                Err(reason) => {
-                    bar.suspend(|| eprintln!("error: {}: {reason}", input.display()));
-                    summary.failed.push((input, reason));
-                    continue;
-                }
-            }
-        } else {
-            a.hints.clone()
-        };
-        match pipeline::colorize(&job, &model) {
-            Ok(Outcome::Done(Written { output, times, warning })) => {
-                if let Some(w) = warning {
-                    bar.suspend(|| log::warn!("{}: {w}", input.display()));
-                }
-                bar.suspend(|| log::info!("{} -> {} in {times}", input.display(), output.display()));
-                summary.done += 1;
-            }
-            Ok(Outcome::Skipped(reason)) => {
-                bar.suspend(|| log::info!("{}: skipped: {reason} (use --force to colorize anyway)", input.display()));
-                summary.skipped.push((input, reason.to_string()));
+        (Some("auto"), count) => match args::Shard::from_env(count, |k| std::env::var(k).ok()) {
+            Ok((shard, source)) => {
+                eprintln!("shard {}/{} (from {source})", shard.index, shard.count);
+                Some(shard)
             }
             Err(e) => {
-                bar.suspend(|| eprintln!("error: {e}"));
-                summary.failed.push((e.path, e.error.to_string()));
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
             }
+        },
+        (Some(spec), None) => match args::Shard::parse(spec) {
+            Ok(shard) => Some(shard),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        (Some(_), Some(_)) => {
+            eprintln!("error: --shards goes with --shard auto; give --shard K/N alone");
+            return EXIT_USAGE;
         }
-        bar.inc(1);
+    };
+    let listed: Box<dyn Iterator<Item = std::io::Result<PathBuf>>> = match &a.files_from {
+        None => Box::new(std::iter::empty()),
+        Some(p) if p.as_os_str() == "-" => Box::new(args::list_file(std::io::stdin().lock(), a.null)),
+        Some(p) => match std::fs::File::open(p) {
+            Ok(f) => Box::new(args::list_file(std::io::BufReader::new(f), a.null)),
+            Err(e) => {
+                eprintln!("error: --files-from {}: {e}", p.display());
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let mut report = match a.report.as_deref().map(crate::report::ReportWriter::open).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: --report {}: {e}", a.report.as_deref().unwrap_or(Path::new("")).display());
+            return EXIT_USAGE;
+        }
+    };
+    let run = Run { target: &target, suffix: &c.suffix, settings: &settings, model: &model, hints: &a.hints, shard };
+    let list_error = std::cell::RefCell::new(None);
+    let listed = listed.map_while(|r| r.map_err(|e| *list_error.borrow_mut() = Some(e)).ok());
+    let summary = run.all(args::stream(&a.paths, listed, a.recursive, &c.suffix), report.as_mut());
+    if let Some(e) = list_error.into_inner() {
+        eprintln!("error: --files-from: {e}; the list was read only up to there");
+        return EXIT_FAILED;
     }
-    bar.finish_and_clear();
     summary.print();
     if summary.failed.is_empty() {
         0
     } else {
         EXIT_FAILED
+    }
+}
+
+/// What a `hued colorize` run applies to each input.
+struct Run<'a> {
+    target: &'a OutputTarget,
+    suffix: &'a str,
+    settings: &'a Settings,
+    model: &'a Model,
+    /// --hint (else each photo's sidecar).
+    hints: &'a [Hint],
+    shard: Option<args::Shard>,
+}
+
+impl Run<'_> {
+    /// Colorizes the inputs as they stream in; reports each to `report`.
+    fn all(&self, inputs: impl Iterator<Item = args::Input>, mut report: Option<&mut crate::report::ReportWriter>) -> Summary {
+        let mut summary = Summary::default();
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} {wide_msg}").expect("valid template"));
+        // Two photos whose copies would land on the same name (a/IMG_0001.png and b/IMG_0001.png
+        // with one --out): the first is colorized, the second refused, naming both.
+        let mut claimed: std::collections::HashMap<PathBuf, PathBuf> = std::collections::HashMap::new();
+        for input in inputs {
+            let (path, key) = match input {
+                args::Input::Rejected(r) => {
+                    if r.is_error {
+                        bar.suspend(|| eprintln!("error: {}: {}", r.path.display(), r.reason));
+                    }
+                    self.record(&mut report, &r.path, if r.is_error { "failed" } else { "skipped" }, Some(&r.reason), None, 0);
+                    if r.is_error { &mut summary.failed } else { &mut summary.skipped }.push((r.path, r.reason));
+                    continue;
+                }
+                args::Input::Photo { path, key } => (path, key),
+            };
+            if self.shard.is_some_and(|s| !s.takes(&key)) {
+                continue;
+            }
+            bar.set_message(path.display().to_string());
+            let started = std::time::Instant::now();
+            let ms = || started.elapsed().as_millis() as u64;
+            let mut job = Job::new(path.clone(), self.target, self.suffix, self.settings.clone());
+            if let Some(first) = claimed.get(&job.output) {
+                let reason =
+                    format!("its copy {} would overwrite the copy of {}: colorize them into different --out folders", job.output.display(), first.display());
+                bar.suspend(|| eprintln!("error: {}: {reason}", path.display()));
+                self.record(&mut report, &path, "failed", Some(&reason), None, 0);
+                summary.failed.push((path, reason));
+                continue;
+            }
+            claimed.insert(job.output.clone(), path.clone());
+            job.hints = if self.hints.is_empty() && self.model.has_hints() {
+                match hints::read_sidecar(&path) {
+                    Ok(h) => h,
+                    Err(reason) => {
+                        bar.suspend(|| eprintln!("error: {}: {reason}", path.display()));
+                        self.record(&mut report, &path, "failed", Some(&reason), None, ms());
+                        summary.failed.push((path, reason));
+                        continue;
+                    }
+                }
+            } else {
+                self.hints.to_vec()
+            };
+            match pipeline::colorize(&job, self.model) {
+                Ok(Outcome::Done(Written { output, times, warning, source_sha256 })) => {
+                    if let Some(w) = &warning {
+                        bar.suspend(|| log::warn!("{}: {w}", path.display()));
+                    }
+                    bar.suspend(|| log::info!("{} -> {} in {times}", path.display(), output.display()));
+                    self.record(&mut report, &path, "done", warning.as_deref(), Some((&output, &source_sha256)), ms());
+                    summary.done += 1;
+                }
+                Ok(Outcome::Skipped(reason)) => {
+                    bar.suspend(|| log::info!("{}: skipped: {reason} (use --force to colorize anyway)", path.display()));
+                    self.record(&mut report, &path, "skipped", Some(&reason.to_string()), None, ms());
+                    summary.skipped.push((path, reason.to_string()));
+                }
+                Err(e) => {
+                    bar.suspend(|| eprintln!("error: {e}"));
+                    self.record(&mut report, &path, "failed", Some(&e.error.to_string()), None, ms());
+                    summary.failed.push((e.path, e.error.to_string()));
+                }
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        summary
+    }
+
+    /// One line of the report, if one is kept. A report that cannot be written stops nothing
+    /// (the photos are the work); it is said once per line.
+    fn record(
+        &self,
+        report: &mut Option<&mut crate::report::ReportWriter>,
+        path: &Path,
+        outcome: &str,
+        reason: Option<&str>,
+        done: Option<(&Path, &str)>,
+        ms: u64,
+    ) {
+        let Some(report) = report else { return };
+        let record = crate::report::Record {
+            path: path.to_path_buf(),
+            outcome: outcome.into(),
+            reason: reason.map(str::to_string),
+            output: done.map(|d| d.0.to_path_buf()),
+            sha256: done.map(|d| d.1.to_string()),
+            model: self.model.manifest.name.clone(),
+            ms,
+            shard: self.shard.map(|s| format!("{}/{}", s.index, s.count)),
+        };
+        if let Err(e) = report.write(&record) {
+            log::error!("{e}");
+        }
+    }
+}
+
+fn report_merge(files: &[PathBuf]) -> i32 {
+    match crate::report::merge(files) {
+        Ok(t) => {
+            println!("{}", serde_json::to_string_pretty(&t).expect("totals serialize"));
+            eprintln!(
+                "{} inputs: {} done, {} skipped, {} failed ({} reported more than once, {} unreadable lines)",
+                t.inputs, t.done, t.skipped, t.failed, t.repeated, t.bad_lines
+            );
+            if t.failed > 0 {
+                EXIT_FAILED
+            } else {
+                0
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_USAGE
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 //! * [`pipeline`]: the stages, each a plain function:
 //!   [`pipeline::decode`] → [`pipeline::prepare`] → [`pipeline::infer`] →
 //!   [`pipeline::recombine`] → [`pipeline::encode`],
-//! * [`sink`]: where a result lands, written atomically (temp file + fsync + rename).
+//! * [`sink`]: where a result lands, written atomically (temp file + fsync + rename);
+//!   [`report`]: the JSON-lines record of a batch run.
 //!
 //! [`model`] loads a colorization model described by its manifest; [`config`] reads hued.toml.
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ pub mod daemon;
 pub mod job;
 pub mod model;
 pub mod pipeline;
+pub mod report;
 pub mod sink;
 pub mod source;
 pub mod web;

@@ -461,7 +461,7 @@ impl Daemon {
                 let record = |verdict, reason: String, attempts| Record { stamp, verdict, reason, attempts };
                 match result {
                     Ok(None) => self.retouch(origin, input),
-                    Ok(Some(Outcome::Done(Written { output, times, warning }))) => {
+                    Ok(Some(Outcome::Done(Written { output, times, warning, .. }))) => {
                         if let Some(w) = warning {
                             log::warn!("{}: {w}", input.display());
                         }

@@ -199,6 +199,8 @@ pub struct Written {
     pub times: StageTimes,
     /// Metadata that could not be carried over.
     pub warning: Option<String>,
+    /// sha256 of the original, as recorded in the copy's metadata.
+    pub source_sha256: String,
 }
 
 /// The colorized pixels of one photo and what its file needs besides them.
@@ -292,7 +294,7 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
         .map_err(fail)?;
     }
     times.encode = t.elapsed();
-    Ok(Outcome::Done(Written { output: job.output.clone(), times, warning }))
+    Ok(Outcome::Done(Written { output: job.output.clone(), times, warning, source_sha256: c.provenance.source_sha256.clone() }))
 }
 
 /// A photo colorized in memory (the kiosk page's uploads, which never touch the disk).

@@ -1,65 +1,57 @@
 //! The one folder walker, for command-line folders ([`super::args`]) and a watch's backlog
-//! ([`super::watch`]). They differ only in policy, which the caller passes: whether links to
-//! folders are followed, and what becomes of a folder that cannot be listed.
+//! ([`super::watch`]), on walkdir. They differ only in policy, which the caller passes: whether
+//! links to folders are followed, and what becomes of a folder that cannot be listed. Hidden
+//! files and folders (a leading '.') are never taken: editors', sync tools' and hued's own temps.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use walkdir::WalkDir;
 
-/// What a walk does with a symbolic link to a folder.
+/// Whether a walk enters symbolic links to folders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FolderLinks {
-    /// Walk into it (a folder named on the command line may be a link farm); each real
-    /// folder is walked once, so a link loop ends.
+    /// Enter them (command-line folders: the user named the tree); loops are detected.
     Follow,
-    /// Leave it (a watch only sees events of its own tree, so its backlog stays there too).
+    /// Do not (watched folders: a link could lead anywhere).
     Skip,
 }
 
-/// The files under `root` that `accept` takes, sorted; into subfolders when `recursive`.
-/// Hidden entries (a leading '.') are passed over. A folder that cannot be listed goes to
-/// `unlistable` with its error, and the walk goes on.
-pub fn files(
+/// The files under `root` (one level unless `recursive`) that `accept` takes, streamed in the
+/// order of a sorted depth-first walk: only the folders being walked are held, so a tree of a
+/// million files starts yielding at once. `unlistable` hears of folders that cannot be read.
+pub fn stream<'a>(
     root: &Path,
     recursive: bool,
     links: FolderLinks,
-    accept: impl Fn(&Path) -> bool,
-    mut unlistable: impl FnMut(&Path, std::io::Error),
-) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut seen = HashSet::new();
-    let mut folders = vec![root.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        if links == FolderLinks::Follow && !seen.insert(folder.canonicalize().unwrap_or_else(|_| folder.clone())) {
-            continue;
+    accept: impl Fn(&Path) -> bool + 'a,
+    mut unlistable: impl FnMut(&Path, std::io::Error) + 'a,
+) -> impl Iterator<Item = PathBuf> + 'a {
+    let walk = WalkDir::new(root)
+        .follow_links(links == FolderLinks::Follow)
+        .max_depth(if recursive { usize::MAX } else { 1 })
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    walk.filter_map(move |entry| match entry {
+        Ok(e) if e.file_type().is_dir() => None,
+        Ok(e) => accept(e.path()).then(|| e.into_path()),
+        Err(e) if e.loop_ancestor().is_some() => {
+            // A link back to a folder above: its files are walked once, from the real folder.
+            log::debug!("{}: a folder link that loops back; not entered", e.path().unwrap_or(Path::new("?")).display());
+            None
         }
-        let entries = match std::fs::read_dir(&folder) {
-            Ok(e) => e,
-            Err(e) => {
-                unlistable(&folder, e);
-                continue;
+        Err(e) => {
+            let path = e.path().unwrap_or(Path::new("?")).to_path_buf();
+            if let Some(io) = e.into_io_error() {
+                unlistable(&path, io);
             }
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let is_folder = match links {
-                FolderLinks::Follow => path.is_dir(),
-                FolderLinks::Skip => entry.file_type().is_ok_and(|t| t.is_dir()),
-            };
-            if is_folder {
-                if recursive {
-                    folders.push(path);
-                }
-            } else if accept(&path) {
-                found.push(path);
-            }
+            None
         }
-    }
-    // Path order is by component, so this is the order of a sorted depth-first walk.
-    found.sort();
-    found
+    })
+}
+
+/// [`stream`], collected.
+pub fn files(root: &Path, recursive: bool, links: FolderLinks, accept: impl Fn(&Path) -> bool, unlistable: impl FnMut(&Path, std::io::Error)) -> Vec<PathBuf> {
+    stream(root, recursive, links, accept, unlistable).collect()
 }
 
 #[cfg(test)]
