@@ -125,6 +125,9 @@ struct ColorizeArgs {
     /// Levels correction before colorizing (default: config, else auto).
     #[arg(long, value_enum)]
     levels: Option<LevelsArg>,
+    /// Threads for the model and the per-pixel stages, 0 = one per core (default: config, else 0).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// How the model's arithmetic runs: auto, f32, f16 or qdq (default: config, else auto).
     #[arg(long, value_enum)]
     precision: Option<crate::model::Precision>,
@@ -343,6 +346,9 @@ fn colorize(a: ColorizeArgs) -> i32 {
     }
     if let Some(p) = a.precision {
         c.precision = p;
+    }
+    if let Some(t) = a.threads {
+        c.threads = t;
     }
     let model = match resolve_manifest(c.model.as_deref()).and_then(|m| Model::load_with(&m, c.precision)) {
         Ok(m) => m,

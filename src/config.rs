@@ -26,6 +26,27 @@ pub struct Config {
     /// The kiosk web page served by the daemon. Default: see [`WebConfig`] (off).
     #[serde(default)]
     pub web: WebConfig,
+    /// Counters for monitoring a fleet of stations. Default: see [`MetricsConfig`] (no file).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// The `[metrics]` section: Prometheus counters for node_exporter's textfile collector.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Write the counters to this file, atomically, every `interval` seconds, e.g.
+    /// "/var/lib/prometheus/node-exporter/hued.prom". Default: none (the kiosk page, when on,
+    /// serves the same text at /metrics).
+    pub textfile: Option<PathBuf>,
+    /// Seconds between writes of the textfile. Default: 5.
+    pub interval: f64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { textfile: None, interval: 5.0 }
+    }
 }
 
 /// The `[web]` section: the kiosk page (upload, colorize, download; nothing kept).
@@ -443,6 +464,9 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
                 ),
             ));
         }
+    }
+    if !(config.metrics.interval >= 1.0 && config.metrics.interval <= 3600.0) {
+        return Err(err(place("interval"), format!("metrics.interval = {}: expected 1 to 3600 seconds", config.metrics.interval)));
     }
     let web = &config.web;
     if web.listen.parse::<std::net::SocketAddr>().is_err() {

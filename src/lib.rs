@@ -19,6 +19,7 @@ pub mod color;
 pub mod config;
 pub mod daemon;
 pub mod job;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod report;

@@ -7,7 +7,7 @@ use assert_cmd::Command;
 use hued::config::CameraConfig;
 use hued::source::camera::frame::{Frame, PixelFormat};
 use hued::source::camera::{capture_loop, FrameSource, Trigger};
-use hued::source::watch::SourceEvent;
+use hued::source::SourceEvent;
 use image::{DynamicImage, GrayImage};
 use predicates::prelude::*;
 use std::sync::atomic::AtomicBool;

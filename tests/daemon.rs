@@ -628,3 +628,27 @@ fn a_renamed_or_closed_drop_starts_without_the_stability_delay_and_an_open_write
     assert!(!d.log().contains("failed"), "{}", d.log());
     st.check_originals();
 }
+
+#[test]
+fn metrics_textfile_counts_by_watch_and_is_written_atomically() {
+    let st = Station::new();
+    let prom_dir = st.dir.path().join("node-exporter");
+    fs::create_dir(&prom_dir).unwrap();
+    let prom = prom_dir.join("hued.prom");
+    let d = Daemon::start(&st.config("", &format!("[metrics]\ntextfile = {:?}\ninterval = 1", prom.display().to_string())));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    wait_for("first metrics", &d, 10, || prom.exists());
+    let first = fs::read_to_string(&prom).unwrap();
+    assert!(first.contains("hued_model_info{model=\"tiny-qdq\""), "{first}");
+    assert!(first.contains("hued_last_success_timestamp_seconds 0.000"), "{first}");
+    let good = st.scans().join("good.jpg");
+    st.put(&good, &photo_bytes(64, 48));
+    st.put(&st.scans().join("bad.jpg"), b"not a photo at all");
+    let done = format!("hued_files_total{{source=\"watch:{}\",outcome=\"done\"}} 1", st.scans().display());
+    let failed = format!("hued_files_total{{source=\"watch:{}\",outcome=\"failed\"}} 1", st.scans().display());
+    wait_for("counts in the textfile", &d, 20, || fs::read_to_string(&prom).is_ok_and(|t| t.contains(&done) && t.contains(&failed)));
+    assert!(fs::read_to_string(&prom).unwrap().contains("hued_queue_length 0"));
+    let names: Vec<_> = fs::read_dir(&prom_dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["hued.prom"], "no temp file left beside it");
+    assert_eq!(d.stop(), 0);
+}

@@ -595,3 +595,15 @@ fn a_non_ascii_upload_name_comes_back_in_the_download_header() {
         "attachment; filename=\"Gro_mutter _t_-colorized.jpg\"; filename*=UTF-8''Gro%C3%9Fmutter%20%C3%A9t%C3%A9-colorized.jpg"
     );
 }
+
+#[test]
+fn metrics_are_served_for_prometheus_without_the_token() {
+    let s = Server::start("web.token = \"sesame-open-1\"");
+    let r = s.get("/metrics");
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = r.text();
+    assert!(text.contains("hued_build_info{version=") && text.contains("hued_model_info{model=\"tiny-qdq\""), "{text}");
+    assert!(text.contains("# TYPE hued_files_total counter"));
+    assert_eq!(s.get("/api/info").status, 401, "the API still needs the token");
+}

@@ -14,6 +14,7 @@ pub mod worker;
 
 use crate::config::{load_config, Config};
 use crate::job::{Job, Settings};
+use crate::metrics::Counted;
 use crate::model::{resolve_manifest, Model, Precision};
 use crate::pipeline::metadata::read_provenance;
 use crate::pipeline::{Outcome, Written};
@@ -174,6 +175,8 @@ struct Daemon {
     state_dirty: Option<Instant>,
     /// When records of vanished files were last dropped.
     last_prune: Instant,
+    /// When `[metrics] textfile` was last written.
+    metrics_written: Instant,
 }
 
 /// The state file is written at most this often (and at exit).
@@ -249,6 +252,8 @@ pub fn run(config_path: &Path) -> i32 {
         state_dirty: Some(Instant::now()),
         ready: Default::default(),
         last_prune: Instant::now(),
+        // Due at once: a fleet sees a restarted station right away.
+        metrics_written: Instant::now() - Duration::from_secs(3600),
     };
     daemon.scan_backlog();
     systemd::ready();
@@ -271,6 +276,7 @@ fn load_model(models: &mut Models, model: Option<&Path>, precision: Precision) -
         Some(m) => m.clone(),
         None => {
             let m = Arc::new(Model::load_with(&key.0, precision)?);
+            crate::metrics::global().set_model(&m.manifest.name, &m.sha256);
             models.insert(key, m.clone());
             m
         }
@@ -345,13 +351,18 @@ impl Daemon {
                     last_ping = Instant::now();
                 }
             }
-            let status = format!(
-                "watching {} folders; {} done, {} failed, {} queued",
-                self.setup.watches.len(),
-                self.counts.done,
-                self.state.failed_count(),
-                self.pool.len() + self.ready.len() + self.settler.len() + self.in_flight.len()
-            );
+            let queued = self.pool.len() + self.ready.len() + self.settler.len() + self.in_flight.len();
+            crate::metrics::global().set_queued(queued);
+            if let Some(path) = &self.setup.config.metrics.textfile {
+                if self.metrics_written.elapsed().as_secs_f64() >= self.setup.config.metrics.interval {
+                    self.metrics_written = Instant::now();
+                    if let Err(e) = crate::metrics::global().write_textfile(path) {
+                        log::warn!("cannot write metrics to {}: {e}", path.display());
+                    }
+                }
+            }
+            let status =
+                format!("watching {} folders; {} done, {} failed, {queued} queued", self.setup.watches.len(), self.counts.done, self.state.failed_count());
             if status != last_status {
                 systemd::status(&status);
                 last_status = status;
@@ -394,6 +405,14 @@ impl Daemon {
                     }
                 }
             }
+        }
+    }
+
+    /// The metrics label of a job's source: its watched folder or camera device.
+    fn source_label(&self, origin: Origin) -> String {
+        match origin {
+            Origin::Watch(i) => self.setup.watches.get(i).map_or_else(|| "watch:?".into(), |w| format!("watch:{}", w.root.display())),
+            Origin::Camera(i) => self.setup.config.camera.get(i).map_or_else(|| "camera:?".into(), |c| format!("camera:{}", c.device.display())),
         }
     }
 
@@ -468,12 +487,14 @@ impl Daemon {
                         log::info!("done {} -> {} in {times}", input.display(), output.display());
                         self.latest.record(input.clone(), output);
                         self.counts.done += 1;
+                        crate::metrics::global().count(&self.source_label(origin), Counted::Done);
                         if self.state.files.remove(&input).is_some() {
                             self.state_changed();
                         }
                     }
                     Ok(Some(Outcome::Skipped(reason))) => {
                         log::info!("skipped {}: {reason}", input.display());
+                        crate::metrics::global().count(&self.source_label(origin), Counted::Skipped);
                         self.state.files.insert(input, record(Verdict::Skipped, reason.to_string(), 0));
                         self.state_changed();
                     }
@@ -482,12 +503,14 @@ impl Daemon {
                         let max = self.setup.config.daemon.max_retry_delay;
                         let delay = Duration::from_secs_f64((2f64.powi(attempts as i32 - 1)).min(max));
                         log::warn!("failed {e} (after {} ms); retrying in {:.0} s", elapsed.as_millis(), delay.as_secs_f64());
+                        crate::metrics::global().count(&self.source_label(origin), Counted::Failed);
                         self.retries.push((Instant::now() + delay, origin, input.clone()));
                         self.state.files.insert(input, record(Verdict::Retrying, e.error.to_string(), attempts));
                         self.state_changed();
                     }
                     Err(e) => {
                         log::error!("failed {e}; not retried until the file changes");
+                        crate::metrics::global().count(&self.source_label(origin), Counted::Failed);
                         self.state.files.insert(input, record(Verdict::Failed, e.error.to_string(), 1));
                         self.state_changed();
                     }

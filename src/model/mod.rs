@@ -250,7 +250,7 @@ impl Model {
         }
         let started = std::time::Instant::now();
         let unit = self.manifest.input.size_multiple;
-        anyhow::ensure!(width % unit == 0 && height % unit == 0, "model input {width}x{height} is not in multiples of {unit}");
+        anyhow::ensure!(width.is_multiple_of(unit) && height.is_multiple_of(unit), "model input {width}x{height} is not in multiples of {unit}");
         let sizes = HashMap::from([(self.height.clone(), ((height / unit) as i64).to_dim()), (self.width.clone(), ((width / unit) as i64).to_dim())]);
         let plan: Arc<Plan> = self
             .graph

@@ -93,6 +93,10 @@ impl Reply {
         Reply::error(500, "Internal error.")
     }
 
+    fn text(status: u16, content_type: &'static str, text: String) -> Reply {
+        Reply { status, content_type, headers: vec![("Cache-Control", "no-store".into())], body: Body::Owned(text.into_bytes()) }
+    }
+
     fn asset(content_type: &'static str, bytes: &'static str) -> Reply {
         Reply { status: 200, content_type, headers: vec![], body: Body::Static(bytes.as_bytes()) }
     }
@@ -207,6 +211,14 @@ pub fn handle(req: &Incoming, body: &mut dyn Read, ctx: &Context) -> Reply {
         "/style.css" => Some(Reply::asset("text/css; charset=utf-8", include_str!("assets/style.css"))),
         _ => None,
     };
+    if path == "/metrics" {
+        // For Prometheus: counters only, no photo or name (watched folders aside); no token.
+        return if method == "GET" || method == "HEAD" {
+            Reply::text(200, "text/plain; version=0.0.4; charset=utf-8", crate::metrics::global().render())
+        } else {
+            method_not_allowed("GET")
+        };
+    }
     if let Some(reply) = asset {
         return if method == "GET" || method == "HEAD" { reply } else { method_not_allowed("GET") };
     }

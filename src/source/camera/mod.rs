@@ -138,13 +138,16 @@ pub fn spawn(index: usize, cfg: CameraConfig, tx: SyncSender<SourceEvent>, stop:
                 match v4l2::V4lCamera::open(&cfg.device, &formats(&cfg), cfg.width, cfg.height) {
                     Ok(mut cam) => {
                         log::info!("camera {}: streaming", cfg.device.display());
+                        crate::metrics::global().set_camera(&cfg.device.display().to_string(), true);
                         last_error.clear();
                         delay = Duration::from_secs(1);
                         if let Err(e) = capture_loop(index, &cfg, &mut cam, &mut trigger, &tx, &stop) {
                             log::warn!("camera {}: {e:#}; reconnecting", cfg.device.display());
                         }
+                        crate::metrics::global().set_camera(&cfg.device.display().to_string(), false);
                     }
                     Err(e) => {
+                        crate::metrics::global().set_camera(&cfg.device.display().to_string(), false);
                         let msg = e.to_string();
                         if msg != last_error {
                             log::error!("{msg}; retrying (folder watches keep working)");
