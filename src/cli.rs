@@ -313,6 +313,10 @@ fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
             if w.allowed_hosts.is_empty() { "none".to_string() } else { w.allowed_hosts.join(", ") }
         ),
     }
+    match &config.metrics.textfile {
+        Some(f) => println!("metrics: written to {} every {} s", f.display(), config.metrics.interval),
+        None => println!("metrics: no textfile{}", if w.enabled { " (served at /metrics)" } else { "" }),
+    }
 }
 
 fn colorize(a: ColorizeArgs) -> i32 {

@@ -374,6 +374,23 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Where `key = ...` is set: the first line that starts with the key (leading space allowed)
+/// followed by `=`; commented-out examples (`# key = ...`) and the key inside other values
+/// or comments do not count.
+fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return Some(line_col(text, offset + (line.len() - trimmed.len())));
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
 /// Parses and validates the text of a config file. `origin` names the file in errors and
 /// anchors relative paths; nothing is read from disk.
 pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
@@ -383,7 +400,7 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         err(position, e.message().trim().to_string())
     })?;
     let c = &config.colorize;
-    let place = |key: &str| text.find(&format!("{key} ")).or_else(|| text.find(&format!("{key}="))).map(|o| line_col(text, o));
+    let place = |key: &str| key_position(text, key);
     if !(0.0..=4.0).contains(&c.vividness) || c.vividness.is_nan() {
         return Err(err(place("vividness"), format!("colorize.vividness = {}: expected a number from 0 to 4", c.vividness)));
     }
@@ -621,5 +638,12 @@ mod tests {
         assert!(parse("[web]\ntoken = \"short\"\n").unwrap_err().message.contains("at least 8"));
         assert!(parse("[web]\nqueue_capacity = 0\n").is_err());
         assert!(parse("[web]\nport = 80\n").unwrap_err().message.contains("unknown field `port`"));
+    }
+
+    #[test]
+    fn an_error_points_at_the_line_that_sets_the_key_not_a_commented_example() {
+        let text = "# formats = [\"MJPEG\"]  an example\n[colorize]\n# jpeg_quality = 90\n  jpeg_quality = 300\n";
+        let e = parse_config(text, Path::new("h.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("h.toml:4:3:"), "{e}");
     }
 }
