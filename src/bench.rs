@@ -2,6 +2,7 @@
 //! 50 MP 16-bit TIFF, generated from a historical photo (or a synthetic pattern) so that every
 //! machine measures the same thing. Each case runs in a child process so its peak RSS is its own.
 
+use crate::cli::Exit;
 use crate::config::ColorizeConfig;
 use crate::job::{Job, Settings};
 use crate::model::{resolve_manifest, Model};
@@ -164,7 +165,7 @@ fn run_case(a: &BenchArgs, dir: &Path, name: &str) -> anyhow::Result<()> {
 }
 
 /// Runs the benchmark; returns the exit code.
-pub fn run(a: BenchArgs) -> i32 {
+pub fn run(a: BenchArgs) -> Exit {
     let temp;
     let dir = match &a.dir {
         Some(d) => {
@@ -178,19 +179,19 @@ pub fn run(a: BenchArgs) -> i32 {
     };
     if a.infer {
         return match run_infer(&a) {
-            Ok(()) => 0,
+            Ok(()) => Exit::Success,
             Err(e) => {
                 eprintln!("error: {e:#}");
-                1
+                Exit::Failed
             }
         };
     }
     if let Some(case) = &a.case {
         return match run_case(&a, &dir, case) {
-            Ok(()) => 0,
+            Ok(()) => Exit::Success,
             Err(e) => {
                 eprintln!("error: {e:#}");
-                1
+                Exit::Failed
             }
         };
     }
@@ -201,7 +202,7 @@ pub fn run(a: BenchArgs) -> i32 {
         "case", "MP", "decode", "prepare", "infer", "recombine", "encode", "total", "decodedMiB", "peakRSSMiB"
     );
     let exe = std::env::current_exe().expect("own path");
-    let mut code = 0;
+    let mut code = Exit::Success;
     for (name, _, _) in CASES {
         let mut cmd = Command::new(&exe);
         cmd.args(["bench", "--case", name, "--runs", &a.runs.to_string(), "--threads", &a.threads.to_string(), "--dir"]).arg(&dir);
@@ -210,7 +211,7 @@ pub fn run(a: BenchArgs) -> i32 {
         }
         let status = cmd.env("RUST_LOG", "warn").status();
         if !status.is_ok_and(|s| s.success()) {
-            code = 1;
+            code = Exit::Failed;
         }
     }
     code

@@ -10,10 +10,23 @@ use crate::source::args;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 
-/// Exit code: a file failed.
-pub const EXIT_FAILED: i32 = 1;
-/// Exit code: bad usage or config.
-pub const EXIT_USAGE: i32 = 2;
+/// How `hued` exits: the one list of its exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Everything done (or skipped with a reason).
+    Success = 0,
+    /// A photo failed (the others were done).
+    Failed = 1,
+    /// Bad usage, config or model: nothing was attempted.
+    Usage = 2,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e as u8)
+    }
+}
 
 #[derive(Parser)]
 #[command(name = "hued", version, about = "Offline photo colorizer for scanning stations")]
@@ -153,13 +166,13 @@ fn parse_hint(s: &str) -> Result<Hint, String> {
 }
 
 /// Runs the command line; returns the process exit code.
-pub fn main() -> i32 {
+pub fn main() -> Exit {
     init_logging();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { EXIT_USAGE } else { 0 };
+            return if e.use_stderr() { Exit::Usage } else { Exit::Success };
         }
     };
     match cli.command {
@@ -182,7 +195,7 @@ pub fn init_logging() {
     let _ = b.try_init();
 }
 
-fn camera(c: CameraCommand) -> i32 {
+fn camera(c: CameraCommand) -> Exit {
     use crate::source::camera::{frame::PixelFormat, v4l2, FrameSource};
     match c {
         CameraCommand::List => {
@@ -199,13 +212,13 @@ fn camera(c: CameraCommand) -> i32 {
                     Err(e) => println!("{e}"),
                 }
             }
-            0
+            Exit::Success
         }
         CameraCommand::Snapshot { device, out, formats, width, height } => {
             let formats: Vec<PixelFormat> = formats.split(',').filter_map(|f| PixelFormat::parse(f.trim())).collect();
             if formats.is_empty() {
                 eprintln!("error: --formats: expected some of MJPEG, YUYV, GREY");
-                return EXIT_USAGE;
+                return Exit::Usage;
             }
             let result = v4l2::V4lCamera::open(&device, &formats, width, height).map_err(anyhow::Error::from).and_then(|mut cam| {
                 // The first frames of a UVC camera are often dark while exposure settles.
@@ -223,18 +236,18 @@ fn camera(c: CameraCommand) -> i32 {
             match result {
                 Ok(()) => {
                     println!("{}", out.display());
-                    0
+                    Exit::Success
                 }
                 Err(e) => {
                     eprintln!("error: {e:#}");
-                    EXIT_FAILED
+                    Exit::Failed
                 }
             }
         }
     }
 }
 
-fn check_config(file: &Path) -> i32 {
+fn check_config(file: &Path) -> Exit {
     match load_config(file) {
         Ok(config) => {
             let model = resolve_manifest(config.colorize.model.as_deref());
@@ -243,17 +256,17 @@ fn check_config(file: &Path) -> i32 {
             match model.and_then(|m| Model::load_with(&m, config.colorize.precision)) {
                 Ok(m) => {
                     println!("model: {} loads (sha256 {})", m.manifest.name, m.sha256);
-                    0
+                    Exit::Success
                 }
                 Err(e) => {
                     eprintln!("error: {e:#}");
-                    EXIT_USAGE
+                    Exit::Usage
                 }
             }
         }
         Err(e) => {
             eprintln!("error: {e}");
-            EXIT_USAGE
+            Exit::Usage
         }
     }
 }
@@ -319,13 +332,13 @@ fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
     }
 }
 
-fn colorize(a: ColorizeArgs) -> i32 {
+fn colorize(a: ColorizeArgs) -> Exit {
     let mut config = match &a.config {
         Some(path) => match load_config(path) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e}");
-                return EXIT_USAGE;
+                return Exit::Usage;
             }
         },
         None => Config::default(),
@@ -334,7 +347,7 @@ fn colorize(a: ColorizeArgs) -> i32 {
     if let Some(v) = a.vividness {
         if !(0.0..=4.0).contains(&v) {
             eprintln!("error: --vividness {v}: expected a number from 0 to 4");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
         c.vividness = v;
     }
@@ -358,19 +371,19 @@ fn colorize(a: ColorizeArgs) -> i32 {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e:#}");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
     };
     crate::model::set_threads(c.threads);
     if let Some(out) = &a.out {
         if let Err(e) = std::fs::create_dir_all(out) {
             eprintln!("error: cannot create output folder {}: {e}", out.display());
-            return EXIT_FAILED;
+            return Exit::Failed;
         }
     }
     if !a.hints.is_empty() && !model.has_hints() {
         eprintln!("error: --hint: model {} takes no color hints", model.manifest.name);
-        return EXIT_USAGE;
+        return Exit::Usage;
     }
     let target = a.out.clone().map_or(OutputTarget::Beside, OutputTarget::Folder);
     let mut settings = Settings::from_config(c);
@@ -380,7 +393,7 @@ fn colorize(a: ColorizeArgs) -> i32 {
         (None, None) => None,
         (None, Some(_)) => {
             eprintln!("error: --shards goes with --shard auto");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
         (Some("auto"), count) => match args::Shard::from_env(count, |k| std::env::var(k).ok()) {
             Ok((shard, source)) => {
@@ -389,19 +402,19 @@ fn colorize(a: ColorizeArgs) -> i32 {
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                return EXIT_USAGE;
+                return Exit::Usage;
             }
         },
         (Some(spec), None) => match args::Shard::parse(spec) {
             Ok(shard) => Some(shard),
             Err(e) => {
                 eprintln!("error: {e}");
-                return EXIT_USAGE;
+                return Exit::Usage;
             }
         },
         (Some(_), Some(_)) => {
             eprintln!("error: --shards goes with --shard auto; give --shard K/N alone");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
     };
     let listed: Box<dyn Iterator<Item = std::io::Result<PathBuf>>> = match &a.files_from {
@@ -411,7 +424,7 @@ fn colorize(a: ColorizeArgs) -> i32 {
             Ok(f) => Box::new(args::list_file(std::io::BufReader::new(f), a.null)),
             Err(e) => {
                 eprintln!("error: --files-from {}: {e}", p.display());
-                return EXIT_USAGE;
+                return Exit::Usage;
             }
         },
     };
@@ -419,7 +432,7 @@ fn colorize(a: ColorizeArgs) -> i32 {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: --report {}: {e}", a.report.as_deref().unwrap_or(Path::new("")).display());
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
     };
     let run = Run { target: &target, suffix: &c.suffix, settings: &settings, model: &model, hints: &a.hints, shard };
@@ -428,13 +441,13 @@ fn colorize(a: ColorizeArgs) -> i32 {
     let summary = run.all(args::stream(&a.paths, listed, a.recursive, &c.suffix), report.as_mut());
     if let Some(e) = list_error.into_inner() {
         eprintln!("error: --files-from: {e}; the list was read only up to there");
-        return EXIT_FAILED;
+        return Exit::Failed;
     }
     summary.print();
     if summary.failed.is_empty() {
-        0
+        Exit::Success
     } else {
-        EXIT_FAILED
+        Exit::Failed
     }
 }
 
@@ -553,7 +566,7 @@ impl Run<'_> {
     }
 }
 
-fn report_merge(files: &[PathBuf]) -> i32 {
+fn report_merge(files: &[PathBuf]) -> Exit {
     match crate::report::merge(files) {
         Ok(t) => {
             println!("{}", serde_json::to_string_pretty(&t).expect("totals serialize"));
@@ -562,14 +575,14 @@ fn report_merge(files: &[PathBuf]) -> i32 {
                 t.inputs, t.done, t.skipped, t.failed, t.repeated, t.bad_lines
             );
             if t.failed > 0 {
-                EXIT_FAILED
+                Exit::Failed
             } else {
-                0
+                Exit::Success
             }
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            EXIT_USAGE
+            Exit::Usage
         }
     }
 }

@@ -4,7 +4,6 @@
 //! example of every option.
 
 use serde::Deserialize;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The whole configuration file.
@@ -344,7 +343,8 @@ impl Default for ColorizeConfig {
 
 /// A configuration that could not be read or is invalid. Its message names the file and,
 /// where known, the line and column.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{}: {message}", file.display(), position.map(|(line, col)| format!(":{line}:{col}")).unwrap_or_default())]
 pub struct ConfigError {
     /// The file the error is about.
     pub file: PathBuf,
@@ -353,19 +353,6 @@ pub struct ConfigError {
     /// What is wrong and what was expected.
     pub message: String,
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.position {
-            Some((line, col)) => {
-                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
-            }
-            None => write!(f, "{}: {}", self.file.display(), self.message),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -642,7 +629,7 @@ mod tests {
 
     #[test]
     fn an_error_points_at_the_line_that_sets_the_key_not_a_commented_example() {
-        let text = "# formats = [\"MJPEG\"]  an example\n[colorize]\n# jpeg_quality = 90\n  jpeg_quality = 300\n";
+        let text = "# formats = [\"MJPEG\"]  an example\n[colorize]\n# jpeg_quality = 90\n  jpeg_quality = 0\n";
         let e = parse_config(text, Path::new("h.toml")).unwrap_err().to_string();
         assert!(e.starts_with("h.toml:4:3:"), "{e}");
     }

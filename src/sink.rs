@@ -36,7 +36,7 @@ pub fn compare_path(output: &Path, input: &Path) -> PathBuf {
 }
 
 /// Every temporary file's name starts with this, then the writing process's id.
-const TEMP_PREFIX: &str = ".hued-tmp-";
+pub(crate) const TEMP_PREFIX: &str = ".hued-tmp-";
 /// A temporary file of a dead process is removed once it has not been written for this long.
 const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(120);
 /// Bytes of the destination's name kept in a temporary file's name.

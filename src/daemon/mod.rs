@@ -12,6 +12,7 @@ pub mod state;
 pub mod systemd;
 pub mod worker;
 
+use crate::cli::Exit;
 use crate::config::{load_config, Config};
 use crate::job::{Job, Settings};
 use crate::metrics::Counted;
@@ -32,9 +33,6 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use worker::{Origin, Pool, WorkItem, WorkResult};
-
-/// Exit code when the daemon cannot start.
-pub const EXIT_CONFIG: i32 = 2;
 
 /// One configured watch, resolved.
 struct Watch {
@@ -185,12 +183,12 @@ const STATE_WRITE_DELAY: Duration = Duration::from_secs(2);
 const STATE_PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Runs the daemon with the config at `config_path`; returns the exit code.
-pub fn run(config_path: &Path) -> i32 {
+pub fn run(config_path: &Path) -> Exit {
     let config = match load_config(config_path) {
         Ok(c) => c,
         Err(e) => {
             log::error!("{e}");
-            return EXIT_CONFIG;
+            return Exit::Usage;
         }
     };
     let term = Arc::new(AtomicBool::new(false));
@@ -211,20 +209,20 @@ pub fn run(config_path: &Path) -> i32 {
         Ok(s) => s,
         Err(e) => {
             log::error!("{}: {e:#}", config_path.display());
-            return EXIT_CONFIG;
+            return Exit::Usage;
         }
     };
     let d = &setup.config.daemon;
     if let Err(e) = std::fs::create_dir_all(&d.state_dir) {
         log::error!("cannot create state directory {}: {e}", d.state_dir.display());
-        return EXIT_CONFIG;
+        return Exit::Usage;
     }
     let latest = Latest::default();
     let web = match start_web(&setup.config, &mut models, &latest) {
         Ok(w) => w,
         Err(e) => {
             log::error!("{}: {e:#}", config_path.display());
-            return EXIT_CONFIG;
+            return Exit::Usage;
         }
     };
     let d = &setup.config.daemon;
@@ -576,7 +574,7 @@ impl Daemon {
 
     /// Stops taking work, lets the current files finish within the shutdown timeout, and
     /// otherwise abandons them, removing their temporary files.
-    fn shutdown(mut self, results: &Receiver<WorkResult>) -> i32 {
+    fn shutdown(mut self, results: &Receiver<WorkResult>) -> Exit {
         systemd::stopping();
         if let Some(web) = self.web.take() {
             log::info!("web: stopping; {} upload(s) in memory are dropped", web.held());
@@ -596,7 +594,7 @@ impl Daemon {
             }
         }
         if exited < workers.len() {
-            let prefix = format!(".hued-tmp-{}-", std::process::id());
+            let prefix = format!("{}{}-", crate::sink::TEMP_PREFIX, std::process::id());
             for output in self.in_flight.values() {
                 let dir = output.parent().unwrap_or(Path::new("."));
                 for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -613,6 +611,6 @@ impl Daemon {
         }
         self.flush_state();
         log::info!("stopped");
-        0
+        Exit::Success
     }
 }
