@@ -291,6 +291,7 @@ fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
     println!("max_megapixels = {}", c.max_megapixels);
     println!("suffix = {:?}", c.suffix);
     println!("jpeg_quality = {}", c.jpeg_quality);
+    println!("compression = \"{}\"", format!("{:?}", c.compression).to_lowercase());
     println!("threads = {}", c.threads);
     println!("model_long_side = {}", c.model_long_side);
     println!("precision = \"{}\"  # runs as {}", c.precision, c.precision.resolve());

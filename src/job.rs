@@ -19,6 +19,8 @@ pub struct Settings {
     pub max_megapixels: f64,
     /// JPEG quality.
     pub jpeg_quality: u8,
+    /// PNG and TIFF compression.
+    pub compression: crate::config::Compression,
     /// Model input long side (0 = manifest).
     pub model_long_side: u32,
     /// Also write a side-by-side comparison JPEG.
@@ -28,6 +30,11 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// What the encoder needs of them.
+    pub fn encode_options(&self) -> crate::pipeline::encode::EncodeOptions {
+        crate::pipeline::encode::EncodeOptions { jpeg_quality: self.jpeg_quality, compression: self.compression }
+    }
+
     /// The settings a `[colorize]` section gives.
     pub fn from_config(c: &ColorizeConfig) -> Settings {
         Settings {
@@ -36,6 +43,7 @@ impl Settings {
             skip_color: c.skip_color,
             max_megapixels: c.max_megapixels,
             jpeg_quality: c.jpeg_quality,
+            compression: c.compression,
             model_long_side: c.model_long_side,
             compare: false,
             force: false,

@@ -94,6 +94,30 @@ fn sixteen_bit_tiff_stays_sixteen_bit_and_sepia_is_neutralized() {
 }
 
 #[test]
+fn compression_trades_size_for_speed_and_stays_lossless() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = dir.path().join("scan16.tif");
+    gray16_photo(160, 120).save(&scan).unwrap();
+    let mut sizes = Vec::new();
+    let mut pixels = Vec::new();
+    for level in ["none", "fast", "small"] {
+        let config = dir.path().join(format!("{level}.toml"));
+        fs::write(&config, format!("[colorize]\ncompression = \"{level}\"\n")).unwrap();
+        let out = dir.path().join(level);
+        colorize(&[&scan]).arg("--config").arg(&config).arg("--out").arg(&out).assert().success();
+        let copy = out.join("scan16.colorized.tif");
+        sizes.push(fs::metadata(&copy).unwrap().len());
+        pixels.push(image::open(&copy).unwrap().into_rgb16().into_raw());
+        assert!(hued::pipeline::metadata::read_provenance(&copy).is_some(), "{level}: provenance kept");
+    }
+    assert!(sizes[0] >= 160 * 120 * 6 && sizes[1] < sizes[0] && sizes[2] <= sizes[1], "none > fast >= small: {sizes:?}");
+    assert!(pixels[0] == pixels[1] && pixels[1] == pixels[2], "the same pixels at every level");
+    let bad = dir.path().join("bad.toml");
+    fs::write(&bad, "[colorize]\ncompression = \"max\"\n").unwrap();
+    colorize(&[&scan]).arg("--config").arg(&bad).assert().code(2).stderr(predicate::str::contains("bad.toml:2:15: unknown variant `max`"));
+}
+
+#[test]
 fn every_format_round_trips_in_its_own_format() {
     let dir = tempfile::tempdir().unwrap();
     let mut inputs = Vec::new();

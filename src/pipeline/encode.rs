@@ -5,7 +5,17 @@ use super::metadata::{exif_for_output, icc_for_rgb_output, Provenance};
 use super::recombine::Colorized;
 use image::codecs::{bmp::BmpEncoder, png::PngEncoder, webp::WebPEncoder};
 use image::{ExtendedColorType, ImageEncoder, ImageFormat};
+use crate::config::Compression;
 use std::io::{Seek, Write};
+
+/// How an output is encoded, from the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// JPEG quality, 1-100.
+    pub jpeg_quality: u8,
+    /// PNG and TIFF compression.
+    pub compression: Compression,
+}
 
 /// Metadata for the output.
 pub struct OutputMetadata<'a> {
@@ -19,7 +29,8 @@ pub struct OutputMetadata<'a> {
 
 /// Encodes `image` as `format` into `out`. Returns a warning about metadata that could not be
 /// carried over, if any. BMP has no place for metadata: its copies carry no provenance.
-pub fn encode<W: Write + Seek>(image: &Colorized, format: ImageFormat, meta: &OutputMetadata, jpeg_quality: u8, out: &mut W) -> anyhow::Result<Option<String>> {
+pub fn encode<W: Write + Seek>(image: &Colorized, format: ImageFormat, meta: &OutputMetadata, options: EncodeOptions, out: &mut W) -> anyhow::Result<Option<String>> {
+    let EncodeOptions { jpeg_quality, compression } = options;
     let icc = icc_for_rgb_output(meta.icc);
     let (exif, warning) = exif_for_output(meta.exif, meta.provenance);
     let (w, h) = image.dimensions();
@@ -36,7 +47,13 @@ pub fn encode<W: Write + Seek>(image: &Colorized, format: ImageFormat, meta: &Ou
     match format {
         ImageFormat::Jpeg => encode_jpeg(rgb8, icc.as_deref(), &exif, jpeg_quality, out)?,
         ImageFormat::Png => {
-            let mut enc = PngEncoder::new(out);
+            use image::codecs::png::{CompressionType, FilterType};
+            let level = match compression {
+                Compression::Fast => CompressionType::Fast,
+                Compression::Small => CompressionType::Best,
+                Compression::None => CompressionType::Uncompressed,
+            };
+            let mut enc = PngEncoder::new_with_quality(out, level, FilterType::Adaptive);
             if let Some(icc) = icc {
                 enc.set_icc_profile(icc).ok();
             }
@@ -57,7 +74,7 @@ pub fn encode<W: Write + Seek>(image: &Colorized, format: ImageFormat, meta: &Ou
         ImageFormat::Bmp => {
             BmpEncoder::new(out).write_image(rgb8.as_raw(), w, h, ExtendedColorType::Rgb8)?;
         }
-        ImageFormat::Tiff => encode_tiff(image, icc.as_deref(), meta.provenance, out)?,
+        ImageFormat::Tiff => encode_tiff(image, icc.as_deref(), meta.provenance, compression, out)?,
         other => anyhow::bail!("cannot write {other:?}"),
     }
     Ok(warning)
@@ -88,10 +105,15 @@ fn encode_jpeg<W: Write>(rgb: &image::RgbImage, icc: Option<&[u8]>, exif: &[u8],
 
 /// TIFF through the `tiff` crate, which (unlike image's TIFF encoder) writes our tags:
 /// Software, ImageDescription (the provenance) and the ICC profile.
-fn encode_tiff<W: Write + Seek>(image: &Colorized, icc: Option<&[u8]>, provenance: &Provenance, out: &mut W) -> anyhow::Result<()> {
-    use tiff::encoder::{colortype, Compression, DeflateLevel, TiffEncoder};
+fn encode_tiff<W: Write + Seek>(image: &Colorized, icc: Option<&[u8]>, provenance: &Provenance, compression: Compression, out: &mut W) -> anyhow::Result<()> {
+    use tiff::encoder::{colortype, Compression as Tiff, DeflateLevel, TiffEncoder};
     use tiff::tags::Tag;
-    let mut enc = TiffEncoder::new(out)?.with_compression(Compression::Deflate(DeflateLevel::Fast));
+    let method = match compression {
+        Compression::Fast => Tiff::Deflate(DeflateLevel::Fast),
+        Compression::Small => Tiff::Deflate(DeflateLevel::Best),
+        Compression::None => Tiff::Uncompressed,
+    };
+    let mut enc = TiffEncoder::new(out)?.with_compression(method);
     let (w, h) = image.dimensions();
     let description = provenance.description();
     let software = Provenance::software();

@@ -285,7 +285,7 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
 
     let t = Instant::now();
     let meta = encode::OutputMetadata { icc: c.icc.as_deref(), exif: c.exif.as_deref(), provenance: &c.provenance };
-    let warning = write_output(&job.output, |w| encode::encode(&c.colorized, c.format, &meta, s.jpeg_quality, w)).map_err(fail)?;
+    let warning = write_output(&job.output, |w| encode::encode(&c.colorized, c.format, &meta, s.encode_options(), w)).map_err(fail)?;
     if let (Some(path), Some(original)) = (&job.compare, &c.compare_source) {
         write_output(path, |w| {
             encode::encode_compare(original, &c.colorized, w)?;
@@ -332,7 +332,7 @@ pub fn colorize_bytes(data: &[u8], model: &Model, s: &Settings, hints: &[hints::
     let t = Instant::now();
     let meta = encode::OutputMetadata { icc: c.icc.as_deref(), exif: c.exif.as_deref(), provenance: &c.provenance };
     let mut out = std::io::Cursor::new(Vec::new());
-    encode::encode(&c.colorized, c.format, &meta, s.jpeg_quality, &mut out).map_err(PipelineError::Encode)?;
+    encode::encode(&c.colorized, c.format, &meta, s.encode_options(), &mut out).map_err(PipelineError::Encode)?;
     times.encode = t.elapsed();
     let (width, height) = c.colorized.dimensions();
     let before_preview = c.compare_source.expect("asked for a preview");
