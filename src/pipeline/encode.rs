@@ -3,9 +3,9 @@
 
 use super::metadata::{exif_for_output, icc_for_rgb_output, Provenance};
 use super::recombine::Colorized;
+use crate::config::Compression;
 use image::codecs::{bmp::BmpEncoder, png::PngEncoder, webp::WebPEncoder};
 use image::{ExtendedColorType, ImageEncoder, ImageFormat};
-use crate::config::Compression;
 use std::io::{Seek, Write};
 
 /// How an output is encoded, from the settings.
@@ -29,7 +29,13 @@ pub struct OutputMetadata<'a> {
 
 /// Encodes `image` as `format` into `out`. Returns a warning about metadata that could not be
 /// carried over, if any. BMP has no place for metadata: its copies carry no provenance.
-pub fn encode<W: Write + Seek>(image: &Colorized, format: ImageFormat, meta: &OutputMetadata, options: EncodeOptions, out: &mut W) -> anyhow::Result<Option<String>> {
+pub fn encode<W: Write + Seek>(
+    image: &Colorized,
+    format: ImageFormat,
+    meta: &OutputMetadata,
+    options: EncodeOptions,
+    out: &mut W,
+) -> anyhow::Result<Option<String>> {
     let EncodeOptions { jpeg_quality, compression } = options;
     let icc = icc_for_rgb_output(meta.icc);
     let (exif, warning) = exif_for_output(meta.exif, meta.provenance);
