@@ -1,6 +1,6 @@
 //! The `hued` command line.
 
-use crate::config::{load_config, Config, LevelsMode};
+use crate::config::{load_config, ColorizeOverrides, Config, LevelsMode};
 use crate::job::{Job, Settings};
 use crate::model::{resolve_manifest, Model};
 use crate::pipeline::hints::{self, Hint};
@@ -334,7 +334,7 @@ fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
 }
 
 fn colorize(a: ColorizeArgs) -> Exit {
-    let mut config = match &a.config {
+    let config = match &a.config {
         Some(path) => match load_config(path) {
             Ok(c) => c,
             Err(e) => {
@@ -344,30 +344,20 @@ fn colorize(a: ColorizeArgs) -> Exit {
         },
         None => Config::default(),
     };
-    let c = &mut config.colorize;
-    if let Some(v) = a.vividness {
-        if !(0.0..=4.0).contains(&v) {
-            eprintln!("error: --vividness {v}: expected a number from 0 to 4");
-            return Exit::Usage;
-        }
-        c.vividness = v;
+    // The flags override the config's [colorize] through the same resolver and rules as a
+    // [[watch]] entry's fields.
+    let levels = a.levels.map(|l| match l {
+        LevelsArg::Auto => LevelsMode::Auto,
+        LevelsArg::On => LevelsMode::On,
+        LevelsArg::Off => LevelsMode::Off,
+    });
+    let flags = ColorizeOverrides { model: a.model.clone(), vividness: a.vividness, levels, skip_color: None, precision: a.precision, threads: a.threads };
+    let resolved = config.colorize.apply(&flags);
+    if let Err(bad) = resolved.validate() {
+        eprintln!("error: --{} {}: expected {}", bad.key.replace('_', "-"), bad.value, bad.expected);
+        return Exit::Usage;
     }
-    if let Some(l) = a.levels {
-        c.levels = match l {
-            LevelsArg::Auto => LevelsMode::Auto,
-            LevelsArg::On => LevelsMode::On,
-            LevelsArg::Off => LevelsMode::Off,
-        };
-    }
-    if a.model.is_some() {
-        c.model = a.model.clone();
-    }
-    if let Some(p) = a.precision {
-        c.precision = p;
-    }
-    if let Some(t) = a.threads {
-        c.threads = t;
-    }
+    let c = &resolved;
     let model = match resolve_manifest(c.model.as_deref()).and_then(|m| Model::load_with(&m, c.precision)) {
         Ok(m) => m,
         Err(e) => {

@@ -255,20 +255,13 @@ fn default_poll_interval() -> f64 {
 impl WatchConfig {
     /// The `[colorize]` settings with this folder's overrides applied.
     pub fn colorize_settings(&self, base: &ColorizeConfig) -> ColorizeConfig {
-        let mut c = base.clone();
-        if self.model.is_some() {
-            c.model = self.model.clone();
-        }
-        if let Some(v) = self.vividness {
-            c.vividness = v;
-        }
-        if let Some(l) = self.levels {
-            c.levels = l;
-        }
-        if let Some(s) = self.skip_color {
-            c.skip_color = s;
-        }
-        c
+        base.apply(&ColorizeOverrides {
+            model: self.model.clone(),
+            vividness: self.vividness,
+            levels: self.levels,
+            skip_color: self.skip_color,
+            ..Default::default()
+        })
     }
 }
 
@@ -283,6 +276,88 @@ pub enum LevelsMode {
     On,
     /// Keep the tones as scanned.
     Off,
+}
+
+/// What a `[[watch]]` entry or the command line changes of `[colorize]` for its photos; None
+/// keeps the section's value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColorizeOverrides {
+    /// Another model.
+    pub model: Option<PathBuf>,
+    /// Another vividness.
+    pub vividness: Option<f32>,
+    /// Another levels mode.
+    pub levels: Option<LevelsMode>,
+    /// Skip color photos or not.
+    pub skip_color: Option<bool>,
+    /// Another precision.
+    pub precision: Option<crate::model::Precision>,
+    /// Another thread count.
+    pub threads: Option<usize>,
+}
+
+/// A `[colorize]` value out of range: which key, the value as written, and what is expected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadValue {
+    /// The key, as in the config file.
+    pub key: &'static str,
+    /// The value given.
+    pub value: String,
+    /// What would be accepted.
+    pub expected: &'static str,
+}
+
+impl std::fmt::Display for BadValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} = {}: expected {}", self.key, self.value, self.expected)
+    }
+}
+
+impl ColorizeConfig {
+    /// This section with `o` applied: the one place where overrides meet the config.
+    pub fn apply(&self, o: &ColorizeOverrides) -> ColorizeConfig {
+        let mut c = self.clone();
+        if o.model.is_some() {
+            c.model = o.model.clone();
+        }
+        c.vividness = o.vividness.unwrap_or(c.vividness);
+        c.levels = o.levels.unwrap_or(c.levels);
+        c.skip_color = o.skip_color.unwrap_or(c.skip_color);
+        c.precision = o.precision.unwrap_or(c.precision);
+        c.threads = o.threads.unwrap_or(c.threads);
+        c
+    }
+
+    /// Every value in range: the one place for each rule, whether the value came from the
+    /// file, a watch or a flag.
+    pub fn validate(&self) -> Result<(), BadValue> {
+        let bad = |key, value: String, expected| Err(BadValue { key, value, expected });
+        if !(0.0..=4.0).contains(&self.vividness) {
+            return bad("vividness", self.vividness.to_string(), "a number from 0 to 4");
+        }
+        if !(0.0..50.0).contains(&self.levels_low_percent) {
+            return bad("levels_low_percent", self.levels_low_percent.to_string(), "0 to under 50");
+        }
+        if !(50.0..=100.0).contains(&self.levels_high_percent) {
+            return bad("levels_high_percent", self.levels_high_percent.to_string(), "50 to 100");
+        }
+        if !(self.max_megapixels > 0.0 && self.max_megapixels <= 2000.0) {
+            return bad("max_megapixels", self.max_megapixels.to_string(), "above 0 and at most 2000");
+        }
+        if self.suffix.is_empty() || self.suffix.contains(['/', '\\']) {
+            return bad("suffix", format!("{:?}", self.suffix), "a non-empty name part without '/'");
+        }
+        if !(1..=100).contains(&self.jpeg_quality) {
+            return bad("jpeg_quality", self.jpeg_quality.to_string(), "1 to 100");
+        }
+        if self.model_long_side != 0 && !(64..=2048).contains(&self.model_long_side) {
+            return bad("model_long_side", self.model_long_side.to_string(), "0 (the manifest's) or 64 to 2048");
+        }
+        if self.threads > 1024 {
+            return bad("threads", self.threads.to_string(), "0 (one per core) to 1024");
+        }
+        Ok(())
+    }
 }
 
 /// How hard lossless outputs (PNG, TIFF) are compressed.
@@ -403,28 +478,9 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         let position = e.span().map(|s| line_col(text, s.start));
         err(position, e.message().trim().to_string())
     })?;
-    let c = &config.colorize;
     let place = |key: &str| key_position(text, key);
-    if !(0.0..=4.0).contains(&c.vividness) || c.vividness.is_nan() {
-        return Err(err(place("vividness"), format!("colorize.vividness = {}: expected a number from 0 to 4", c.vividness)));
-    }
-    if !(0.0..50.0).contains(&c.levels_low_percent) || !(50.0..=100.0).contains(&c.levels_high_percent) {
-        return Err(err(
-            place("levels_low_percent").or(place("levels_high_percent")),
-            "colorize.levels_low_percent must be in 0..50 and levels_high_percent in 50..=100".into(),
-        ));
-    }
-    if !(c.max_megapixels > 0.0 && c.max_megapixels <= 2000.0) {
-        return Err(err(place("max_megapixels"), "colorize.max_megapixels must be above 0 and at most 2000".into()));
-    }
-    if c.suffix.is_empty() || c.suffix.contains(['/', '\\']) {
-        return Err(err(place("suffix"), format!("colorize.suffix = {:?}: expected a non-empty name part without '/'", c.suffix)));
-    }
-    if !(1..=100).contains(&c.jpeg_quality) {
-        return Err(err(place("jpeg_quality"), format!("colorize.jpeg_quality = {}: expected 1 to 100", c.jpeg_quality)));
-    }
-    if c.model_long_side != 0 && !(64..=2048).contains(&c.model_long_side) {
-        return Err(err(place("model_long_side"), "colorize.model_long_side must be 0 (manifest) or 64..=2048".into()));
+    if let Err(bad) = config.colorize.validate() {
+        return Err(err(place(bad.key), format!("colorize.{bad}")));
     }
     let d = &config.daemon;
     if d.workers == 0 || d.workers > 64 {
@@ -442,8 +498,8 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         return Err(err(place("memory_budget_mb"), format!("daemon.memory_budget_mb = {}: expected 64 to 1048576", d.memory_budget_mb)));
     }
     for (i, w) in config.watch.iter().enumerate() {
-        if w.vividness.is_some_and(|v| !(0.0..=4.0).contains(&v)) {
-            return Err(err(None, format!("watch #{} ({}): vividness must be 0 to 4", i + 1, w.path.display())));
+        if let Err(bad) = w.colorize_settings(&config.colorize).validate() {
+            return Err(err(None, format!("watch #{} ({}): {bad}", i + 1, w.path.display())));
         }
         if !(0.1..=86_400.0).contains(&w.poll_interval) {
             return Err(err(None, format!("watch #{} ({}): poll_interval must be 0.1 to 86400 s", i + 1, w.path.display())));
