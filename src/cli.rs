@@ -1,9 +1,9 @@
 //! The `hued` command line.
 
 use crate::config::{load_config, ColorizeOverrides, Config, LevelsMode};
+use crate::hints::{self, Hint};
 use crate::job::{Job, Settings};
 use crate::model::{resolve_manifest, Model};
-use crate::pipeline::hints::{self, Hint};
 use crate::pipeline::{self, Outcome, Written};
 use crate::sink::OutputTarget;
 use crate::source::args;

@@ -360,6 +360,38 @@ impl ColorizeConfig {
     }
 }
 
+/// A camera frame's pixel format (`[[camera]] formats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    /// Packed Y0 U Y1 V, 2 bytes per pixel (BT.601, limited range).
+    Yuyv,
+    /// Each frame a JPEG.
+    Mjpeg,
+    /// 8-bit gray.
+    Grey,
+}
+
+impl PixelFormat {
+    /// The V4L2 four-character code.
+    pub fn fourcc(self) -> [u8; 4] {
+        match self {
+            PixelFormat::Yuyv => *b"YUYV",
+            PixelFormat::Mjpeg => *b"MJPG",
+            PixelFormat::Grey => *b"GREY",
+        }
+    }
+
+    /// From a config name or four-character code (case-insensitive): "MJPEG"/"MJPG", "YUYV", "GREY"/"GRAY".
+    pub fn parse(name: &str) -> Option<PixelFormat> {
+        match name.to_ascii_uppercase().as_str() {
+            "MJPEG" | "MJPG" => Some(PixelFormat::Mjpeg),
+            "YUYV" | "YUY2" => Some(PixelFormat::Yuyv),
+            "GREY" | "GRAY" | "Y8" => Some(PixelFormat::Grey),
+            _ => None,
+        }
+    }
+}
+
 /// How hard lossless outputs (PNG, TIFF) are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -520,7 +552,7 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         }
     }
     for (i, c) in config.camera.iter().enumerate() {
-        if let Some(bad) = c.formats.iter().find(|f| crate::source::camera::frame::PixelFormat::parse(f).is_none()) {
+        if let Some(bad) = c.formats.iter().find(|f| PixelFormat::parse(f).is_none()) {
             return Err(err(
                 place("formats"),
                 format!("camera #{} ({}): unknown pixel format {bad:?}: expected MJPEG, YUYV or GREY", i + 1, c.device.display()),

@@ -1,7 +1,7 @@
 //! One photo to colorize: where it is, where its copy goes, and the options that apply.
 
 use crate::config::ColorizeConfig;
-use crate::pipeline::hints::Hint;
+use crate::hints::Hint;
 pub use crate::pipeline::prepare::Levels;
 use crate::sink::{compare_path, output_path, OutputTarget};
 use std::path::PathBuf;

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod color;
 pub mod config;
 pub mod daemon;
+pub mod hints;
 pub mod job;
 pub mod metrics;
 pub mod model;

@@ -174,7 +174,7 @@ pub fn is_up_to_date(input: &Path, output: &Path) -> bool {
         let changed = std::time::UNIX_EPOCH + std::time::Duration::new(m.ctime().max(0) as u64, m.ctime_nsec().clamp(0, 999_999_999) as u32);
         m.modified().ok().map(|t| t.max(changed))
     };
-    let newest_input = match crate::pipeline::hints::find_sidecar(input).and_then(|s| modified(&s)) {
+    let newest_input = match crate::hints::find_sidecar(input).and_then(|s| modified(&s)) {
         Some(sidecar) => modified(input).map(|i| i.max(sidecar)),
         None => modified(input),
     };

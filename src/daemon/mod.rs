@@ -446,7 +446,7 @@ impl Daemon {
             return;
         }
         let w = &self.setup.watches[watch];
-        let hints = match crate::pipeline::hints::read_sidecar(&path) {
+        let hints = match crate::hints::read_sidecar(&path) {
             Ok(h) if !h.is_empty() && !w.model.has_hints() => {
                 log::warn!("{}: hints sidecar ignored: model {} takes no color hints", path.display(), w.model.manifest.name);
                 Vec::new()

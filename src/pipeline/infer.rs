@@ -1,7 +1,8 @@
 //! Stage 3, infer: shrink L to the model's input size, run the model, get ab at low resolution.
 
-use super::hints::{hint_planes, Hint};
+use super::hints::hint_planes;
 use super::prepare::Luma;
+use crate::hints::Hint;
 use crate::model::{AbLow, Model};
 use fast_image_resize::{images::Image, images::ImageRef, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 

@@ -225,10 +225,16 @@ struct Decoded {
 }
 
 /// Stages prepare → infer → recombine on a decoded photo.
-fn colorize_decoded(d: Decoded, model: &Model, s: &Settings, hints: &[hints::Hint], times: &mut StageTimes) -> Result<Outcome<Colorization>, PipelineError> {
+fn colorize_decoded(
+    d: Decoded,
+    model: &Model,
+    s: &Settings,
+    hints: &[crate::hints::Hint],
+    times: &mut StageTimes,
+) -> Result<Outcome<Colorization>, PipelineError> {
     let Decoded { photo: decoded, source_sha256, original_preview } = d;
     let t = Instant::now();
-    hints::check(hints, decoded.image.width(), decoded.image.height()).map_err(PipelineError::Hints)?;
+    crate::hints::check(hints, decoded.image.width(), decoded.image.height()).map_err(PipelineError::Hints)?;
     if s.skip_color && !s.force && prepare::color_stats(&decoded.image).is_color() {
         return Ok(Outcome::Skipped(SkipReason::AlreadyInColor));
     }
@@ -318,7 +324,7 @@ pub struct InMemory {
 
 /// Colorizes an encoded photo held in memory into an encoded photo in memory, with before and
 /// after previews that fit in `preview_side` pixels.
-pub fn colorize_bytes(data: &[u8], model: &Model, s: &Settings, hints: &[hints::Hint], preview_side: u32) -> Result<Outcome<InMemory>, PipelineError> {
+pub fn colorize_bytes(data: &[u8], model: &Model, s: &Settings, hints: &[crate::hints::Hint], preview_side: u32) -> Result<Outcome<InMemory>, PipelineError> {
     let mut times = StageTimes::default();
     let t = Instant::now();
     let source_sha256 = crate::model::sha256_bytes(data);

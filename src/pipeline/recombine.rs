@@ -113,28 +113,25 @@ pub fn recombine(luma: &Luma, ab: &AbLow, vividness: f32, sixteen_bit: bool) -> 
         color::lab_to_srgb(l, a.clamp(-128.0, 127.0), b.clamp(-128.0, 127.0))
     };
     if sixteen_bit {
-        let mut buf = vec![0u16; w * h * 3];
-        buf.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
-            for (x, px) in row.chunks_exact_mut(3).enumerate() {
-                let c = pixel(y, x);
-                for k in 0..3 {
-                    px[k] = (c[k] * 65535.0 + 0.5) as u16;
-                }
-            }
-        });
-        Colorized::Rgb16(ImageBuffer::from_raw(w as u32, h as u32, buf).expect("buffer sized to the image"))
+        Colorized::Rgb16(ImageBuffer::from_raw(w as u32, h as u32, fill(w, h, pixel, |v| (v * 65535.0 + 0.5) as u16)).expect("buffer sized to the image"))
     } else {
-        let mut buf = vec![0u8; w * h * 3];
-        buf.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
-            for (x, px) in row.chunks_exact_mut(3).enumerate() {
-                let c = pixel(y, x);
-                for k in 0..3 {
-                    px[k] = (c[k] * 255.0 + 0.5) as u8;
-                }
-            }
-        });
-        Colorized::Rgb8(ImageBuffer::from_raw(w as u32, h as u32, buf).expect("buffer sized to the image"))
+        Colorized::Rgb8(ImageBuffer::from_raw(w as u32, h as u32, fill(w, h, pixel, |v| (v * 255.0 + 0.5) as u8)).expect("buffer sized to the image"))
     }
+}
+
+/// An interleaved RGB buffer of `w` x `h` with `pixel(y, x)` (0..=1) quantized by `quantize`,
+/// rows in parallel.
+fn fill<T: Copy + Default + Send>(w: usize, h: usize, pixel: impl Fn(usize, usize) -> [f32; 3] + Sync, quantize: impl Fn(f32) -> T + Sync) -> Vec<T> {
+    let mut buf = vec![T::default(); w * h * 3];
+    buf.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
+        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+            let c = pixel(y, x);
+            for k in 0..3 {
+                px[k] = quantize(c[k]);
+            }
+        }
+    });
+    buf
 }
 
 #[cfg(test)]

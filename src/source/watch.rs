@@ -100,7 +100,7 @@ pub fn start(index: usize, w: &WatchConfig, filter: std::sync::Arc<FileFilter>, 
                 let _ = tx.send(SourceEvent::NewFolder { watch: index, path: path.clone() });
             } else if filter.accepts(path) {
                 let _ = tx.send(SourceEvent::Touched { watch: index, path: path.clone(), arrival });
-            } else if let Some(image) = crate::pipeline::hints::image_of_sidecar(path).filter(|i| filter.accepts(i) && i.is_file()) {
+            } else if let Some(image) = crate::hints::image_of_sidecar(path).filter(|i| filter.accepts(i) && i.is_file()) {
                 // A new or edited hints sidecar: its photo is colorized again with the hints.
                 // (A sidecar says nothing about its photo's writing.)
                 let _ = tx.send(SourceEvent::Touched { watch: index, path: image, arrival: Arrival::Changed });

@@ -2,9 +2,9 @@
 //! memory. An upload lives until its result is downloaded, deleted, or left for `keep`;
 //! nothing of it is ever written to disk.
 
+use crate::hints::Hint;
 use crate::job::Settings;
 use crate::model::Model;
-use crate::pipeline::hints::Hint;
 use crate::pipeline::{self, encode, InMemory, Outcome};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};

@@ -3,8 +3,8 @@
 
 use super::jobs::{QueueFull, Stage, WebJobs, WebResult};
 use super::latest::Latest;
+use crate::hints::{self, Hint};
 use crate::pipeline::decode::probe_bytes;
-use crate::pipeline::hints::{self, Hint};
 use crate::pipeline::PipelineError;
 use serde_json::json;
 use std::io::Read;

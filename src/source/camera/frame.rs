@@ -3,37 +3,7 @@
 
 use image::{DynamicImage, GrayImage, RgbImage};
 
-/// A frame's pixel format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PixelFormat {
-    /// Packed Y0 U Y1 V, 2 bytes per pixel (BT.601, limited range).
-    Yuyv,
-    /// Each frame a JPEG.
-    Mjpeg,
-    /// 8-bit gray.
-    Grey,
-}
-
-impl PixelFormat {
-    /// The V4L2 four-character code.
-    pub fn fourcc(self) -> [u8; 4] {
-        match self {
-            PixelFormat::Yuyv => *b"YUYV",
-            PixelFormat::Mjpeg => *b"MJPG",
-            PixelFormat::Grey => *b"GREY",
-        }
-    }
-
-    /// From a config name or four-character code (case-insensitive): "MJPEG"/"MJPG", "YUYV", "GREY"/"GRAY".
-    pub fn parse(name: &str) -> Option<PixelFormat> {
-        match name.to_ascii_uppercase().as_str() {
-            "MJPEG" | "MJPG" => Some(PixelFormat::Mjpeg),
-            "YUYV" | "YUY2" => Some(PixelFormat::Yuyv),
-            "GREY" | "GRAY" | "Y8" => Some(PixelFormat::Grey),
-            _ => None,
-        }
-    }
-}
+pub use crate::config::PixelFormat;
 
 /// One captured frame.
 #[derive(Debug, Clone)]
