@@ -63,32 +63,17 @@ fn process_alive(pid: u32) -> bool {
 /// no longer exist left behind: a SIGKILL or a power cut mid-write. Symbolic links are not
 /// followed. Returns the files removed.
 pub fn sweep_stale_temps(dir: &Path, recursive: bool) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
-    let mut stack = vec![(dir.to_path_buf(), 0usize)];
-    while let Some((dir, depth)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if kind.is_dir() && recursive && depth < 64 {
-                stack.push((entry.path(), depth + 1));
-            } else if kind.is_file() && is_temp_name(&name) {
-                // Untouched for a while, too: on a share another station's hued may be writing
-                // it, with a process id that means nothing here.
-                let idle = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= STALE_TEMP_AGE);
-                let stale = idle && temp_owner(&name).is_some_and(|pid| pid != std::process::id() && !process_alive(pid));
-                if stale && std::fs::remove_file(entry.path()).is_ok() {
-                    removed.push(entry.path());
-                }
-            }
-        }
-    }
-    removed
+    use crate::source::walk::{stream, FolderLinks, Hidden};
+    let temp = |p: &Path| p.file_name().is_some_and(|n| is_temp_name(&n.to_string_lossy()));
+    let stale = |p: &PathBuf| {
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        // Untouched for a while, too: on a share another station's hued may be writing it, with
+        // a process id that means nothing here.
+        let meta = std::fs::symlink_metadata(p).ok().filter(|m| m.is_file());
+        let idle = meta.and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= STALE_TEMP_AGE);
+        idle && temp_owner(&name).is_some_and(|pid| pid != std::process::id() && !process_alive(pid))
+    };
+    stream(dir, recursive, FolderLinks::Skip, Hidden::Include, temp, |_, _| {}).filter(stale).filter(|p| std::fs::remove_file(p).is_ok()).collect()
 }
 
 /// A file being written: a hidden temporary until [`AtomicFile::commit`]; dropped uncommitted,

@@ -123,7 +123,7 @@ pub fn stream<'a>(paths: &'a [PathBuf], listed: impl Iterator<Item = PathBuf> + 
                 sink.borrow_mut().push(Input::Rejected(Rejected { path: p.to_path_buf(), reason: format!("cannot list folder: {e}"), is_error: true }))
             };
             let root = path.clone();
-            let found = super::walk::stream(path, recursive, super::walk::FolderLinks::Follow, photo, unlistable).map(move |p| {
+            let found = super::walk::stream(path, recursive, super::walk::FolderLinks::Follow, super::walk::Hidden::Skip, photo, unlistable).map(move |p| {
                 let key = p.strip_prefix(&root).unwrap_or(&p).to_path_buf();
                 Input::Photo { path: p, key }
             });

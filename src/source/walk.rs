@@ -1,7 +1,8 @@
 //! The one folder walker, for command-line folders ([`super::args`]) and a watch's backlog
 //! ([`super::watch`]), on walkdir. They differ only in policy, which the caller passes: whether
-//! links to folders are followed, and what becomes of a folder that cannot be listed. Hidden
-//! files and folders (a leading '.') are never taken: editors', sync tools' and hued's own temps.
+//! links to folders are followed, whether hidden names (a leading '.': editors', sync tools'
+//! and hued's own temps) are walked, and what becomes of a folder that cannot be listed. The
+//! sweep of hued's stale temporaries ([`crate::sink::sweep_stale_temps`]) walks with it too.
 
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
@@ -15,6 +16,15 @@ pub enum FolderLinks {
     Skip,
 }
 
+/// Whether a walk looks at hidden files and folders (names with a leading '.').
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hidden {
+    /// Skip them (photos: a hidden file is a temp or a sync tool's).
+    Skip,
+    /// Walk them too (the sweep of hued's own hidden temporaries).
+    Include,
+}
+
 /// The files under `root` (one level unless `recursive`) that `accept` takes, streamed in the
 /// order of a sorted depth-first walk: only the folders being walked are held, so a tree of a
 /// million files starts yielding at once. `unlistable` hears of folders that cannot be read.
@@ -22,6 +32,7 @@ pub fn stream<'a>(
     root: &Path,
     recursive: bool,
     links: FolderLinks,
+    hidden: Hidden,
     accept: impl Fn(&Path) -> bool + 'a,
     mut unlistable: impl FnMut(&Path, std::io::Error) + 'a,
 ) -> impl Iterator<Item = PathBuf> + 'a {
@@ -30,7 +41,7 @@ pub fn stream<'a>(
         .max_depth(if recursive { usize::MAX } else { 1 })
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        .filter_entry(move |e| e.depth() == 0 || hidden == Hidden::Include || !e.file_name().to_string_lossy().starts_with('.'));
     walk.filter_map(move |entry| match entry {
         Ok(e) if e.file_type().is_dir() => None,
         Ok(e) => accept(e.path()).then(|| e.into_path()),
@@ -51,7 +62,7 @@ pub fn stream<'a>(
 
 /// [`stream`], collected.
 pub fn files(root: &Path, recursive: bool, links: FolderLinks, accept: impl Fn(&Path) -> bool, unlistable: impl FnMut(&Path, std::io::Error)) -> Vec<PathBuf> {
-    stream(root, recursive, links, accept, unlistable).collect()
+    stream(root, recursive, links, Hidden::Skip, accept, unlistable).collect()
 }
 
 #[cfg(test)]
