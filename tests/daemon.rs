@@ -652,3 +652,45 @@ fn metrics_textfile_counts_by_watch_and_is_written_atomically() {
     assert_eq!(names, ["hued.prom"], "no temp file left beside it");
     assert_eq!(d.stop(), 0);
 }
+
+/// Restores a sysctl when dropped (also when the test fails).
+struct Sysctl {
+    path: &'static str,
+    old: String,
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        let _ = fs::write(self.path, &self.old);
+    }
+}
+
+#[test]
+fn an_inotify_queue_overflow_is_followed_by_a_rescan_and_nothing_is_missed() {
+    // A real overflow: the kernel's per-instance queue is sized when the instance is made, so
+    // the daemon starts with max_queued_events = 16, then the limit goes back for everyone else.
+    const LIMIT: &str = "/proc/sys/fs/inotify/max_queued_events";
+    let Ok(old) = fs::read_to_string(LIMIT) else {
+        eprintln!("SKIPPED: {LIMIT} not readable");
+        return;
+    };
+    if !running_as_root() || fs::write(LIMIT, "16").is_err() {
+        eprintln!("SKIPPED: changing {LIMIT} needs root");
+        return;
+    }
+    let guard = Sysctl { path: LIMIT, old };
+    let st = Station::new();
+    let d = Daemon::start(&st.config("", ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    drop(guard);
+    let bytes = photo_bytes(48, 32);
+    for i in 0..300 {
+        fs::write(st.scans().join(format!("burst{i:03}.jpg")), &bytes).unwrap();
+    }
+    wait_for("every file of the burst", &d, 120, || count_outputs(&st.scans()) == 300);
+    assert!(d.log().contains("events were lost"), "the overflow should have been seen and answered with a rescan:\n{}", d.log());
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(count_outputs(&st.scans()), 300, "each colorized once");
+    assert_eq!(d.stop(), 0);
+    no_temp_files(&st.scans());
+}
