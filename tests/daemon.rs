@@ -17,11 +17,16 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Path) -> Daemon {
+        Daemon::start_with_env(config, &[])
+    }
+
+    fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Daemon {
         let log = config.with_extension("log");
         let child = Command::new(assert_cmd::cargo::cargo_bin("hued"))
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", "debug,notify=info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap())
             .spawn()
@@ -691,6 +696,28 @@ fn an_inotify_queue_overflow_is_followed_by_a_rescan_and_nothing_is_missed() {
     assert!(d.log().contains("events were lost"), "the overflow should have been seen and answered with a rescan:\n{}", d.log());
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(count_outputs(&st.scans()), 300, "each colorized once");
+    assert_eq!(d.stop(), 0);
+    no_temp_files(&st.scans());
+}
+
+#[test]
+fn a_panic_in_the_pipeline_fails_that_photo_alone_and_the_workers_go_on() {
+    // The debug build panics on purpose for photos 77 pixels wide (HUED_FAULT_PANIC_WIDTH).
+    let st = Station::new();
+    let d = Daemon::start_with_env(&st.config("", "workers = 1"), &[("HUED_FAULT_PANIC_WIDTH", "77")]);
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    let bad = st.scans().join("bug.jpg");
+    st.put(&bad, &photo_bytes(77, 50));
+    wait_for("the panic to be reported", &d, 20, || d.log().contains("internal error (please report)"));
+    assert!(d.log().contains("fault injected"), "{}", d.log());
+    // The only worker survived, and the photo's memory share came back: more photos go through.
+    for i in 0..3 {
+        let good = st.scans().join(format!("good{i}.jpg"));
+        st.put(&good, &photo_bytes(80, 60));
+        wait_for("a photo after the panic", &d, 20, || colorized(&good).exists());
+    }
+    assert!(!colorized(&bad).exists());
+    assert!(d.log().contains("not retried until the file changes"), "failed for good, not retried in a loop");
     assert_eq!(d.stop(), 0);
     no_temp_files(&st.scans());
 }

@@ -25,7 +25,15 @@ impl Server {
         Server::start_with(extra, &fixture_model())
     }
 
+    fn start_with_env(extra: &str, env: &[(&str, &str)]) -> Server {
+        Server::launch(extra, &fixture_model(), env)
+    }
+
     fn start_with(extra: &str, model: &Path) -> Server {
+        Server::launch(extra, model, &[])
+    }
+
+    fn launch(extra: &str, model: &Path, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         for d in ["state", "tmp", "cwd", "watch"] {
             std::fs::create_dir(dir.path().join(d)).unwrap();
@@ -51,6 +59,7 @@ impl Server {
             .current_dir(dir.path().join("cwd"))
             .env("TMPDIR", dir.path().join("tmp"))
             .env("RUST_LOG", "debug,notify=info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -606,4 +615,17 @@ fn metrics_are_served_for_prometheus_without_the_token() {
     assert!(text.contains("hued_build_info{version=") && text.contains("hued_model_info{model=\"tiny-qdq\""), "{text}");
     assert!(text.contains("# TYPE hued_files_total counter"));
     assert_eq!(s.get("/api/info").status, 401, "the API still needs the token");
+}
+
+#[test]
+fn a_panic_while_colorizing_an_upload_answers_500_and_the_page_goes_on() {
+    let s = Server::start_with_env("", &[("HUED_FAULT_PANIC_WIDTH", "77")]);
+    let bug = encode(image::DynamicImage::ImageLuma8(gray_photo(77, 50)), image::ImageFormat::Png);
+    let (_, status) = s.colorize("bug.png", &bug, "");
+    assert_eq!(status["state"], "failed");
+    assert_eq!(status["status"], 500);
+    assert!(status["error"].as_str().unwrap().contains("Internal error while colorizing"), "{status}");
+    let good = encode(image::DynamicImage::ImageLuma8(gray_photo(80, 60)), image::ImageFormat::Png);
+    let (_, status) = s.colorize("good.png", &good, "");
+    assert_eq!(status["state"], "done", "the worker lives on: {status}");
 }

@@ -233,6 +233,12 @@ fn colorize_decoded(
     times: &mut StageTimes,
 ) -> Result<Outcome<Colorization>, PipelineError> {
     let Decoded { photo: decoded, source_sha256, original_preview } = d;
+    // Fault injection for the tests of the panic guards (debug builds only): a bug met by one
+    // photo must fail that photo alone.
+    #[cfg(debug_assertions)]
+    if std::env::var("HUED_FAULT_PANIC_WIDTH").ok().and_then(|v| v.parse::<u32>().ok()) == Some(decoded.image.width()) {
+        panic!("fault injected for a {}-pixel-wide photo (HUED_FAULT_PANIC_WIDTH)", decoded.image.width());
+    }
     let t = Instant::now();
     crate::hints::check(hints, decoded.image.width(), decoded.image.height()).map_err(PipelineError::Hints)?;
     if s.skip_color && !s.force && prepare::color_stats(&decoded.image).is_color() {
