@@ -234,6 +234,12 @@ pub struct WatchConfig {
     /// Seconds between polls. Default: 5.0.
     #[serde(default = "default_poll_interval")]
     pub poll_interval: f64,
+    /// With inotify (poll = false): also list the whole folder every this many seconds, for
+    /// changes inotify cannot see: a share or disk mounted inside the folder after hued
+    /// started, writes by other machines to a network file system. Each rescan lists every
+    /// file (no file is read unless it needs colorizing). 0 = never. Default: 0.
+    #[serde(default)]
+    pub rescan_interval: f64,
     /// Overrides `[colorize] model` for this folder.
     #[serde(default)]
     pub model: Option<PathBuf>,
@@ -535,6 +541,9 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         }
         if !(0.1..=86_400.0).contains(&w.poll_interval) {
             return Err(err(None, format!("watch #{} ({}): poll_interval must be 0.1 to 86400 s", i + 1, w.path.display())));
+        }
+        if !(w.rescan_interval == 0.0 || (1.0..=86_400.0).contains(&w.rescan_interval)) {
+            return Err(err(None, format!("watch #{} ({}): rescan_interval must be 0 (never) or 1 to 86400 s", i + 1, w.path.display())));
         }
         for glob in w.include.iter().chain(&w.exclude) {
             if let Err(e) = globset::Glob::new(glob) {

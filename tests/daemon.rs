@@ -721,3 +721,34 @@ fn a_panic_in_the_pipeline_fails_that_photo_alone_and_the_workers_go_on() {
     assert_eq!(d.stop(), 0);
     no_temp_files(&st.scans());
 }
+
+#[test]
+fn rescan_interval_finds_photos_inotify_cannot_see_on_a_disk_mounted_inside_the_folder() {
+    // A file system mounted inside a watched folder after the daemon started (a share, a USB
+    // disk): inotify watches the folder underneath and hears nothing of the files on it.
+    let st = Station::new();
+    let mnt = st.scans().join("share");
+    fs::create_dir(&mnt).unwrap();
+    let d = Daemon::start(&st.config("recursive = true\nrescan_interval = 1", ""));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=8m", "hued-test"]).arg(&mnt).status().is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let photo = mnt.join("from-the-share.jpg");
+    fs::write(&photo, photo_bytes(64, 48)).unwrap();
+    wait_for("the rescan to find the photo", &d, 20, || colorized(&photo).exists());
+    assert!(d.log().contains("rescan of"), "{}", d.log());
+    // Found once: later rescans see its copy is up to date.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(d.log().matches("done ").count(), 1, "{}", d.log());
+    assert_eq!(d.stop(), 0);
+}

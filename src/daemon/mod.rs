@@ -45,6 +45,8 @@ struct Watch {
     filter: Arc<FileFilter>,
     settings: Settings,
     model: Arc<Model>,
+    /// How often the whole folder is listed again besides the events (`rescan_interval`).
+    rescan_every: Option<Duration>,
     _source: FolderWatch,
 }
 
@@ -122,6 +124,7 @@ fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: &mut Models
             filter,
             settings: Settings::from_config(&c),
             model,
+            rescan_every: (w.rescan_interval > 0.0).then(|| Duration::from_secs_f64(w.rescan_interval)),
             _source: source,
         });
     }
@@ -175,6 +178,8 @@ struct Daemon {
     last_prune: Instant,
     /// When `[metrics] textfile` was last written.
     metrics_written: Instant,
+    /// When each watch with a `rescan_interval` was last listed.
+    last_rescan: HashMap<usize, Instant>,
 }
 
 /// The state file is written at most this often (and at exit).
@@ -252,6 +257,7 @@ pub fn run(config_path: &Path) -> Exit {
         last_prune: Instant::now(),
         // Due at once: a fleet sees a restarted station right away.
         metrics_written: Instant::now() - Duration::from_secs(3600),
+        last_rescan: HashMap::new(),
     };
     daemon.scan_backlog();
     systemd::ready();
@@ -317,6 +323,7 @@ impl Daemon {
                 self.reload();
             }
             let now = Instant::now();
+            self.rescan_due(now);
             let due: Vec<_> = self.retries.iter().filter(|r| r.0 <= now).map(|r| (r.1, r.2.clone())).collect();
             self.retries.retain(|r| r.0 > now);
             for (w, p) in due {
@@ -401,6 +408,26 @@ impl Daemon {
                     for file in watch::scan(&path, true, &w.filter) {
                         self.settler.touch(watch, file, now);
                     }
+                }
+            }
+        }
+    }
+
+    /// Lists the watches whose `rescan_interval` has passed again: every photo found goes
+    /// through the stability check, and `consider` drops those already up to date or settled.
+    fn rescan_due(&mut self, now: Instant) {
+        for (i, w) in self.setup.watches.iter().enumerate() {
+            let Some(every) = w.rescan_every else { continue };
+            let last = self.last_rescan.entry(i).or_insert(now);
+            if now.duration_since(*last) < every {
+                continue;
+            }
+            *last = now;
+            let files = watch::scan(&w.root, w.recursive, &w.filter);
+            log::debug!("watch #{}: rescan of {} found {} photo(s)", i + 1, w.root.display(), files.len());
+            for file in files {
+                if !self.in_flight.contains_key(&file) {
+                    self.settler.touch(i, file, now);
                 }
             }
         }
