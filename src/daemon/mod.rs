@@ -180,6 +180,10 @@ struct Daemon {
     metrics_written: Instant,
     /// When each watch with a `rescan_interval` was last listed.
     last_rescan: HashMap<usize, Instant>,
+    /// Files handed to the pool and not finished: a worker may have taken one before its
+    /// `Started` arrives, and a second event for it (a rename reports twice) must not queue
+    /// it again.
+    dispatched: std::collections::HashSet<PathBuf>,
 }
 
 /// The state file is written at most this often (and at exit).
@@ -258,6 +262,7 @@ pub fn run(config_path: &Path) -> Exit {
         // Due at once: a fleet sees a restarted station right away.
         metrics_written: Instant::now() - Duration::from_secs(3600),
         last_rescan: HashMap::new(),
+        dispatched: Default::default(),
     };
     daemon.scan_backlog();
     systemd::ready();
@@ -334,10 +339,12 @@ impl Daemon {
                 let Some(item) = self.ready.pop_front() else {
                     break;
                 };
+                let input = item.job.input.clone();
                 if let Err(item) = self.pool.push(item) {
                     self.ready.push_front(item);
                     break;
                 }
+                self.dispatched.insert(input);
             }
             if self.pool.room() > 0 && self.ready.is_empty() {
                 for (watch, path, stamp) in self.settler.poll(now) {
@@ -380,7 +387,9 @@ impl Daemon {
         match ev {
             SourceEvent::Touched { watch, path, arrival } => {
                 if watch < self.setup.watches.len() {
-                    self.pool.withdraw(&path);
+                    if self.pool.withdraw(&path) {
+                        self.dispatched.remove(&path);
+                    }
                     self.ready.retain(|item| item.job.input != path);
                     self.settler.arrived(watch, path, arrival, now);
                 }
@@ -465,7 +474,7 @@ impl Daemon {
             log::debug!("{}: up to date", path.display());
             return;
         }
-        if self.state.settled(&path, &stamp) || self.in_flight.contains_key(&path) {
+        if self.state.settled(&path, &stamp) || self.in_flight.contains_key(&path) || self.dispatched.contains(&path) {
             return;
         }
         if read_provenance(&path).is_some() {
@@ -486,10 +495,13 @@ impl Daemon {
             }
         };
         let job = Job { input: path.clone(), output, compare: None, settings: w.settings.clone(), hints };
-        if let Err(item) = self.pool.push(WorkItem { job, model: w.model.clone(), stamp, origin: Origin::Watch(watch) }) {
+        match self.pool.push(WorkItem { job, model: w.model.clone(), stamp, origin: Origin::Watch(watch) }) {
+            Ok(()) => {
+                self.dispatched.insert(path);
+            }
             // Queue full: it waits, checked, in the ready list; nothing is read again for it
             // (the worker still compares its stamp before starting).
-            self.ready.push_back(item);
+            Err(item) => self.ready.push_back(item),
         }
     }
 
@@ -502,6 +514,7 @@ impl Daemon {
             WorkResult::Exited => {}
             WorkResult::Finished { input, origin, stamp, result, elapsed } => {
                 self.in_flight.remove(&input);
+                self.dispatched.remove(&input);
                 let record = |verdict, reason: String, attempts| Record { stamp, verdict, reason, attempts };
                 match result {
                     Ok(None) => self.retouch(origin, input),
