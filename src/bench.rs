@@ -58,11 +58,12 @@ fn run_infer(a: &BenchArgs) -> anyhow::Result<()> {
     let runs = a.runs.max(5);
     println!("hued {} bench --infer: {}, input 256x192, median of {runs} runs, times in ms", crate::VERSION, manifest.display());
     println!("{:<6} {:>7} {:>10} {:>10} {:>10}", "prec", "load", "firstplan", "1 thread", "2 threads");
-    for precision in precisions {
+    for (i, precision) in precisions.into_iter().enumerate() {
         let t = std::time::Instant::now();
         let model = Model::load_with(&manifest, precision)?;
         let load = t.elapsed();
-        if let Some(path) = &a.save_input {
+        // The input is the same for every precision: written once.
+        if let Some(path) = a.save_input.as_ref().filter(|_| i == 0) {
             let spec = &model.manifest.input;
             let scaled: Vec<f32> = luma.l.iter().map(|&v| v * spec.l_scale + spec.l_offset).collect();
             std::fs::write(path, bytemuck::cast_slice::<f32, u8>(&scaled))?;

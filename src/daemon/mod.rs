@@ -434,10 +434,9 @@ impl Daemon {
             *last = now;
             let files = watch::scan(&w.root, w.recursive, &w.filter);
             log::debug!("watch #{}: rescan of {} found {} photo(s)", i + 1, w.root.display(), files.len());
+            // `consider` drops files in flight, queued, settled or up to date.
             for file in files {
-                if !self.in_flight.contains_key(&file) {
-                    self.settler.touch(i, file, now);
-                }
+                self.settler.touch(i, file, now);
             }
         }
     }

@@ -27,25 +27,6 @@ pub fn has_image_extension(path: &Path) -> bool {
     path.extension().is_some_and(|e| EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str()))
 }
 
-/// Expands command-line paths into the photos to process. Files named explicitly are always
-/// attempted (a wrong one then fails with its reason), except hued's own outputs.
-pub fn collect(paths: &[PathBuf], recursive: bool, suffix: &str) -> (Vec<PathBuf>, Vec<Rejected>) {
-    let (mut found, mut rejected) = (Vec::new(), Vec::new());
-    for path in paths {
-        if path.is_dir() {
-            let photo = |p: &Path| has_image_extension(p) && !is_hued_output(p, suffix);
-            let unlistable =
-                |p: &Path, e: std::io::Error| rejected.push(Rejected { path: p.to_path_buf(), reason: format!("cannot list folder: {e}"), is_error: true });
-            found.extend(super::walk::files(path, recursive, super::walk::FolderLinks::Follow, photo, unlistable));
-        } else if is_hued_output(path, suffix) {
-            rejected.push(Rejected { path: path.clone(), reason: "is a colorized copy made by hued".into(), is_error: false });
-        } else {
-            found.push(path.clone());
-        }
-    }
-    (found, rejected)
-}
-
 /// One input of a streamed run: a photo to try, or a path refused with its reason.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
