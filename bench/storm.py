@@ -50,6 +50,14 @@ def rss_mib(pid):
     return 0.0
 
 
+def open_fds(pid):
+    return len(os.listdir(f'/proc/{pid}/fd'))
+
+
+def threads(pid):
+    return len(os.listdir(f'/proc/{pid}/task'))
+
+
 def sha(path):
     return hashlib.sha256(open(path, 'rb').read()).hexdigest()
 
@@ -60,6 +68,7 @@ def main():
     ap.add_argument('--soak', type=float, default=3600, help='seconds of steady drops afterwards')
     ap.add_argument('--rate', type=float, default=2.0, help='drops a second during the soak')
     ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'hued-color-v3-int8.toml'))
+    ap.add_argument('--hued', default=HUED, help='the binary (copy it elsewhere to rebuild during a long soak)')
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix='hued-storm-')
     scans = os.path.join(tmp, 'scans')
@@ -69,7 +78,7 @@ def main():
         f.write(f'[colorize]\nmodel = "{args.model}"\n[daemon]\nstate_dir = "{tmp}/state"\nstability_delay = 1.0\n'
                 f'workers = 2\n[[watch]]\npath = "{scans}"\n')
     log = os.path.join(tmp, 'run.log')
-    d = subprocess.Popen([HUED, 'run', '--config', cfg], stderr=open(log, 'w'), env=dict(os.environ, RUST_LOG='info'))
+    d = subprocess.Popen([args.hued, 'run', '--config', cfg], stderr=open(log, 'w'), env=dict(os.environ, RUST_LOG='info'))
     while 'watching 1 folder' not in open(log).read():
         time.sleep(0.05)
     good, originals, rss = [], {}, [rss_mib(d.pid)]
@@ -89,6 +98,8 @@ def main():
     for i in range(args.storm):
         drop_good(f'storm{i:05}.jpg', i)
     print(f'storm: {args.storm} files dropped in {time.time() - t0:.1f} s', flush=True)
+    # A timeline, so that "flat" can be read, not assumed: RSS, open descriptors, threads.
+    timeline, next_sample = [], time.time()
     rng = random.Random(1)
     hostile = {'corrupt': 0, 'empty': 0, 'fifo': 0, 'symlink': 0, 'huge': 0}
     t1, n = time.time(), 0
@@ -112,6 +123,12 @@ def main():
             hostile[kind] += 1
         if n % 20 == 0:
             rss.append(rss_mib(d.pid))
+        if time.time() >= next_sample:
+            done = sum(1 for p in good if os.path.exists(p[:-4] + '.colorized.jpg'))
+            row = (time.time() - t0, rss_mib(d.pid), open_fds(d.pid), threads(d.pid), done, len(good))
+            timeline.append(row)
+            print('  t=%5.0f s  RSS %4.0f MiB  fds %3d  threads %2d  colorized %d/%d' % row, flush=True)
+            next_sample = time.time() + max(30.0, args.soak / 12)
         time.sleep(1 / args.rate)
     # Let the queue drain: every good file colorized.
     deadline = time.time() + 1800
@@ -121,6 +138,10 @@ def main():
         rss.append(rss_mib(d.pid))
         pending = [p for p in pending if not os.path.exists(p[:-4] + '.colorized.jpg')]
     alive = d.poll() is None
+    if alive:
+        end = (time.time() - t0, rss_mib(d.pid), open_fds(d.pid), threads(d.pid), len(good) - len(pending), len(good))
+        timeline.append(end)
+        print('  t=%5.0f s  RSS %4.0f MiB  fds %3d  threads %2d  colorized %d/%d (drained)' % end, flush=True)
     d.send_signal(signal.SIGTERM)
     code = d.wait(timeout=60)
     text = open(log).read()
@@ -132,6 +153,9 @@ def main():
     print(f'hostile files mixed in: {hostile}')
     print(f'originals changed: {len(changed)}, temporary files left: {len(temps)}, alive to the end: {alive}, exit code {code}')
     print(f'daemon RSS: first {rss[0]:.0f} MiB, last {rss[-1]:.0f} MiB, peak {max(rss):.0f} MiB; total {time.time() - t0:.0f} s')
+    if len(timeline) >= 2:
+        print(f'soak timeline: RSS {timeline[0][1]:.0f} -> {timeline[-1][1]:.0f} MiB, fds {timeline[0][2]} -> {timeline[-1][2]}, '
+              f'threads {timeline[0][3]} -> {timeline[-1][3]}')
     ok = not pending and not twice and not changed and not temps and alive and code == 0
     print('PASS' if ok else f'FAIL (log: {log})')
     if ok:

@@ -51,6 +51,38 @@ pub fn linear_to_srgb(c: f32) -> f32 {
     lut[i] + (lut[i + 1] - lut[i]) * t
 }
 
+const ENC8_LUT_SIZE: usize = 16384;
+
+fn encode8_lut() -> &'static [u8] {
+    static LUT: OnceLock<Vec<u8>> = OnceLock::new();
+    LUT.get_or_init(|| (0..=ENC8_LUT_SIZE).map(|i| (linear_to_srgb_exact(i as f32 / ENC8_LUT_SIZE as f32) * 255.0 + 0.5) as u8).collect())
+}
+
+/// Linear light → 8-bit sRGB code (clamped), straight from a table: the table's step moves the
+/// result by at most 0.1 code, so it is the exactly rounded code or one of its neighbours.
+#[inline]
+pub fn linear_to_srgb8(c: f32) -> u8 {
+    srgb8_encoder()(c)
+}
+
+/// [`linear_to_srgb8`] with its table looked up once, for loops over every pixel.
+pub fn srgb8_encoder() -> impl Fn(f32) -> u8 + Sync + Copy {
+    let lut = encode8_lut();
+    move |c: f32| lut[((c.clamp(0.0, 1.0) * ENC8_LUT_SIZE as f32) + 0.5) as usize]
+}
+
+/// Linear light → 16-bit sRGB code (clamped), through [`linear_to_srgb`]'s table with its
+/// lookup hoisted, for loops over every pixel.
+pub fn srgb16_encoder() -> impl Fn(f32) -> u16 + Sync + Copy {
+    let lut = encode_lut();
+    move |c: f32| {
+        let x = c.clamp(0.0, 1.0) * ENC_LUT_SIZE as f32;
+        let i = (x as usize).min(ENC_LUT_SIZE - 1);
+        let v = lut[i] + (lut[i + 1] - lut[i]) * (x - i as f32);
+        (v * 65535.0 + 0.5) as u16
+    }
+}
+
 #[inline]
 fn f(t: f32) -> f32 {
     if t > DELTA * DELTA * DELTA {
@@ -60,12 +92,15 @@ fn f(t: f32) -> f32 {
     }
 }
 
+/// Written as a select of both branches (no jump), so loops over pixels vectorize.
 #[inline]
 fn f_inv(t: f32) -> f32 {
+    let cube = t * t * t;
+    let linear = 3.0 * DELTA * DELTA * (t - 4.0 / 29.0);
     if t > DELTA {
-        t * t * t
+        cube
     } else {
-        3.0 * DELTA * DELTA * (t - 4.0 / 29.0)
+        linear
     }
 }
 
@@ -73,6 +108,24 @@ fn f_inv(t: f32) -> f32 {
 #[inline]
 pub fn luminance_to_l(y: f32) -> f32 {
     116.0 * f(y) - 16.0
+}
+
+const L_LUT_SIZE: usize = 4096;
+
+fn l_lut() -> &'static [f32] {
+    static LUT: OnceLock<Vec<f32>> = OnceLock::new();
+    LUT.get_or_init(|| (0..=L_LUT_SIZE).map(|i| luminance_to_l(i as f32 / L_LUT_SIZE as f32)).collect())
+}
+
+/// [`luminance_to_l`] (clamped to 0..=1) through a table with linear interpolation, for loops
+/// over every pixel: the cube root dominated preparing a scan. Error under 0.001 L.
+pub fn l_of_luminance() -> impl Fn(f32) -> f32 + Sync + Copy {
+    let lut = l_lut();
+    move |y: f32| {
+        let x = y.clamp(0.0, 1.0) * L_LUT_SIZE as f32;
+        let i = (x as usize).min(L_LUT_SIZE - 1);
+        lut[i] + (lut[i + 1] - lut[i]) * (x - i as f32)
+    }
 }
 
 /// Linear RGB → Lab.
@@ -144,6 +197,29 @@ mod tests {
             for (x, y) in [r, g, b].iter().zip(back) {
                 assert!((x - y).abs() < 0.5 / 255.0, "{r} {g} {b} -> {back:?}");
             }
+        }
+    }
+
+    #[test]
+    fn eight_bit_encode_table_is_within_one_code_of_exact_rounding() {
+        let mut off = 0;
+        for i in 0..=100_000 {
+            let c = i as f32 / 100_000.0;
+            let exact = (linear_to_srgb_exact(c) * 255.0 + 0.5) as i32;
+            let got = linear_to_srgb8(c) as i32;
+            assert!((got - exact).abs() <= 1, "{c}: {got} vs {exact}");
+            off += (got != exact) as u32;
+        }
+        assert!(off < 1000, "{off} of 100001 values off by one");
+        assert_eq!((linear_to_srgb8(-0.5), linear_to_srgb8(2.0)), (0, 255));
+    }
+
+    #[test]
+    fn lightness_table_matches_the_exact_curve() {
+        let to_l = l_of_luminance();
+        for i in 0..=100_000 {
+            let y = i as f32 / 100_000.0;
+            assert!((to_l(y) - luminance_to_l(y)).abs() < 1e-3, "{y}: {} vs {}", to_l(y), luminance_to_l(y));
         }
     }
 

@@ -117,6 +117,38 @@ fn compression_trades_size_for_speed_and_stays_lossless() {
     colorize(&[&scan]).arg("--config").arg(&bad).assert().code(2).stderr(predicate::str::contains("bad.toml:2:15: unknown variant `max`"));
 }
 
+/// Our TIFF strips are compressed by hued (in parallel, with the horizontal predictor), not by
+/// the tiff crate: libtiff, which most archive software reads TIFF with, must decode them to the
+/// same pixels image reads, at 8 and 16 bits and with strips that do not divide the height.
+#[test]
+fn tiff_copies_decode_in_libtiff_to_the_same_pixels() {
+    if std::process::Command::new("tiffcp").arg("-h").output().is_err() {
+        eprintln!("SKIPPED: tiffcp (libtiff-tools) is not installed; .ci/run installs it");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scan16 = dir.path().join("scan16.tif");
+    gray16_photo(1000, 173).save(&scan16).unwrap(); // 6000-byte rows: 43 rows a strip, 5 strips, the last short
+    let scan8 = dir.path().join("scan8.tif");
+    DynamicImage::ImageLuma8(gray_photo(301, 97)).to_rgb8().save(&scan8).unwrap();
+    colorize(&[&scan16, &scan8]).assert().success().stdout(predicate::str::contains("2 done"));
+    // The same copies uncompressed: raw samples, the reference for what the pixels must be.
+    let config = dir.path().join("none.toml");
+    fs::write(&config, "[colorize]\ncompression = \"none\"\n").unwrap();
+    colorize(&[&scan16, &scan8]).arg("--config").arg(&config).arg("--out").arg(dir.path().join("none")).assert().success();
+    for name in ["scan16", "scan8"] {
+        let copy = dir.path().join(format!("{name}.colorized.tif"));
+        let plain = dir.path().join(format!("{name}.libtiff.tif"));
+        let out = std::process::Command::new("tiffcp").args(["-c", "none"]).arg(&copy).arg(&plain).output().unwrap();
+        assert!(out.status.success() && out.stderr.is_empty(), "{name}: libtiff: {}", String::from_utf8_lossy(&out.stderr));
+        let reference = image::open(dir.path().join("none").join(format!("{name}.colorized.tif"))).unwrap();
+        for (reader, decoded) in [("image", image::open(&copy).unwrap()), ("libtiff", image::open(&plain).unwrap())] {
+            assert_eq!(decoded.color(), reference.color(), "{name}, {reader}");
+            assert!(decoded.as_bytes() == reference.as_bytes(), "{name}: {reader} decodes other pixels than the uncompressed copy has");
+        }
+    }
+}
+
 #[test]
 fn every_format_round_trips_in_its_own_format() {
     let dir = tempfile::tempdir().unwrap();

@@ -285,8 +285,15 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
     let t = Instant::now();
     // Hashed through a handle opened as a regular file only: a FIFO swapped in after the
     // stability check must not block the worker.
-    let source_sha256 = decode::open_regular(&job.input).and_then(crate::model::sha256_reader).map_err(|e| fail(PipelineError::Read(e)))?;
-    let decoded = decode::decode(&job.input, s.max_megapixels).map_err(fail)?;
+    // The hash runs beside the decode (a plain thread, not rayon's: the decode may wait for the
+    // memory budget, and a pool thread must never wait on work that needs the pool).
+    let (source_sha256, decoded) = std::thread::scope(|scope| {
+        let hash = scope.spawn(|| decode::open_regular(&job.input).and_then(crate::model::sha256_reader));
+        let decoded = decode::decode(&job.input, s.max_megapixels);
+        (hash.join().unwrap_or_else(|_| Err(std::io::Error::other("hashing the original panicked"))), decoded)
+    });
+    let source_sha256 = source_sha256.map_err(|e| fail(PipelineError::Read(e)))?;
+    let decoded = decoded.map_err(fail)?;
     times.decode = t.elapsed();
 
     let original_preview = job.compare.is_some().then_some((encode::COMPARE_WIDTH, u32::MAX));

@@ -78,15 +78,57 @@ fn guided(guide: &[f32], p: &[f32], w: usize, h: usize) -> Linear {
     Linear { a: box_mean(&a, w, h, RADIUS), b: box_mean(&b, w, h, RADIUS) }
 }
 
-/// Bilinear sampling positions of one full-resolution axis in a low-resolution one.
-fn axis(full: usize, low: usize) -> Vec<(usize, usize, f32)> {
+/// Bilinear sampling positions of one full-resolution axis in a low-resolution one: the lower
+/// neighbour and the weight of the upper one (`i0 + 1`, which the padded rows always have).
+fn axis(full: usize, low: usize) -> Vec<(u32, f32)> {
     (0..full)
         .map(|x| {
             let u = ((x as f32 + 0.5) * low as f32 / full as f32 - 0.5).clamp(0.0, (low - 1) as f32);
-            let i0 = u.floor() as usize;
-            (i0, (i0 + 1).min(low - 1), u - i0 as f32)
+            let i0 = u.floor();
+            (i0 as u32, u - i0)
         })
         .collect()
+}
+
+/// The per-pixel linear models of a and b at low resolution, with vividness and L's scale folded
+/// in: at a full-resolution pixel, `a = slope_a · L + offset_a` (and likewise b), where each of
+/// the four coefficients is sampled bilinearly.
+struct ColorField {
+    /// slope_a, offset_a, slope_b, offset_b, each `lw` x `lh`.
+    planes: [Vec<f32>; 4],
+    lw: usize,
+    lh: usize,
+    xs: Vec<(u32, f32)>,
+    ys: Vec<(u32, f32)>,
+}
+
+impl ColorField {
+    fn new(ca: Linear, cb: Linear, vividness: f32, (lw, lh): (usize, usize), (w, h): (usize, usize)) -> ColorField {
+        let scale = |v: Vec<f32>, k: f32| v.into_iter().map(|x| x * k).collect::<Vec<_>>();
+        ColorField {
+            planes: [scale(ca.a, vividness / 100.0), scale(ca.b, vividness), scale(cb.a, vividness / 100.0), scale(cb.b, vividness)],
+            lw,
+            lh,
+            xs: axis(w, lw),
+            ys: axis(h, lh),
+        }
+    }
+
+    /// The four coefficient rows of full-resolution row `y` (interpolated vertically), each
+    /// `lw + 1` long: the last repeats its neighbour, so `x0 + 1` needs no clamp.
+    fn rows(&self, y: usize, out: &mut [f32]) {
+        let (y0, ty) = self.ys[y];
+        let y0 = y0 as usize;
+        let y1 = (y0 + 1).min(self.lh - 1);
+        let lw = self.lw;
+        for (plane, row) in self.planes.iter().zip(out.chunks_exact_mut(lw + 1)) {
+            let (top, bottom) = (&plane[y0 * lw..(y0 + 1) * lw], &plane[y1 * lw..(y1 + 1) * lw]);
+            for ((o, &t), &b) in row.iter_mut().zip(top).zip(bottom) {
+                *o = t + (b - t) * ty;
+            }
+            row[lw] = row[lw - 1];
+        }
+    }
 }
 
 /// Full-resolution color from full-resolution L and low-resolution ab. `vividness` scales
@@ -95,42 +137,49 @@ pub fn recombine(luma: &Luma, ab: &AbLow, vividness: f32, sixteen_bit: bool) -> 
     let (w, h) = (luma.width, luma.height);
     let (lw, lh) = (ab.width, ab.height);
     let guide: Vec<f32> = shrink_plane(&luma.l, w, h, lw, lh).iter().map(|v| v / 100.0).collect();
-    let ca = guided(&guide, &ab.a, lw, lh);
-    let cb = guided(&guide, &ab.b, lw, lh);
-    let xs = axis(w, lw);
-    let ys = axis(h, lh);
-    let sample = |plane: &[f32], (y0, y1, ty): (usize, usize, f32), (x0, x1, tx): (usize, usize, f32)| {
-        let top = plane[y0 * lw + x0] + (plane[y0 * lw + x1] - plane[y0 * lw + x0]) * tx;
-        let bottom = plane[y1 * lw + x0] + (plane[y1 * lw + x1] - plane[y1 * lw + x0]) * tx;
-        top + (bottom - top) * ty
-    };
-    let pixel = |y: usize, x: usize| -> [f32; 3] {
-        let l = luma.l[y * w + x];
-        let i = l / 100.0;
-        let (yy, xx) = (ys[y], xs[x]);
-        let a = (sample(&ca.a, yy, xx) * i + sample(&ca.b, yy, xx)) * vividness;
-        let b = (sample(&cb.a, yy, xx) * i + sample(&cb.b, yy, xx)) * vividness;
-        color::lab_to_srgb(l, a.clamp(-128.0, 127.0), b.clamp(-128.0, 127.0))
-    };
+    let (ca, cb) = rayon::join(|| guided(&guide, &ab.a, lw, lh), || guided(&guide, &ab.b, lw, lh));
+    let field = ColorField::new(ca, cb, vividness, (lw, lh), (w, h));
     if sixteen_bit {
-        Colorized::Rgb16(ImageBuffer::from_raw(w as u32, h as u32, fill(w, h, pixel, |v| (v * 65535.0 + 0.5) as u16)).expect("buffer sized to the image"))
+        let encode = color::srgb16_encoder();
+        Colorized::Rgb16(ImageBuffer::from_raw(w as u32, h as u32, fill(&luma.l, w, &field, encode)).expect("buffer sized to the image"))
     } else {
-        Colorized::Rgb8(ImageBuffer::from_raw(w as u32, h as u32, fill(w, h, pixel, |v| (v * 255.0 + 0.5) as u8)).expect("buffer sized to the image"))
+        let encode = color::srgb8_encoder();
+        Colorized::Rgb8(ImageBuffer::from_raw(w as u32, h as u32, fill(&luma.l, w, &field, encode)).expect("buffer sized to the image"))
     }
 }
 
-/// An interleaved RGB buffer of `w` x `h` with `pixel(y, x)` (0..=1) quantized by `quantize`,
-/// rows in parallel.
-fn fill<T: Copy + Default + Send>(w: usize, h: usize, pixel: impl Fn(usize, usize) -> [f32; 3] + Sync, quantize: impl Fn(f32) -> T + Sync) -> Vec<T> {
-    let mut buf = vec![T::default(); w * h * 3];
-    buf.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
-        for (x, px) in row.chunks_exact_mut(3).enumerate() {
-            let c = pixel(y, x);
-            for k in 0..3 {
-                px[k] = quantize(c[k]);
+/// An interleaved RGB buffer with the color of each pixel of `l` (rows `w` long), each linear
+/// channel encoded by `encode`; rows in parallel. This loop runs for every pixel of every scan,
+/// so each row goes through three plain passes over row-local buffers (the middle one, the
+/// color conversion, free of table lookups so that the compiler vectorizes it).
+fn fill<T: Copy + Default + Send>(l: &[f32], w: usize, field: &ColorField, encode: impl Fn(f32) -> T + Sync) -> Vec<T> {
+    let mut buf = vec![T::default(); l.len() * 3];
+    let lw = field.lw;
+    buf.par_chunks_mut(w * 3).zip(l.par_chunks(w)).enumerate().for_each_init(
+        || (vec![0f32; 4 * (lw + 1)], vec![[0f32; 3]; w]),
+        |(rows, lab_rgb), (y, (out, l_row))| {
+            field.rows(y, rows);
+            let (slope_a, rest) = rows.split_at(lw + 1);
+            let (offset_a, rest) = rest.split_at(lw + 1);
+            let (slope_b, offset_b) = rest.split_at(lw + 1);
+            // 1: a and b of each pixel from the interpolated coefficients.
+            for ((ab, &l), &(x0, tx)) in lab_rgb.iter_mut().zip(l_row).zip(&field.xs) {
+                let x0 = x0 as usize;
+                let at = |r: &[f32]| r[x0] + (r[x0 + 1] - r[x0]) * tx;
+                *ab = [l, (at(slope_a) * l + at(offset_a)).clamp(-128.0, 127.0), (at(slope_b) * l + at(offset_b)).clamp(-128.0, 127.0)];
             }
-        }
-    });
+            // 2: Lab → linear RGB, in place.
+            for px in lab_rgb.iter_mut() {
+                *px = color::lab_to_linear_rgb(px[0], px[1], px[2]);
+            }
+            // 3: encode and interleave.
+            for (o, c) in out.chunks_exact_mut(3).zip(lab_rgb.iter()) {
+                o[0] = encode(c[0]);
+                o[1] = encode(c[1]);
+                o[2] = encode(c[2]);
+            }
+        },
+    );
     buf
 }
 
@@ -155,6 +204,69 @@ mod tests {
         let right = img.get_pixel(29, 4).0;
         assert!(left[0] as i32 - left[1] as i32 > 15, "left of the edge should be reddish: {left:?}");
         assert!((right[1] as i32) - (right[0] as i32) > 5, "right of the edge should be greenish: {right:?}");
+    }
+
+    /// The per-pixel formula written plainly (what `fill` computes row by row): bilinear
+    /// coefficients, `ab = (A·L/100 + B)·vividness`, exact sRGB encoding.
+    fn reference_pixel(
+        field_src: (&Linear, &Linear),
+        lw: usize,
+        lh: usize,
+        (w, h): (usize, usize),
+        l: f32,
+        (x, y): (usize, usize),
+        vividness: f32,
+    ) -> [f32; 3] {
+        let pos = |p: usize, full: usize, low: usize| {
+            let u = ((p as f32 + 0.5) * low as f32 / full as f32 - 0.5).clamp(0.0, (low - 1) as f32);
+            let i0 = u.floor() as usize;
+            (i0, (i0 + 1).min(low - 1), u - i0 as f32)
+        };
+        let ((x0, x1, tx), (y0, y1, ty)) = (pos(x, w, lw), pos(y, h, lh));
+        let sample = |p: &[f32]| {
+            let top = p[y0 * lw + x0] + (p[y0 * lw + x1] - p[y0 * lw + x0]) * tx;
+            let bottom = p[y1 * lw + x0] + (p[y1 * lw + x1] - p[y1 * lw + x0]) * tx;
+            top + (bottom - top) * ty
+        };
+        let (ca, cb) = field_src;
+        let a = (sample(&ca.a) * l / 100.0 + sample(&ca.b)) * vividness;
+        let b = (sample(&cb.a) * l / 100.0 + sample(&cb.b)) * vividness;
+        color::lab_to_linear_rgb(l, a.clamp(-128.0, 127.0), b.clamp(-128.0, 127.0)).map(|c| {
+            let c = c.clamp(0.0, 1.0);
+            if c <= 0.003_130_8 {
+                c * 12.92
+            } else {
+                1.055 * c.powf(1.0 / 2.4) - 0.055
+            }
+        })
+    }
+
+    #[test]
+    fn row_kernel_matches_the_plain_per_pixel_formula() {
+        // An odd-sized photo (neither axis a multiple of the low resolution) with texture in L
+        // and varied colors, at both depths.
+        let (w, h, lw, lh) = (203, 97, 24, 13);
+        let l: Vec<f32> = (0..w * h).map(|i| (((i % w) * 7 + (i / w) * 13) % 100) as f32).collect();
+        let luma = Luma { width: w, height: h, l: l.clone() };
+        let a: Vec<f32> = (0..lw * lh).map(|i| ((i * 37) % 90) as f32 - 45.0).collect();
+        let b: Vec<f32> = (0..lw * lh).map(|i| ((i * 53) % 110) as f32 - 40.0).collect();
+        let ab = AbLow { width: lw, height: lh, a: a.clone(), b: b.clone() };
+        let guide: Vec<f32> = shrink_plane(&l, w, h, lw, lh).iter().map(|v| v / 100.0).collect();
+        let (ca, cb) = (guided(&guide, &a, lw, lh), guided(&guide, &b, lw, lh));
+        let (Colorized::Rgb8(img8), Colorized::Rgb16(img16)) = (recombine(&luma, &ab, 1.3, false), recombine(&luma, &ab, 1.3, true)) else { panic!() };
+        let (mut worst8, mut worst16) = (0i32, 0i32);
+        for y in 0..h {
+            for x in 0..w {
+                let want = reference_pixel((&ca, &cb), lw, lh, (w, h), l[y * w + x], (x, y), 1.3);
+                let (got8, got16) = (img8.get_pixel(x as u32, y as u32).0, img16.get_pixel(x as u32, y as u32).0);
+                for (k, want) in want.into_iter().enumerate() {
+                    worst8 = worst8.max((got8[k] as i32 - (want * 255.0 + 0.5) as i32).abs());
+                    worst16 = worst16.max((got16[k] as i32 - (want * 65535.0 + 0.5) as i32).abs());
+                }
+            }
+        }
+        assert!(worst8 <= 1, "8-bit: {worst8} codes off");
+        assert!(worst16 <= 8, "16-bit: {worst16} codes off");
     }
 
     #[test]
