@@ -60,7 +60,7 @@ def main():
     tract = {}
     for line in out.splitlines():
         f = line.split()
-        if len(f) == 5 and f[0] in ("qdq", "f32", "f16"):
+        if len(f) == 5 and (f[0] in ("qdq", "f32", "f16") or f[0].startswith("i8")):
             tract[f[0]] = (float(f[3]), float(f[4]))
     ort_t = {t: ort_median(onnx_path, l_input, t, a.runs) for t in (1, 2)}
     print(f"onnxruntime {__import__('onnxruntime').__version__} on the same int8 file: 1 thread {ort_t[1]:.1f} ms, 2 threads {ort_t[2]:.1f} ms")

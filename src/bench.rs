@@ -57,10 +57,17 @@ fn run_infer(a: &BenchArgs) -> anyhow::Result<()> {
     }
     let runs = a.runs.max(5);
     println!("hued {} bench --infer: {}, input 256x192, median of {runs} runs, times in ms", crate::VERSION, manifest.display());
-    println!("{:<6} {:>7} {:>10} {:>10} {:>10}", "prec", "load", "firstplan", "1 thread", "2 threads");
-    for (i, precision) in precisions.into_iter().enumerate() {
+    println!("{:<6} {:>7} {:>10} {:>10} {:>10}", "graph", "load", "firstplan", "1 thread", "2 threads");
+    // Besides each precision, the f32 graph with one kind of convolution on tract's native int8
+    // path (QLinearConv), so that a CPU's own figures decide whether that path is worth having.
+    use crate::model::ConvKind::{Depthwise, Full, Pointwise};
+    let mut variants: Vec<(String, Precision, Vec<crate::model::ConvKind>)> = precisions.into_iter().map(|p| (p.to_string(), p, vec![])).collect();
+    for (name, kinds) in [("i8pw", vec![Pointwise]), ("i8dw", vec![Depthwise]), ("i8full", vec![Full]), ("i8all", vec![Pointwise, Depthwise, Full])] {
+        variants.push((name.to_string(), Precision::F32, kinds));
+    }
+    for (i, (name, precision, int8_convs)) in variants.into_iter().enumerate() {
         let t = std::time::Instant::now();
-        let model = Model::load_with(&manifest, precision)?;
+        let model = if int8_convs.is_empty() { Model::load_with(&manifest, precision)? } else { Model::load_with_int8_convs(&manifest, &int8_convs)? };
         let load = t.elapsed();
         // The input is the same for every precision: written once.
         if let Some(path) = a.save_input.as_ref().filter(|_| i == 0) {
@@ -84,7 +91,7 @@ fn run_infer(a: &BenchArgs) -> anyhow::Result<()> {
             per_threads.push(times[times.len() / 2]);
         }
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-        println!("{:<6} {:>7.0} {:>10.0} {:>10.1} {:>10.1}", precision.to_string(), ms(load), ms(first), per_threads[0], per_threads[1]);
+        println!("{:<6} {:>7.0} {:>10.0} {:>10.1} {:>10.1}", name, ms(load), ms(first), per_threads[0], per_threads[1]);
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 mod fold;
 mod manifest;
 
-pub use fold::{fold_qdq, FoldReport};
+pub use fold::{fold_qdq, qlinear_convs, ConvKind, FoldReport};
 pub use manifest::{InputSpec, Manifest, OutputSpec};
 
 use anyhow::{bail, Context};
@@ -73,16 +73,51 @@ pub struct Model {
     pub sha256: String,
     /// The precision it runs in (never `Auto`).
     pub precision: Precision,
-    /// The graph with symbolic height and width (in units of the manifest's size_multiple),
-    /// typed and decluttered once: a plan for a new
-    /// size only substitutes the two and optimizes.
-    graph: TypedModel,
+    /// The graph with symbolic height and width (in units of the manifest's size_multiple).
+    graphs: Arc<Graphs>,
     height: Symbol,
     width: Symbol,
     /// For each graph input, in graph order: true for the hint input, false for L.
     inputs_are_hints: Vec<bool>,
     output_index: usize,
     plans: Mutex<HashMap<(u32, u32), Arc<Plan>>>,
+}
+
+/// The model's graph with symbolic height and width, in two stages. Decluttering (tract's
+/// graph simplification) takes ~90 ms here, as long as a whole first plan from the typed graph:
+/// so the first plan starts from the typed graph at once, while a background thread declutters
+/// the symbolic graph for every later size (a plan from it takes ~40 ms).
+struct Graphs {
+    /// Typed, not decluttered; dropped once the decluttered graph is ready (its memory counts
+    /// against the memory budget of a 50 MP scan).
+    typed: Mutex<Option<TypedModel>>,
+    /// Decluttered (and in f16 where that precision was asked for), once ready.
+    decluttered: std::sync::OnceLock<TypedModel>,
+    f16: bool,
+}
+
+impl Graphs {
+    /// Declutters `graph` (and converts it to f16 if asked).
+    fn declutter(&self, graph: TypedModel) -> TractResult<TypedModel> {
+        let graph = graph.into_decluttered()?;
+        if !self.f16 {
+            return Ok(graph);
+        }
+        let to_f16 = tract_onnx::tract_core::transform::get_transform("f32_to_f16")?.context("tract has no f32_to_f16 transform")?;
+        to_f16.transform_into(graph)
+    }
+
+    /// The graph for one size, ready to optimize (which declutters it too, so an f32 graph is
+    /// not decluttered here: only the f16 conversion needs a decluttered graph).
+    fn sized(&self, sizes: &HashMap<Symbol, TDim>) -> TractResult<TypedModel> {
+        let typed = self.typed.lock().unwrap().as_ref().map(|typed| typed.set_symbols(sizes));
+        match (self.decluttered.get(), typed) {
+            (Some(graph), _) => graph.set_symbols(sizes),
+            (None, Some(sized)) if self.f16 => self.declutter(sized?),
+            (None, Some(sized)) => sized,
+            (None, None) => bail!("the model's graph could not be simplified (see the warning at load)"),
+        }
+    }
 }
 
 /// Model output: a and b in Lab units at the model's output resolution.
@@ -157,6 +192,18 @@ impl Model {
 
     /// Loads a manifest and its ONNX file, checking the file's sha256, in `precision`.
     pub fn load_with(manifest_path: &Path, precision: Precision) -> anyhow::Result<Model> {
+        Model::load_inner(manifest_path, precision, &[])
+    }
+
+    /// As [`Model::load_with`] in f32, with the convolutions of `kinds` run by tract's native
+    /// int8 path (`QLinearConv`) instead of folded to f32. Only for `hued bench --infer`, which
+    /// measures it on each CPU: on the x86 machine of README's figures every kind was slower.
+    #[doc(hidden)]
+    pub fn load_with_int8_convs(manifest_path: &Path, kinds: &[ConvKind]) -> anyhow::Result<Model> {
+        Model::load_inner(manifest_path, Precision::F32, kinds)
+    }
+
+    fn load_inner(manifest_path: &Path, precision: Precision, int8_convs: &[ConvKind]) -> anyhow::Result<Model> {
         let started = std::time::Instant::now();
         let text = std::fs::read_to_string(manifest_path).with_context(|| format!("cannot read model manifest {}", manifest_path.display()))?;
         let manifest = Manifest::parse(&text, manifest_path)?;
@@ -178,6 +225,10 @@ impl Model {
         let precision = precision.resolve();
         if precision != Precision::Qdq {
             if let Some(graph) = proto.graph.as_mut() {
+                if !int8_convs.is_empty() {
+                    let n = qlinear_convs(graph, |kind| int8_convs.contains(&kind));
+                    log::debug!("{}: {n} convolutions as QLinearConv ({int8_convs:?})", onnx_path.display());
+                }
                 let report = fold_qdq(graph);
                 log::debug!(
                     "{}: {} constants folded to f32, {} activation Q/DQ pairs dropped",
@@ -216,20 +267,38 @@ impl Model {
             graph.set_input_fact(i, f32::fact(&[1.to_dim(), channels.to_dim(), height.to_dim() * unit, width.to_dim() * unit]).into())?;
         }
         log::trace!("parsed and folded: {} ms", started.elapsed().as_millis());
-        let graph = graph.into_typed().with_context(cannot)?;
+        let typed = graph.into_typed().with_context(cannot)?;
         log::trace!("typed: {} ms", started.elapsed().as_millis());
-        let mut graph = graph.into_decluttered().with_context(cannot)?;
-        if precision == Precision::F16 {
-            let to_f16 = tract_onnx::tract_core::transform::get_transform("f32_to_f16")?.context("tract has no f32_to_f16 transform")?;
-            graph = to_f16.transform_into(graph).with_context(|| format!("tract cannot run {} in f16", onnx_path.display()))?;
-        }
+        let graphs = Arc::new(Graphs { typed: Mutex::new(Some(typed.clone())), decluttered: std::sync::OnceLock::new(), f16: precision == Precision::F16 });
+        let background = graphs.clone();
+        let name = onnx_path.display().to_string();
+        std::thread::Builder::new()
+            .name("hued-declutter".into())
+            .spawn(move || match background.declutter(typed) {
+                Ok(graph) => {
+                    log::trace!("{name}: symbolic graph decluttered");
+                    let _ = background.decluttered.set(graph);
+                    background.typed.lock().unwrap().take();
+                    // The transforms' scratch memory was freed in this thread's malloc arena,
+                    // which glibc keeps unless asked: hand it back, so the overlap costs no
+                    // lasting RSS.
+                    #[cfg(target_env = "gnu")]
+                    // SAFETY: malloc_trim only releases free heap pages; it has no preconditions.
+                    unsafe {
+                        libc::malloc_trim(0);
+                    }
+                }
+                // Plans keep starting from the typed graph, and report their own errors.
+                Err(e) => log::warn!("{name}: tract cannot simplify the graph once for all sizes: {e:#}"),
+            })
+            .context("cannot start a thread")?;
         log::debug!("{}: loaded in {} ms ({precision})", onnx_path.display(), started.elapsed().as_millis());
         Ok(Model {
             manifest,
             manifest_path: manifest_path.to_path_buf(),
             sha256,
             precision,
-            graph,
+            graphs,
             height,
             width,
             inputs_are_hints,
@@ -253,8 +322,8 @@ impl Model {
         anyhow::ensure!(width.is_multiple_of(unit) && height.is_multiple_of(unit), "model input {width}x{height} is not in multiples of {unit}");
         let sizes = HashMap::from([(self.height.clone(), ((height / unit) as i64).to_dim()), (self.width.clone(), ((width / unit) as i64).to_dim())]);
         let plan: Arc<Plan> = self
-            .graph
-            .set_symbols(&sizes)
+            .graphs
+            .sized(&sizes)
             .and_then(|m| m.into_optimized())
             .with_context(|| format!("tract cannot optimize the model for {width}x{height}"))?
             .into_runnable()?;
