@@ -402,10 +402,11 @@ impl PixelFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
-    /// Deflate at its fastest: a 50 MP 16-bit TIFF in ~1.7 s on a 2-core x86.
+    /// Deflate at its fastest: a 50 MP 16-bit TIFF in ~0.6 s (66 MB) on a 2-core x86.
     #[default]
     Fast,
-    /// Deflate at its best: smaller files, several times slower.
+    /// Deflate at level 6 (PNG: image's best): ~40 % smaller TIFFs, several times slower
+    /// (the same TIFF in ~4.7 s, 41 MB).
     Small,
     /// Stored: the fastest writes, files as large as the pixels.
     None,

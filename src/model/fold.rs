@@ -83,21 +83,27 @@ fn dequantize(node: &NodeProto, consts: &HashMap<String, TensorProto>) -> Option
     // every weight of the model at each start).
     // In f32 for bytes: (v - zero) is a small exact integer and scale an f32, so the one
     // rounding of the product gives the same value as the f64 route.
-    let mut raw = Vec::with_capacity(count * 4);
+    let mut out: Vec<f32> = Vec::with_capacity(count);
     if bytes {
         let signed = x.data_type == INT8;
         for (run, values) in x.raw_data.chunks(inner.max(1)).enumerate() {
             let c = run % channels;
             let (zero, scale) = (zero[c] as f32, scale[c] as f32);
-            raw.extend(values.iter().flat_map(|&b| (((if signed { b as i8 as f32 } else { b as f32 }) - zero) * scale).to_le_bytes()));
+            if signed {
+                out.extend(values.iter().map(|&b| (b as i8 as f32 - zero) * scale));
+            } else {
+                out.extend(values.iter().map(|&b| (b as f32 - zero) * scale));
+            }
         }
     } else {
         for (run, values) in q.chunks(inner.max(1)).enumerate() {
             let c = run % channels;
             let (zero, scale) = (zero[c], scale[c]);
-            raw.extend(values.iter().flat_map(|&v| (((v - zero) * scale) as f32).to_le_bytes()));
+            out.extend(values.iter().map(|&v| ((v - zero) * scale) as f32));
         }
     }
+    // ONNX raw data is little-endian, as every CPU hued runs on is (one copy, not a byte loop).
+    let raw: Vec<u8> = if cfg!(target_endian = "little") { bytemuck::cast_slice(&out).to_vec() } else { out.iter().flat_map(|v| v.to_le_bytes()).collect() };
     Some(TensorProto { name: node.output[0].clone(), dims: x.dims.clone(), data_type: FLOAT, raw_data: raw, ..Default::default() })
 }
 

@@ -120,6 +120,26 @@ impl Graphs {
     }
 }
 
+/// The background half of loading: declutter the symbolic graph, publish it, drop the typed one.
+fn background_declutter(graphs: &Graphs, typed: TypedModel, name: &str) {
+    match graphs.declutter(typed) {
+        Ok(graph) => {
+            log::trace!("{name}: symbolic graph decluttered");
+            let _ = graphs.decluttered.set(graph);
+            graphs.typed.lock().unwrap().take();
+            // The transforms' scratch memory was freed in this thread's malloc arena, which
+            // glibc keeps unless asked: hand it back, so the overlap costs no lasting RSS.
+            #[cfg(target_env = "gnu")]
+            // SAFETY: malloc_trim only releases free heap pages; it has no preconditions.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+        // Plans keep starting from the typed graph, and report their own errors.
+        Err(e) => log::warn!("{name}: tract cannot simplify the graph once for all sizes: {e:#}"),
+    }
+}
+
 /// Model output: a and b in Lab units at the model's output resolution.
 #[derive(Debug, Clone)]
 pub struct AbLow {
@@ -274,22 +294,15 @@ impl Model {
         let name = onnx_path.display().to_string();
         std::thread::Builder::new()
             .name("hued-declutter".into())
-            .spawn(move || match background.declutter(typed) {
-                Ok(graph) => {
-                    log::trace!("{name}: symbolic graph decluttered");
-                    let _ = background.decluttered.set(graph);
-                    background.typed.lock().unwrap().take();
-                    // The transforms' scratch memory was freed in this thread's malloc arena,
-                    // which glibc keeps unless asked: hand it back, so the overlap costs no
-                    // lasting RSS.
-                    #[cfg(target_env = "gnu")]
-                    // SAFETY: malloc_trim only releases free heap pages; it has no preconditions.
-                    unsafe {
-                        libc::malloc_trim(0);
-                    }
+            .spawn(move || {
+                // Lowest priority (Linux nice values are per thread): the first photo's
+                // inference, which may overlap this, must not wait for it.
+                #[cfg(target_os = "linux")]
+                // SAFETY: setpriority has no memory-safety preconditions; who = 0 is this thread.
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, 0, 19);
                 }
-                // Plans keep starting from the typed graph, and report their own errors.
-                Err(e) => log::warn!("{name}: tract cannot simplify the graph once for all sizes: {e:#}"),
+                background_declutter(&background, typed, &name)
             })
             .context("cannot start a thread")?;
         log::debug!("{}: loaded in {} ms ({precision})", onnx_path.display(), started.elapsed().as_millis());
