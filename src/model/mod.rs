@@ -110,12 +110,15 @@ impl Graphs {
     /// The graph for one size, ready to optimize (which declutters it too, so an f32 graph is
     /// not decluttered here: only the f16 conversion needs a decluttered graph).
     fn sized(&self, sizes: &HashMap<Symbol, TDim>) -> TractResult<TypedModel> {
+        if let Some(graph) = self.decluttered.get() {
+            return graph.set_symbols(sizes);
+        }
         let typed = self.typed.lock().unwrap().as_ref().map(|typed| typed.set_symbols(sizes));
-        match (self.decluttered.get(), typed) {
-            (Some(graph), _) => graph.set_symbols(sizes),
-            (None, Some(sized)) if self.f16 => self.declutter(sized?),
-            (None, Some(sized)) => sized,
-            (None, None) => bail!("the model's graph could not be simplified (see the warning at load)"),
+        match typed {
+            Some(sized) if self.f16 => self.declutter(sized?),
+            Some(sized) => sized,
+            // Taken in between: the decluttered graph is published before the typed one goes.
+            None => self.decluttered.get().context("the model's graph is gone")?.set_symbols(sizes),
         }
     }
 }
