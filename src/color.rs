@@ -25,7 +25,8 @@ pub fn srgb_to_linear(c: f32) -> f32 {
     }
 }
 
-fn linear_to_srgb_exact(c: f32) -> f32 {
+/// Linear light → sRGB-encoded value, the exact curve (the tables below are made from it).
+pub(crate) fn linear_to_srgb_exact(c: f32) -> f32 {
     if c <= 0.003_130_8 {
         c * 12.92
     } else {
@@ -44,11 +45,17 @@ fn encode_lut() -> &'static [f32] {
 /// (max error ~1e-5, well under one 16-bit code).
 #[inline]
 pub fn linear_to_srgb(c: f32) -> f32 {
-    let lut = encode_lut();
-    let x = c.clamp(0.0, 1.0) * ENC_LUT_SIZE as f32;
-    let i = (x as usize).min(ENC_LUT_SIZE - 1);
-    let t = x - i as f32;
-    lut[i] + (lut[i + 1] - lut[i]) * t
+    interpolate(encode_lut(), c)
+}
+
+/// A table of a curve on 0..=1 (entries at 0, 1/n, …, 1) read at `x` (clamped), linearly
+/// interpolated.
+#[inline]
+fn interpolate(lut: &[f32], x: f32) -> f32 {
+    let n = lut.len() - 1;
+    let x = x.clamp(0.0, 1.0) * n as f32;
+    let i = (x as usize).min(n - 1);
+    lut[i] + (lut[i + 1] - lut[i]) * (x - i as f32)
 }
 
 const ENC8_LUT_SIZE: usize = 16384;
@@ -58,14 +65,9 @@ fn encode8_lut() -> &'static [u8] {
     LUT.get_or_init(|| (0..=ENC8_LUT_SIZE).map(|i| (linear_to_srgb_exact(i as f32 / ENC8_LUT_SIZE as f32) * 255.0 + 0.5) as u8).collect())
 }
 
-/// Linear light → 8-bit sRGB code (clamped), straight from a table: the table's step moves the
-/// result by at most 0.1 code, so it is the exactly rounded code or one of its neighbours.
-#[inline]
-pub fn linear_to_srgb8(c: f32) -> u8 {
-    srgb8_encoder()(c)
-}
-
-/// [`linear_to_srgb8`] with its table looked up once, for loops over every pixel.
+/// Linear light → 8-bit sRGB code (clamped), straight from a table looked up once, for loops
+/// over every pixel: the table's step moves the result by at most 0.1 code, so it is the exactly
+/// rounded code or one of its neighbours.
 pub fn srgb8_encoder() -> impl Fn(f32) -> u8 + Sync + Copy {
     let lut = encode8_lut();
     move |c: f32| lut[((c.clamp(0.0, 1.0) * ENC8_LUT_SIZE as f32) + 0.5) as usize]
@@ -75,12 +77,7 @@ pub fn srgb8_encoder() -> impl Fn(f32) -> u8 + Sync + Copy {
 /// lookup hoisted, for loops over every pixel.
 pub fn srgb16_encoder() -> impl Fn(f32) -> u16 + Sync + Copy {
     let lut = encode_lut();
-    move |c: f32| {
-        let x = c.clamp(0.0, 1.0) * ENC_LUT_SIZE as f32;
-        let i = (x as usize).min(ENC_LUT_SIZE - 1);
-        let v = lut[i] + (lut[i + 1] - lut[i]) * (x - i as f32);
-        (v * 65535.0 + 0.5) as u16
-    }
+    move |c: f32| (interpolate(lut, c) * 65535.0 + 0.5) as u16
 }
 
 #[inline]
@@ -121,11 +118,7 @@ fn l_lut() -> &'static [f32] {
 /// over every pixel: the cube root dominated preparing a scan. Error under 0.001 L.
 pub fn l_of_luminance() -> impl Fn(f32) -> f32 + Sync + Copy {
     let lut = l_lut();
-    move |y: f32| {
-        let x = y.clamp(0.0, 1.0) * L_LUT_SIZE as f32;
-        let i = (x as usize).min(L_LUT_SIZE - 1);
-        lut[i] + (lut[i + 1] - lut[i]) * (x - i as f32)
-    }
+    move |y: f32| interpolate(lut, y)
 }
 
 /// Linear RGB → Lab.
@@ -143,12 +136,6 @@ pub fn lab_to_linear_rgb(l: f32, a: f32, b: f32) -> [f32; 3] {
     let y = f_inv(fy) * WHITE[1];
     let z = f_inv(fy - b / 200.0) * WHITE[2];
     XYZ_TO_RGB.map(|row| row[0] * x + row[1] * y + row[2] * z)
-}
-
-/// Lab → sRGB in 0..=1, clamped to the gamut.
-#[inline]
-pub fn lab_to_srgb(l: f32, a: f32, b: f32) -> [f32; 3] {
-    lab_to_linear_rgb(l, a, b).map(linear_to_srgb)
 }
 
 /// L* of each 8-bit sRGB gray level.
@@ -193,7 +180,7 @@ mod tests {
     fn lab_round_trip_is_within_a_fraction_of_an_8bit_code() {
         for &(r, g, b) in &[(0.1f32, 0.5f32, 0.9f32), (0.9, 0.2, 0.3), (0.5, 0.5, 0.5), (0.02, 0.01, 0.0)] {
             let lab = linear_rgb_to_lab([r, g, b].map(srgb_to_linear));
-            let back = lab_to_srgb(lab[0], lab[1], lab[2]);
+            let back = lab_to_linear_rgb(lab[0], lab[1], lab[2]).map(linear_to_srgb);
             for (x, y) in [r, g, b].iter().zip(back) {
                 assert!((x - y).abs() < 0.5 / 255.0, "{r} {g} {b} -> {back:?}");
             }
@@ -202,6 +189,7 @@ mod tests {
 
     #[test]
     fn eight_bit_encode_table_is_within_one_code_of_exact_rounding() {
+        let linear_to_srgb8 = srgb8_encoder();
         let mut off = 0;
         for i in 0..=100_000 {
             let c = i as f32 / 100_000.0;

@@ -114,59 +114,83 @@ fn encode_jpeg<W: Write>(rgb: &image::RgbImage, icc: Option<&[u8]>, exif: &[u8],
 /// our tags: Software, ImageDescription (the provenance) and the ICC profile. The strips are
 /// compressed here, several at a time on all cores, because one Deflate stream over a 50 MP
 /// 16-bit scan took 1.7 s, the largest stage of the whole run; the file layout (header, IFD,
-/// offsets) stays the crate's. Compressed strips use the horizontal predictor (TIFF tag 317 = 2,
-/// read by every TIFF reader): smooth photos then compress smaller and faster.
+/// offsets), the tag values and the predictor stay the crate's. Compressed strips use the
+/// horizontal predictor (read by every TIFF reader): smooth photos compress smaller and faster.
 fn encode_tiff<W: Write + Seek>(image: &Colorized, icc: Option<&[u8]>, provenance: &Provenance, compression: Compression, out: &mut W) -> anyhow::Result<()> {
+    use tiff::encoder::colortype::{RGB16, RGB8};
+    match image {
+        Colorized::Rgb8(i) => write_tiff::<RGB8, W>(i.as_raw(), i.dimensions(), icc, provenance, compression, out),
+        Colorized::Rgb16(i) => write_tiff::<RGB16, W>(i.as_raw(), i.dimensions(), icc, provenance, compression, out),
+    }
+}
+
+/// Target size of one uncompressed TIFF strip.
+const TIFF_STRIP_BYTES: usize = 256 * 1024;
+
+fn write_tiff<C, W>(
+    samples: &[C::Inner],
+    (w, h): (u32, u32),
+    icc: Option<&[u8]>,
+    provenance: &Provenance,
+    compression: Compression,
+    out: &mut W,
+) -> anyhow::Result<()>
+where
+    C: tiff::encoder::colortype::ColorType,
+    C::Inner: bytemuck::Pod + Send + Sync,
+    W: Write + Seek,
+{
+    use std::borrow::Cow;
     use tiff::encoder::{Rational, TiffEncoder};
-    use tiff::tags::Tag;
-    let (w, h) = image.dimensions();
-    let (bits, samples): (u16, &[u8]) = match image {
-        Colorized::Rgb8(i) => (8, i.as_raw()),
-        Colorized::Rgb16(i) => (16, bytemuck::cast_slice(i.as_raw())),
-    };
+    use tiff::tags::{CompressionMethod, Predictor, ResolutionUnit, Tag};
     let level = match compression {
         Compression::Fast => Some(flate2::Compression::fast()),
         // Level 6, not 9: with the predictor a 50 MP 16-bit scan took 13.1 s at 9 for 40.3 MB, 4.7 s at 6 for 41.0 MB.
         Compression::Small => Some(flate2::Compression::default()),
         Compression::None => None,
     };
-    let row_bytes = w as usize * 3 * (bits as usize / 8);
+    let channels = C::BITS_PER_SAMPLE.len();
+    let row_samples = w as usize * channels;
     // Strips of about 256 KB (libtiff suggests ~8 KB and readers do not care; larger strips
     // compress a little better and keep the offset tables short).
-    let rows_per_strip = (TIFF_STRIP_BYTES / row_bytes).clamp(1, h as usize);
+    let rows_per_strip = (TIFF_STRIP_BYTES / (row_samples * size_of::<C::Inner>())).clamp(1, h as usize);
+    let strip_samples = rows_per_strip * row_samples;
     let mut enc = TiffEncoder::new(out)?;
     let mut dir = enc.image_directory()?;
     let (mut offsets, mut counts) = (Vec::<u32>::new(), Vec::<u32>::new());
-    let too_big = || anyhow::anyhow!("a TIFF of {w}x{h} at {bits} bits does not fit 4 GB");
+    let too_big = || anyhow::anyhow!("a TIFF of {w}x{h} at {} bits does not fit 4 GB", C::BITS_PER_SAMPLE[0]);
     // Compressed strips are made a batch at a time, so only a batch is held beside the image.
     let batch = rayon::current_num_threads() * 4;
-    for strips in samples.chunks(rows_per_strip * row_bytes * batch) {
-        let strips: Vec<_> = strips.chunks(rows_per_strip * row_bytes).collect();
-        let packed: Vec<std::borrow::Cow<[u8]>> = match level {
-            None => strips.into_iter().map(std::borrow::Cow::Borrowed).collect(),
-            Some(level) => {
-                strips.into_par_iter().map(|strip| deflate_strip(strip, row_bytes, bits, level).map(std::borrow::Cow::Owned)).collect::<std::io::Result<_>>()?
-            }
+    for strips in samples.chunks(strip_samples * batch) {
+        let strips: Vec<&[C::Inner]> = strips.chunks(strip_samples).collect();
+        let packed: Vec<Cow<[u8]>> = match level {
+            None => strips.into_iter().map(|strip| Cow::Borrowed(bytemuck::cast_slice(strip))).collect(),
+            Some(level) => strips.into_par_iter().map(|strip| deflate_strip::<C>(strip, row_samples, level).map(Cow::Owned)).collect::<std::io::Result<_>>()?,
         };
         for strip in &packed {
             offsets.push(u32::try_from(dir.write_data(&strip[..])?).map_err(|_| too_big())?);
             counts.push(u32::try_from(strip.len()).map_err(|_| too_big())?);
         }
     }
+    let (method, predictor) = match level {
+        Some(_) => (CompressionMethod::Deflate, Predictor::Horizontal),
+        None => (CompressionMethod::None, Predictor::None),
+    };
+    let sample_format: Vec<u16> = C::SAMPLE_FORMAT.iter().map(|f| f.to_u16()).collect();
     dir.write_tag(Tag::ImageWidth, w)?;
     dir.write_tag(Tag::ImageLength, h)?;
-    dir.write_tag(Tag::BitsPerSample, &[bits; 3][..])?;
-    dir.write_tag(Tag::Compression, if level.is_some() { 8u16 } else { 1 })?; // Adobe Deflate or none
-    dir.write_tag(Tag::Predictor, if level.is_some() { 2u16 } else { 1 })?; // horizontal differencing or none
-    dir.write_tag(Tag::PhotometricInterpretation, 2u16)?; // RGB
-    dir.write_tag(Tag::SamplesPerPixel, 3u16)?;
-    dir.write_tag(Tag::SampleFormat, &[1u16; 3][..])?; // unsigned integers
+    dir.write_tag(Tag::BitsPerSample, C::BITS_PER_SAMPLE)?;
+    dir.write_tag(Tag::Compression, method.to_u16())?;
+    dir.write_tag(Tag::Predictor, predictor.to_u16())?;
+    dir.write_tag(Tag::PhotometricInterpretation, C::TIFF_VALUE.to_u16())?;
+    dir.write_tag(Tag::SamplesPerPixel, channels as u16)?;
+    dir.write_tag(Tag::SampleFormat, &sample_format[..])?;
     dir.write_tag(Tag::RowsPerStrip, rows_per_strip as u32)?;
     dir.write_tag(Tag::StripOffsets, &offsets[..])?;
     dir.write_tag(Tag::StripByteCounts, &counts[..])?;
     dir.write_tag(Tag::XResolution, Rational { n: 1, d: 1 })?;
     dir.write_tag(Tag::YResolution, Rational { n: 1, d: 1 })?;
-    dir.write_tag(Tag::ResolutionUnit, 1u16)?; // none
+    dir.write_tag(Tag::ResolutionUnit, ResolutionUnit::None.to_u16())?;
     dir.write_tag(Tag::Software, Provenance::software().as_str())?;
     dir.write_tag(Tag::ImageDescription, provenance.description().as_str())?;
     if let Some(icc) = icc {
@@ -176,30 +200,23 @@ fn encode_tiff<W: Write + Seek>(image: &Colorized, icc: Option<&[u8]>, provenanc
     Ok(())
 }
 
-/// Target size of one uncompressed TIFF strip.
-const TIFF_STRIP_BYTES: usize = 256 * 1024;
-
-/// One strip (whole rows of `row_bytes`) with the horizontal predictor applied per row (each
-/// sample minus the same channel of the pixel before it, wrapping), Deflate-compressed in a
-/// zlib stream as TIFF's compression 8 wants. 16-bit samples are differenced as numbers in the
+/// One strip (whole rows of `row_samples`) through the crate's horizontal predictor, then
+/// Deflate-compressed in a zlib stream as TIFF's compression 8 wants; samples are written in the
 /// file's (native) byte order.
-fn deflate_strip(strip: &[u8], row_bytes: usize, bits: u16, level: flate2::Compression) -> std::io::Result<Vec<u8>> {
-    fn predict<T: Copy + std::ops::Sub<Output = T>>(row: &mut [T], wrapping_sub: impl Fn(T, T) -> T) {
-        for i in (3..row.len()).rev() {
-            row[i] = wrapping_sub(row[i], row[i - 3]);
-        }
+fn deflate_strip<C>(strip: &[C::Inner], row_samples: usize, level: flate2::Compression) -> std::io::Result<Vec<u8>>
+where
+    C: tiff::encoder::colortype::ColorType,
+    C::Inner: bytemuck::Pod,
+{
+    // The crate's predictor appends each row, and only while the vector has room for it.
+    let mut predicted = Vec::with_capacity(strip.len());
+    for row in strip.chunks_exact(row_samples) {
+        C::horizontal_predict(row, &mut predicted);
     }
-    let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(strip.len() / 2), level);
-    if bits == 16 {
-        // Copied into u16s (the bytes need not be 2-aligned), differenced, written as bytes.
-        let mut diff: Vec<u16> = bytemuck::pod_collect_to_vec(strip);
-        diff.chunks_exact_mut(row_bytes / 2).for_each(|row| predict(row, u16::wrapping_sub));
-        z.write_all(bytemuck::cast_slice(&diff))?;
-    } else {
-        let mut diff = strip.to_vec();
-        diff.chunks_exact_mut(row_bytes).for_each(|row| predict(row, u8::wrapping_sub));
-        z.write_all(&diff)?;
-    }
+    debug_assert_eq!(predicted.len(), strip.len());
+    let bytes: &[u8] = bytemuck::cast_slice(&predicted);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(bytes.len() / 2), level);
+    z.write_all(bytes)?;
     z.finish()
 }
 

@@ -231,14 +231,7 @@ mod tests {
         let (ca, cb) = field_src;
         let a = (sample(&ca.a) * l / 100.0 + sample(&ca.b)) * vividness;
         let b = (sample(&cb.a) * l / 100.0 + sample(&cb.b)) * vividness;
-        color::lab_to_linear_rgb(l, a.clamp(-128.0, 127.0), b.clamp(-128.0, 127.0)).map(|c| {
-            let c = c.clamp(0.0, 1.0);
-            if c <= 0.003_130_8 {
-                c * 12.92
-            } else {
-                1.055 * c.powf(1.0 / 2.4) - 0.055
-            }
-        })
+        color::lab_to_linear_rgb(l, a.clamp(-128.0, 127.0), b.clamp(-128.0, 127.0)).map(|c| color::linear_to_srgb_exact(c.clamp(0.0, 1.0)))
     }
 
     #[test]
