@@ -3,6 +3,8 @@
 //! The ONNX graph is parsed once per process; for each input shape it is optimized once into
 //! a plan that every later image of that shape reuses.
 
+#[cfg(target_arch = "x86_64")]
+mod depthwise_x86;
 mod fold;
 mod manifest;
 
