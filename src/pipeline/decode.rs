@@ -47,12 +47,70 @@ pub fn open_regular(path: &Path) -> std::io::Result<File> {
 pub fn decode(path: &Path, max_megapixels: f64) -> Result<Decoded, PipelineError> {
     let file = open_regular(path).map_err(read_error)?;
     let len = file.metadata().map_err(read_error)?.len();
-    decode_from(BufReader::new(file), len, max_megapixels)
+    decode_from(Source::File { file: &file, len }, max_megapixels)
 }
 
 /// Decodes a photo held in memory (an upload), with the same checks as [`decode`].
 pub fn decode_bytes(data: &[u8], max_megapixels: f64) -> Result<Decoded, PipelineError> {
-    decode_from(std::io::Cursor::new(data), data.len() as u64, max_megapixels)
+    decode_from(Source::Bytes(data), max_megapixels)
+}
+
+/// Where a photo's bytes are: an open file or memory, which any number of readers can read at
+/// once, each at its own position (a TIFF's strips are read in parallel).
+#[derive(Clone, Copy)]
+pub(super) enum Source<'a> {
+    File { file: &'a File, len: u64 },
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Source<'a> {
+    fn len(self) -> u64 {
+        match self {
+            Source::File { len, .. } => len,
+            Source::Bytes(data) => data.len() as u64,
+        }
+    }
+
+    /// A new buffered reader at the start.
+    pub(super) fn reader(self) -> BufReader<At<'a>> {
+        BufReader::new(At { source: self, position: 0 })
+    }
+}
+
+/// A reader of a [`Source`] with its own position: positioned reads (`pread`), so that readers
+/// of one file never move each other's offset.
+pub(super) struct At<'a> {
+    source: Source<'a>,
+    position: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = match self.source {
+            Source::File { file, .. } => std::os::unix::fs::FileExt::read_at(file, buf, self.position)?,
+            Source::Bytes(data) => {
+                let rest = data.get(self.position.min(data.len() as u64) as usize..).unwrap_or_default();
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                n
+            }
+        };
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for At<'_> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let (base, offset) = match to {
+            SeekFrom::Start(n) => (n, 0),
+            SeekFrom::Current(d) => (self.position, d),
+            SeekFrom::End(d) => (self.source.len(), d),
+        };
+        self.position =
+            base.checked_add_signed(offset).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start or past 2^64 bytes"))?;
+        Ok(self.position)
+    }
 }
 
 /// What a decoder may allocate before the pixel size is known and checked: headers and
@@ -76,8 +134,9 @@ fn pixel_alloc_limit(width: u32, height: u32) -> u64 {
     width as u64 * height as u64 * 8 + HEADER_ALLOC_LIMIT
 }
 
-fn decode_from<R: std::io::BufRead + Seek>(mut file: R, len: u64, max_megapixels: f64) -> Result<Decoded, PipelineError> {
-    let format = sniff(&mut file, len)?;
+fn decode_from(source: Source<'_>, max_megapixels: f64) -> Result<Decoded, PipelineError> {
+    let mut file = source.reader();
+    let format = sniff(&mut file, source.len())?;
     let mut reader = ImageReader::with_format(file, format);
     // Headers and metadata first, under a small allocation limit; the pixel limit is checked
     // before any pixel buffer exists, and only then is the decoder allowed the pixels' size.
@@ -91,7 +150,11 @@ fn decode_from<R: std::io::BufRead + Seek>(mut file: R, len: u64, max_megapixels
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let icc = decoder.icc_profile().ok().flatten().filter(|p| small_enough("ICC profile", p.len(), MAX_ICC_BYTES));
     decoder.set_limits(limits(pixel_alloc_limit(w, h))).map_err(corrupt)?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    let strips = if format == ImageFormat::Tiff { super::tiff_strips::decode(source, w, h, decoder.color_type()) } else { None };
+    let mut image = match strips {
+        Some(pixels) => pixels?,
+        None => DynamicImage::from_decoder(decoder).map_err(corrupt)?,
+    };
     image.apply_orientation(orientation);
     Ok(Decoded { image, format, icc, exif, reservation })
 }

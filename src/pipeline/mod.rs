@@ -9,6 +9,7 @@ pub mod infer;
 pub mod metadata;
 pub mod prepare;
 pub mod recombine;
+mod tiff_strips;
 
 use crate::job::{Job, Settings};
 use crate::model::Model;
