@@ -7,21 +7,29 @@
 //! strips through its own tiff decoder (positioned reads of the same file, no shared offset),
 //! into their place in the one final buffer. The tiff crate still does all the decoding
 //! (decompression, predictor, byte order), so the pixels are the image crate's, byte for byte
-//! (tested); layouts it would convert (CMYK, 1-bit, palette, planar, tiles, floats) are left to
+//! (tested), under the same memory limits; layouts it would convert (CMYK, 1-bit, palette,
+//! planar, tiles, floats) and compressions that allocate a whole strip's data (JPEG) are left to
 //! the image crate.
 
 use super::decode::Source;
 use super::PipelineError;
 use image::{ColorType, DynamicImage, ImageBuffer};
 use rayon::prelude::*;
-use tiff::decoder::{ChunkType, Decoder};
+use tiff::decoder::{ChunkType, Decoder, Limits};
 use tiff::tags::Tag;
+use tiff::TiffError;
+
+/// Compressions the tiff crate inflates as a stream (none, LZW, Deflate twice, PackBits): a
+/// strip's data is never held whole, so decoding several at once costs no more memory. (JPEG
+/// strips are read whole, and decoded to whatever size their own header says.)
+const STREAMED_COMPRESSIONS: [u16; 5] = [1, 5, 8, 32946, 32773];
 
 /// The photo's pixels, or None when its layout is not one this handles (then the image crate
 /// decodes it). `width`, `height` and `color` are what the image crate read from the header:
-/// a file whose first image disagrees is left to it too.
-pub(super) fn decode(source: Source<'_>, width: u32, height: u32, color: ColorType) -> Option<Result<DynamicImage, PipelineError>> {
-    let layout = Layout::of(source, width, height, color)?;
+/// a file whose first image disagrees is left to it too. `max_alloc` is the allocation limit
+/// the image crate would decode it under.
+pub(super) fn decode(source: Source<'_>, width: u32, height: u32, color: ColorType, max_alloc: u64) -> Option<Result<DynamicImage, PipelineError>> {
+    let layout = Layout::of(source, width, height, color, max_alloc)?;
     Some(
         match color {
             ColorType::L8 => read::<u8>(source, &layout).map(|v| ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageLuma8)),
@@ -40,16 +48,24 @@ pub(super) fn decode(source: Source<'_>, width: u32, height: u32, color: ColorTy
 
 /// Strips that are exact runs of whole rows of the final buffer.
 struct Layout {
+    width: u32,
+    height: u32,
+    color: ColorType,
     strips: u32,
     /// Bytes of one full strip (the last may be shorter).
     strip_bytes: usize,
     /// Bytes of the whole image.
     total_bytes: usize,
+    /// The tiff crate's limits, as the image crate would set them.
+    limits: Limits,
 }
 
 impl Layout {
-    fn of(source: Source<'_>, width: u32, height: u32, color: ColorType) -> Option<Layout> {
-        let mut tiff = Decoder::new(source.reader()).ok()?;
+    fn of(source: Source<'_>, width: u32, height: u32, color: ColorType, max_alloc: u64) -> Option<Layout> {
+        Layout::read(&mut Decoder::new(source.reader()).ok()?, width, height, color, max_alloc)
+    }
+
+    fn read<R: std::io::Read + std::io::Seek>(tiff: &mut Decoder<R>, width: u32, height: u32, color: ColorType, max_alloc: u64) -> Option<Layout> {
         let same_type = matches!(
             (tiff.colortype().ok()?, color),
             (tiff::ColorType::Gray(8), ColorType::L8)
@@ -65,7 +81,8 @@ impl Layout {
         // exactly the rows it covers, as the image crate would have copied them.
         let unsigned = tiff.find_tag_unsigned_vec::<u16>(Tag::SampleFormat).ok()?.is_none_or(|f| f.iter().all(|&f| f == 1));
         let chunky = tiff.find_tag_unsigned::<u16>(Tag::PlanarConfiguration).ok()?.is_none_or(|p| p == 1);
-        if !same_type || !unsigned || !chunky || tiff.get_chunk_type() != ChunkType::Strip || tiff.dimensions().ok()? != (width, height) {
+        let streamed = STREAMED_COMPRESSIONS.contains(&tiff.find_tag_unsigned::<u16>(Tag::Compression).ok()?.unwrap_or(1));
+        if !same_type || !unsigned || !chunky || !streamed || tiff.get_chunk_type() != ChunkType::Strip || tiff.dimensions().ok()? != (width, height) {
             return None;
         }
         let strips = tiff.strip_count().ok()?;
@@ -75,7 +92,25 @@ impl Layout {
         if strips < 2 || rows_per_strip == 0 || strips as usize != (height as usize).div_ceil(rows_per_strip) {
             return None;
         }
-        Some(Layout { strips, strip_bytes: rows_per_strip * row_bytes, total_bytes: height as usize * row_bytes })
+        let total_bytes = height as usize * row_bytes;
+        // What the image crate's TIFF decoder would allow: the pixels, and what is left of
+        // `max_alloc` for a strip's data and the directory's values.
+        let intermediate = usize::try_from(max_alloc.saturating_sub(total_bytes as u64)).unwrap_or(usize::MAX);
+        let mut limits = Limits::default();
+        limits.decoding_buffer_size = total_bytes;
+        limits.intermediate_buffer_size = intermediate;
+        limits.ifd_value_size = intermediate;
+        Some(Layout { width, height, color, strips, strip_bytes: rows_per_strip * row_bytes, total_bytes, limits })
+    }
+}
+
+/// A tiff crate error for strip `strip` of `strips`, in the terms the image crate's would get.
+fn strip_error(strip: usize, strips: u32, e: TiffError) -> PipelineError {
+    let which = format!("TIFF strip {strip} of {strips}");
+    match e {
+        TiffError::UnsupportedError(e) => PipelineError::Unsupported(format!("{which}: {e}")),
+        TiffError::LimitsExceeded => PipelineError::Corrupt(format!("{which} needs more memory to decode than its pixel size allows")),
+        e => PipelineError::Corrupt(format!("{which}: {e}")),
     }
 }
 
@@ -84,13 +119,19 @@ impl Layout {
 fn read<T: bytemuck::Pod + Send>(source: Source<'_>, layout: &Layout) -> Result<Vec<T>, PipelineError> {
     let mut samples = vec![T::zeroed(); layout.total_bytes / std::mem::size_of::<T>()];
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut samples);
-    let per_task = (layout.strips as usize).div_ceil(rayon::current_num_threads() * 4).max(1);
+    // Two tasks per thread: each parses the file's directory again (cheap for a real scan).
+    let per_task = (layout.strips as usize).div_ceil(rayon::current_num_threads() * 2).max(1);
     bytes.par_chunks_mut(layout.strip_bytes * per_task).enumerate().try_for_each(|(task, run)| {
-        let broken = |strip: usize, e: tiff::TiffError| PipelineError::Corrupt(format!("TIFF strip {strip} of {}: {e}", layout.strips));
         let first = task * per_task;
-        let mut tiff = Decoder::new(source.reader()).map_err(|e| broken(first, e))?;
+        let mut tiff = Decoder::new(source.reader()).map_err(|e| strip_error(first, layout.strips, e))?.with_limits(layout.limits.clone());
+        // A file rewritten since its header was read (a scanner still at it) must not mix.
+        if Layout::read(&mut tiff, layout.width, layout.height, layout.color, u64::MAX)
+            .is_none_or(|now| (now.strips, now.strip_bytes) != (layout.strips, layout.strip_bytes))
+        {
+            return Err(PipelineError::Read(std::io::Error::other("the file changed while it was being read")));
+        }
         for (i, strip) in run.chunks_mut(layout.strip_bytes).enumerate() {
-            tiff.read_chunk_bytes((first + i) as u32, strip).map_err(|e| broken(first + i, e))?;
+            tiff.read_chunk_bytes((first + i) as u32, strip).map_err(|e| strip_error(first + i, layout.strips, e))?;
         }
         Ok(())
     })?;
@@ -132,7 +173,7 @@ mod tests {
 
     fn ours(file: &[u8]) -> Option<Result<DynamicImage, PipelineError>> {
         let reference = image::load_from_memory(file).unwrap();
-        decode(Source::Bytes(file), reference.width(), reference.height(), reference.color())
+        decode(Source::Bytes(file), reference.width(), reference.height(), reference.color(), u64::MAX)
     }
 
     /// Every supported type, plain and compressed (LZW, Deflate with and without the
@@ -170,6 +211,37 @@ mod tests {
         assert!(ours(&file).is_none());
     }
 
+    /// The value of the SHORT tag `tag` in a little-endian TIFF's first directory, set to `value`.
+    fn set_short_tag(file: &mut [u8], tag: u16, value: u16) {
+        let ifd = u32::from_le_bytes(file[4..8].try_into().unwrap()) as usize;
+        let entries = u16::from_le_bytes([file[ifd], file[ifd + 1]]) as usize;
+        let entry = (0..entries).map(|i| ifd + 2 + 12 * i).find(|&e| u16::from_le_bytes([file[e], file[e + 1]]) == tag).expect("tag present");
+        file[entry + 8..entry + 10].copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// JPEG strips are read whole by the tiff crate: several at once would multiply that.
+    #[test]
+    fn jpeg_compressed_strips_are_left_to_the_image_crate() {
+        let mut file = tiff_file::<colortype::RGB8>(16, 16, &pattern::<u8>(768, 256), 4, Compression::Lzw, Predictor::None);
+        assert!(decode(Source::Bytes(&file), 16, 16, ColorType::Rgb8, u64::MAX).is_some());
+        set_short_tag(&mut file, 259, 7);
+        assert!(decode(Source::Bytes(&file), 16, 16, ColorType::Rgb8, u64::MAX).is_none());
+    }
+
+    /// The image crate's limit holds here too: a strip whose data is larger than what is left of
+    /// the allowance beside the pixels is refused, as the image crate would refuse it.
+    #[test]
+    fn strips_are_read_under_the_image_crates_memory_limit() {
+        let (w, h) = (32u32, 32u32);
+        let file = tiff_file::<colortype::Gray8>(w, h, &pattern::<u8>((w * h) as usize, 256), 8, Compression::Uncompressed, Predictor::None);
+        let pixels = (w * h) as u64;
+        assert!(decode(Source::Bytes(&file), w, h, ColorType::L8, pixels + 8 * w as u64).unwrap().is_ok());
+        match decode(Source::Bytes(&file), w, h, ColorType::L8, pixels + 100) {
+            Some(Err(PipelineError::Corrupt(message))) => assert!(message.contains("needs more memory"), "{message}"),
+            other => panic!("expected the limit to hold, got {:?}", other.map(|r| r.map(|_| ()))),
+        }
+    }
+
     /// A damaged strip in a compressed scan: a clear error naming the strip, never a panic.
     #[test]
     fn a_damaged_strip_is_reported() {
@@ -180,7 +252,7 @@ mod tests {
         for b in &mut broken[2000..2600] {
             *b = 0xFF;
         }
-        match decode(Source::Bytes(&broken), w, h, ColorType::Rgb16) {
+        match decode(Source::Bytes(&broken), w, h, ColorType::Rgb16, u64::MAX) {
             Some(Err(PipelineError::Corrupt(message))) => assert!(message.contains("TIFF strip"), "{message}"),
             other => panic!("expected an error naming the strip, got {:?}", other.map(|r| r.map(|_| ()))),
         }
