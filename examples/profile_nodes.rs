@@ -31,14 +31,7 @@ fn main() -> anyhow::Result<()> {
     let onnx = tract_onnx::onnx().with_ignore_value_info(true);
     let mut proto = onnx.proto_model_for_read(&mut bytes.as_slice())?;
     let g = proto.graph.as_mut().unwrap();
-    use hued::model::ConvKind::*;
-    let kinds: Vec<hued::model::ConvKind> = match variant {
-        "i8pw" => vec![Pointwise],
-        "i8dw" => vec![Depthwise],
-        "i8full" => vec![Full],
-        "i8all" => vec![Pointwise, Depthwise, Full],
-        _ => vec![],
-    };
+    let kinds: &[hued::model::ConvKind] = hued::model::ConvKind::VARIANTS.iter().find(|(name, _)| *name == variant).map_or(&[], |(_, kinds)| kinds);
     if variant != "qdq" {
         if !kinds.is_empty() {
             eprintln!("qlinear: {}", hued::model::qlinear_convs(g, |k| kinds.contains(&k)));

@@ -60,14 +60,13 @@ fn run_infer(a: &BenchArgs) -> anyhow::Result<()> {
     println!("{:<6} {:>7} {:>10} {:>10} {:>10}", "graph", "load", "firstplan", "1 thread", "2 threads");
     // Besides each precision, the f32 graph with one kind of convolution on tract's native int8
     // path (QLinearConv), so that a CPU's own figures decide whether that path is worth having.
-    use crate::model::ConvKind::{Depthwise, Full, Pointwise};
-    let mut variants: Vec<(String, Precision, Vec<crate::model::ConvKind>)> = precisions.into_iter().map(|p| (p.to_string(), p, vec![])).collect();
-    for (name, kinds) in [("i8pw", vec![Pointwise]), ("i8dw", vec![Depthwise]), ("i8full", vec![Full]), ("i8all", vec![Pointwise, Depthwise, Full])] {
+    let mut variants: Vec<(String, Precision, &[crate::model::ConvKind])> = precisions.into_iter().map(|p| (p.to_string(), p, &[][..])).collect();
+    for (name, kinds) in crate::model::ConvKind::VARIANTS {
         variants.push((name.to_string(), Precision::F32, kinds));
     }
     for (i, (name, precision, int8_convs)) in variants.into_iter().enumerate() {
         let t = std::time::Instant::now();
-        let model = if int8_convs.is_empty() { Model::load_with(&manifest, precision)? } else { Model::load_with_int8_convs(&manifest, &int8_convs)? };
+        let model = if int8_convs.is_empty() { Model::load_with(&manifest, precision)? } else { Model::load_with_int8_convs(&manifest, int8_convs)? };
         let load = t.elapsed();
         // The input is the same for every precision: written once.
         if let Some(path) = a.save_input.as_ref().filter(|_| i == 0) {

@@ -186,6 +186,17 @@ pub enum ConvKind {
     Full,
 }
 
+impl ConvKind {
+    /// The int8 variants `hued bench --infer` measures, by the name its rows carry: each kind
+    /// alone, then all three.
+    pub const VARIANTS: [(&'static str, &'static [ConvKind]); 4] = [
+        ("i8pw", &[ConvKind::Pointwise]),
+        ("i8dw", &[ConvKind::Depthwise]),
+        ("i8full", &[ConvKind::Full]),
+        ("i8all", &[ConvKind::Pointwise, ConvKind::Depthwise, ConvKind::Full]),
+    ];
+}
+
 fn conv_kind(conv: &NodeProto, consts: &HashMap<&str, &TensorProto>, weight: &str) -> Option<ConvKind> {
     let dims = &consts.get(weight)?.dims;
     let group = attribute_i(conv, "group").unwrap_or(1);

@@ -149,8 +149,9 @@ fn decode_from(source: Source<'_>, max_megapixels: f64) -> Result<Decoded, Pipel
     let exif = decoder.exif_metadata().ok().flatten().filter(|e| small_enough("EXIF", e.len(), MAX_EXIF_BYTES));
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let icc = decoder.icc_profile().ok().flatten().filter(|p| small_enough("ICC profile", p.len(), MAX_ICC_BYTES));
-    decoder.set_limits(limits(pixel_alloc_limit(w, h))).map_err(corrupt)?;
-    let strips = if format == ImageFormat::Tiff { super::tiff_strips::decode(source, w, h, decoder.color_type(), pixel_alloc_limit(w, h)) } else { None };
+    let max_alloc = pixel_alloc_limit(w, h);
+    decoder.set_limits(limits(max_alloc)).map_err(corrupt)?;
+    let strips = if format == ImageFormat::Tiff { super::tiff_strips::decode(source, w, h, decoder.color_type(), max_alloc) } else { None };
     let mut image = match strips {
         Some(pixels) => pixels?,
         None => DynamicImage::from_decoder(decoder).map_err(corrupt)?,

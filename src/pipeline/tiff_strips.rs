@@ -13,7 +13,7 @@
 
 use super::decode::Source;
 use super::PipelineError;
-use image::{ColorType, DynamicImage, ImageBuffer};
+use image::{ColorType, DynamicImage, ImageBuffer, Pixel};
 use rayon::prelude::*;
 use tiff::decoder::{ChunkType, Decoder, Limits};
 use tiff::tags::Tag;
@@ -30,20 +30,28 @@ const STREAMED_COMPRESSIONS: [u16; 5] = [1, 5, 8, 32946, 32773];
 /// the image crate would decode it under.
 pub(super) fn decode(source: Source<'_>, width: u32, height: u32, color: ColorType, max_alloc: u64) -> Option<Result<DynamicImage, PipelineError>> {
     let layout = Layout::of(source, width, height, color, max_alloc)?;
-    Some(
-        match color {
-            ColorType::L8 => read::<u8>(source, &layout).map(|v| ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageLuma8)),
-            ColorType::La8 => read::<u8>(source, &layout).map(|v| ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageLumaA8)),
-            ColorType::Rgb8 => read::<u8>(source, &layout).map(|v| ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageRgb8)),
-            ColorType::Rgba8 => read::<u8>(source, &layout).map(|v| ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageRgba8)),
-            ColorType::L16 => read::<u16>(source, &layout).map(|v| ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageLuma16)),
-            ColorType::La16 => read::<u16>(source, &layout).map(|v| ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageLumaA16)),
-            ColorType::Rgb16 => read::<u16>(source, &layout).map(|v| ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageRgb16)),
-            ColorType::Rgba16 => read::<u16>(source, &layout).map(|v| ImageBuffer::from_raw(width, height, v).map(DynamicImage::ImageRgba16)),
-            _ => return None,
-        }
-        .and_then(|image| image.ok_or_else(|| PipelineError::Corrupt("TIFF strips do not add up to the image".into()))),
-    )
+    Some(match color {
+        ColorType::L8 => pixels(source, &layout, DynamicImage::ImageLuma8),
+        ColorType::La8 => pixels(source, &layout, DynamicImage::ImageLumaA8),
+        ColorType::Rgb8 => pixels(source, &layout, DynamicImage::ImageRgb8),
+        ColorType::Rgba8 => pixels(source, &layout, DynamicImage::ImageRgba8),
+        ColorType::L16 => pixels(source, &layout, DynamicImage::ImageLuma16),
+        ColorType::La16 => pixels(source, &layout, DynamicImage::ImageLumaA16),
+        ColorType::Rgb16 => pixels(source, &layout, DynamicImage::ImageRgb16),
+        ColorType::Rgba16 => pixels(source, &layout, DynamicImage::ImageRgba16),
+        _ => return None,
+    })
+}
+
+/// The strips read as `P` pixels, wrapped as the image crate's `DynamicImage` variant for them.
+fn pixels<P: Pixel>(source: Source<'_>, layout: &Layout, variant: fn(ImageBuffer<P, Vec<P::Subpixel>>) -> DynamicImage) -> Result<DynamicImage, PipelineError>
+where
+    P::Subpixel: bytemuck::Pod + Send,
+{
+    let samples = read::<P::Subpixel>(source, layout)?;
+    let image =
+        ImageBuffer::from_raw(layout.width, layout.height, samples).ok_or_else(|| PipelineError::Corrupt("TIFF strips do not add up to the image".into()))?;
+    Ok(variant(image))
 }
 
 /// Strips that are exact runs of whole rows of the final buffer.
