@@ -471,3 +471,36 @@ fn a_motion_photo_with_a_video_after_the_jpeg_is_colorized_and_a_cut_jpeg_is_ref
         .stdout(predicate::str::contains("1 done, 0 skipped, 1 failed").and(predicate::str::contains("cut.jpg: corrupt image: truncated JPEG")));
     assert!(dir.path().join("motion.colorized.jpg").exists());
 }
+
+/// A scan in LZW strips is colorized (its strips decoded in parallel); the same scan with a
+/// damaged strip fails with a message naming the file and the strip, and leaves no copy, no
+/// temporary file, and the original as it was.
+#[test]
+fn a_strip_tiff_is_colorized_and_one_with_a_damaged_strip_is_refused() {
+    use tiff::encoder::{colortype::Gray16, Compression, TiffEncoder};
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (160u32, 120u32);
+    let gray = gray_photo(w, h);
+    let samples: Vec<u16> = gray.as_raw().iter().map(|&v| v as u16 * 257).collect();
+    let mut file = std::io::Cursor::new(Vec::new());
+    let mut encoder = TiffEncoder::new(&mut file).unwrap().with_compression(Compression::Lzw);
+    let mut image = encoder.new_image::<Gray16>(w, h).unwrap();
+    image.rows_per_strip(8).unwrap();
+    image.write_data(&samples).unwrap();
+    let good = file.into_inner();
+    // The tiff crate writes its directory after the strips: damage strips in the middle.
+    let mut damaged = good.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle - 2000..middle + 2000].fill(0xFF);
+    let (good_path, damaged_path) = (dir.path().join("scan.tif"), dir.path().join("damaged.tif"));
+    fs::write(&good_path, &good).unwrap();
+    fs::write(&damaged_path, &damaged).unwrap();
+    colorize(&[&good_path, &damaged_path])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("1 done, 0 skipped, 1 failed").and(predicate::str::contains("damaged.tif: corrupt image: TIFF strip")));
+    assert!(dir.path().join("scan.colorized.tif").exists());
+    assert!(!dir.path().join("damaged.colorized.tif").exists());
+    assert_eq!(temp_files(dir.path()), Vec::<std::path::PathBuf>::new());
+    assert_eq!(fs::read(&damaged_path).unwrap(), damaged, "the original is untouched");
+}
