@@ -313,6 +313,34 @@ fn bad_uploads_get_a_clear_4xx_and_nothing_is_stored() {
     assert!(s.get("/api/info").status == 200, "still serving after all that");
 }
 
+/// A client that is still sending a too-large upload when the server has already refused it
+/// must still receive the refusal: the server answers, then reads and discards what is still
+/// coming for a while before closing. Closing at once makes the kernel answer the client's
+/// further data with a reset, which throws away the 413 before the client reads it (CI saw
+/// "Broken pipe" from ureq uploading 400 KB).
+#[test]
+fn an_oversized_upload_still_being_sent_gets_its_413() {
+    let s = Server::start("web.max_upload_mb = 0.3");
+    let mut c = std::net::TcpStream::connect(addr(&s)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let body_len = 4_000_000;
+    write!(c, "POST /api/jobs?name=big.jpg HTTP/1.1\r\nHost: {}\r\nContent-Length: {body_len}\r\n\r\n", addr(&s)).unwrap();
+    // The server refuses from the header alone; give it time to answer before the body comes.
+    std::thread::sleep(Duration::from_millis(500));
+    let chunk = vec![0xABu8; 64 * 1024];
+    let mut sent = 0;
+    while sent < body_len {
+        let n = chunk.len().min(body_len - sent);
+        c.write_all(&chunk[..n]).unwrap_or_else(|e| panic!("writing the body after {sent} bytes: {e}"));
+        sent += n;
+    }
+    let mut reply = String::new();
+    c.read_to_string(&mut reply).unwrap_or_else(|e| panic!("reading the reply: {e} (got {reply:?})"));
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(reply.contains("larger than the limit"), "{reply}");
+    assert!(answers(&s), "still serving");
+}
+
 #[test]
 fn a_full_queue_answers_503_with_retry_after() {
     // One slot: a big photo occupies it (a debug build takes seconds over 12 MP).

@@ -39,6 +39,11 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
 const ROUTE_THREADS: usize = 16;
 /// A whole request body (an upload) must arrive within this time, however it trickles.
 const BODY_DEADLINE: Duration = Duration::from_secs(180);
+/// After the last reply on a connection, what the client still sends is read and dropped for
+/// at most this long in all, and until it pauses this long (nginx's lingering close; its
+/// defaults). The connection keeps its slot meanwhile, so the limits above still bound it.
+const LINGER_TIME: Duration = Duration::from_secs(30);
+const LINGER_IDLE: Duration = Duration::from_secs(5);
 
 /// The running web server; dropping it stops it.
 pub struct WebServer {
@@ -185,16 +190,45 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<Context>, mut s
             let service = hyper::service::service_fn(move |req| answer(req, ctx.clone()));
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_HEADER_BYTES).max_headers(MAX_HEADERS);
-            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            // Without shutdown: hyper hands the socket back when it is done, for `linger`.
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).without_shutdown();
+            let session = async {
+                match conn.await {
+                    Ok(parts) => linger(parts.io.into_inner()).await,
+                    Err(e) => log::debug!("web: {peer}: {e}"),
+                }
+            };
             tokio::select! {
-                r = tokio::time::timeout(CONNECTION_LIFETIME, conn) => match r {
-                    Ok(Err(e)) => log::debug!("web: {peer}: {e}"),
-                    Err(_) => log::debug!("web: {peer}: connection closed after {} s", CONNECTION_LIFETIME.as_secs()),
-                    Ok(Ok(())) => {}
+                r = tokio::time::timeout(CONNECTION_LIFETIME, session) => if r.is_err() {
+                    log::debug!("web: {peer}: connection closed after {} s", CONNECTION_LIFETIME.as_secs());
                 },
                 _ = stop.changed() => {}
             }
         });
+    }
+}
+
+/// Closes a connection hyper is done with so that its last reply reaches the client.
+///
+/// A reply may come before the request's body has all arrived (an upload refused as too large
+/// from its Content-Length). Closing the socket then would make the kernel answer the body
+/// still coming with a reset, and a reset makes the client's kernel drop the reply unread: the
+/// client sees "broken pipe" or "connection reset" instead of the 413. So: send our end's FIN
+/// (the reply is complete), then read and discard until the client closes too, goes quiet, or
+/// `LINGER_TIME` has passed.
+async fn linger(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    let mut sink = vec![0u8; 16 * 1024];
+    loop {
+        let until = deadline.min(tokio::time::Instant::now() + LINGER_IDLE);
+        match tokio::time::timeout_at(until, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => continue,
+            _ => return, // closed, failed, quiet, or out of time
+        }
     }
 }
 
