@@ -7,7 +7,8 @@
 //! i8full / i8all (those convolutions on tract's int8 path). Input 256x192, as `hued bench
 //! --infer`. Prints the median, per-op totals and the ROWS (default 25) slowest nodes. The
 //! environment variables ELEM_T and PANEL_T set tract's threading thresholds (elements,
-//! matrix panels) to try other values.
+//! matrix panels) to try other values; NOHINTS=1 profiles the plan hued runs for a photo
+//! without hints (the hint input a constant of zeros, its branches computed at planning).
 use std::collections::HashMap;
 use std::time::Instant;
 use tract_core::plan::SimpleState;
@@ -42,7 +43,16 @@ fn main() -> anyhow::Result<()> {
     let (h, w) = (192usize, 256usize);
     model.set_input_fact(0, f32::fact([1, 1, h, w]).into())?;
     model.set_input_fact(1, f32::fact([1, 3, h, w]).into())?;
-    let plan = model.into_optimized()?.into_runnable()?;
+    let mut typed = model.into_typed()?;
+    let nohints = std::env::var("NOHINTS").is_ok();
+    if nohints {
+        let outlet = typed.input_outlets()?[1];
+        typed.node_mut(outlet.node).op = Box::new(tract_core::ops::konst::Const::new(Tensor::zero::<f32>(&[1, 3, h, w])?.into_arc_tensor())?);
+        typed.inputs.retain(|o| *o != outlet);
+    }
+    let t0 = Instant::now();
+    let plan = typed.into_optimized()?.into_runnable()?;
+    eprintln!("plan {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
     let l = Tensor::from(tract_ndarray::Array4::<f32>::from_shape_fn((1, 1, h, w), |(_, _, y, x)| ((x * 7 + y * 3) % 100) as f32 / 100.0));
     let hints = Tensor::zero::<f32>(&[1, 3, h, w])?;
     let mut per_node: HashMap<usize, f64> = HashMap::new();
@@ -52,7 +62,8 @@ fn main() -> anyhow::Result<()> {
         let mut state = SimpleState::new(&plan)?;
         let start = Instant::now();
         let mut times: Vec<(usize, f64)> = Vec::new();
-        state.run_plan_with_eval(tvec!(l.clone().into(), hints.clone().into()), |ctx, st, node, input| {
+        let inputs = if nohints { tvec!(l.clone().into()) } else { tvec!(l.clone().into(), hints.clone().into()) };
+        state.run_plan_with_eval(inputs, |ctx, st, node, input| {
             let t = Instant::now();
             let r = tract_core::plan::eval(ctx, st, node, input);
             times.push((node.id, t.elapsed().as_secs_f64() * 1e3));

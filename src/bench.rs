@@ -60,11 +60,14 @@ fn run_infer(a: &BenchArgs) -> anyhow::Result<()> {
     println!("{:<6} {:>7} {:>10} {:>10} {:>10}", "graph", "load", "firstplan", "1 thread", "2 threads");
     // Besides each precision, the f32 graph with one kind of convolution on tract's native int8
     // path (QLinearConv), so that a CPU's own figures decide whether that path is worth having.
-    let mut variants: Vec<(String, Precision, &[crate::model::ConvKind])> = precisions.into_iter().map(|p| (p.to_string(), p, &[][..])).collect();
+    // Rows run without hints (hued's common case: a plan without the hint branches), and the
+    // f32 graph once more with hint planes given ("f32+h": the whole graph, as for a hinted upload).
+    let mut variants: Vec<(String, Precision, &[crate::model::ConvKind], bool)> = precisions.into_iter().map(|p| (p.to_string(), p, &[][..], false)).collect();
+    variants.insert(2, ("f32+h".to_string(), Precision::F32, &[], true));
     for (name, kinds) in crate::model::ConvKind::VARIANTS {
-        variants.push((name.to_string(), Precision::F32, kinds));
+        variants.push((name.to_string(), Precision::F32, kinds, false));
     }
-    for (i, (name, precision, int8_convs)) in variants.into_iter().enumerate() {
+    for (i, (name, precision, int8_convs, with_hints)) in variants.into_iter().enumerate() {
         let t = std::time::Instant::now();
         let model = if int8_convs.is_empty() { Model::load_with(&manifest, precision)? } else { Model::load_with_int8_convs(&manifest, int8_convs)? };
         let load = t.elapsed();
@@ -74,8 +77,10 @@ fn run_infer(a: &BenchArgs) -> anyhow::Result<()> {
             let scaled: Vec<f32> = luma.l.iter().map(|&v| v * spec.l_scale + spec.l_offset).collect();
             std::fs::write(path, bytemuck::cast_slice::<f32, u8>(&scaled))?;
         }
+        let zero_hints = vec![0f32; 3 * (w * h) as usize];
+        let hints = with_hints.then_some(&zero_hints[..]);
         let t = std::time::Instant::now();
-        model.run(&luma.l, None, w, h)?;
+        model.run(&luma.l, hints, w, h)?;
         let first = t.elapsed();
         let mut per_threads = Vec::new();
         for threads in [1, 2] {
@@ -83,7 +88,7 @@ fn run_infer(a: &BenchArgs) -> anyhow::Result<()> {
             let mut times: Vec<f64> = (0..runs)
                 .map(|_| {
                     let t = std::time::Instant::now();
-                    model.run(&luma.l, None, w, h).map(|_| t.elapsed().as_secs_f64() * 1000.0)
+                    model.run(&luma.l, hints, w, h).map(|_| t.elapsed().as_secs_f64() * 1000.0)
                 })
                 .collect::<anyhow::Result<_>>()?;
             times.sort_by(f64::total_cmp);

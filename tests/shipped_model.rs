@@ -120,3 +120,25 @@ fn the_int8_convolution_variant_matches_the_qdq_graph_on_a_real_photo() {
     eprintln!("int8 convolutions vs QDQ: mean |Δab| {mean:.3}, p99 {p99:.3}, max {:.3}", diffs.last().unwrap());
     assert!(mean <= 1.5 && p99 <= 5.0, "the int8 convolution variant drifts from the QDQ graph: mean {mean}, p99 {p99}");
 }
+
+/// Without hints, hued runs a plan in which tract has computed the hint branches once, for
+/// zero hints, at planning. That plan must leave them out, and give the colors of the full
+/// graph fed hint planes of zeros (within float summation order: 0.01 ab units).
+#[test]
+fn without_hints_the_hint_branches_are_left_out_and_the_colors_are_the_same() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/1890-surfer.jpg");
+    let luma = hued::pipeline::prepare::lightness(&image::open(&sample).unwrap());
+    let model = Model::load(&manifest).unwrap();
+    let (w, h) = model.manifest.input_size(luma.width as u32, luma.height as u32, 0);
+    let small = hued::pipeline::infer::shrink_plane(&luma.l, luma.width, luma.height, w as usize, h as usize);
+    // Computed: any node of a hint branch but the constant that stands for its result.
+    let hint_nodes = |with_hints| model.plan_nodes(w, h, with_hints).unwrap().into_iter().filter(|(name, op)| name.contains("/hint") && op != "Const").count();
+    assert!(hint_nodes(true) > 0, "the plan with hints runs the hint branches");
+    assert_eq!(hint_nodes(false), 0, "the plan without hints leaves them out: {:?}", model.plan_nodes(w, h, false));
+    let zeros = vec![0f32; 3 * (w * h) as usize];
+    let (full, folded) = (model.run(&small, Some(&zeros), w, h).unwrap(), model.run(&small, None, w, h).unwrap());
+    let max = full.a.iter().chain(&full.b).zip(folded.a.iter().chain(&folded.b)).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    eprintln!("no-hint plan vs zero hints: max |Δab| {max}");
+    assert!(max <= 0.01, "the plan without hints changes the colors: max |Δab| {max}");
+}
