@@ -341,6 +341,23 @@ fn an_oversized_upload_still_being_sent_gets_its_413() {
     assert!(answers(&s), "still serving");
 }
 
+/// The same for a refusal hyper writes itself: headers over the size limit get a 431, which
+/// must reach a client that sent them all at once, not be lost to a reset.
+#[test]
+fn a_request_with_too_large_headers_gets_its_431() {
+    let s = Server::start("");
+    let mut c = std::net::TcpStream::connect(addr(&s)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut request = format!("GET /api/info HTTP/1.1\r\nHost: {}\r\nX-Long: ", addr(&s)).into_bytes();
+    request.extend(std::iter::repeat_n(b'a', 400_000));
+    request.extend(b"\r\n\r\n");
+    c.write_all(&request).unwrap_or_else(|e| panic!("writing the request: {e}"));
+    let mut reply = String::new();
+    c.read_to_string(&mut reply).unwrap_or_else(|e| panic!("reading the reply: {e} (got {reply:?})"));
+    assert!(reply.starts_with("HTTP/1.1 431"), "{reply}");
+    assert!(answers(&s), "still serving");
+}
+
 #[test]
 fn a_full_queue_answers_503_with_retry_after() {
     // One slot: a big photo occupies it (a debug build takes seconds over 12 MP).

@@ -40,10 +40,12 @@ const ROUTE_THREADS: usize = 16;
 /// A whole request body (an upload) must arrive within this time, however it trickles.
 const BODY_DEADLINE: Duration = Duration::from_secs(180);
 /// After the last reply on a connection, what the client still sends is read and dropped for
-/// at most this long in all, and until it pauses this long (nginx's lingering close; its
-/// defaults). The connection keeps its slot meanwhile, so the limits above still bound it.
+/// at most this long in all, until it pauses this long (nginx's lingering close; its
+/// defaults), and up to this many bytes (an over-limit upload's rest, not an endless stream).
+/// The connection keeps its slot meanwhile, so the limits above still bound it.
 const LINGER_TIME: Duration = Duration::from_secs(30);
 const LINGER_IDLE: Duration = Duration::from_secs(5);
+const LINGER_BYTES: usize = 64 << 20;
 
 /// The running web server; dropping it stops it.
 pub struct WebServer {
@@ -187,15 +189,24 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<Context>, mut s
         let (ctx, mut stop) = (ctx.clone(), stop.clone());
         tokio::spawn(async move {
             let _held = (permit, slot);
+            let mut stream = stream;
             let service = hyper::service::service_fn(move |req| answer(req, ctx.clone()));
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_HEADER_BYTES).max_headers(MAX_HEADERS);
-            // Without shutdown: hyper hands the socket back when it is done, for `linger`.
-            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).without_shutdown();
-            let session = async {
-                match conn.await {
-                    Ok(parts) => linger(parts.io.into_inner()).await,
-                    Err(e) => log::debug!("web: {peer}: {e}"),
+            let session = async move {
+                // hyper writes, flushes and shuts down its side; then `linger` drains what the
+                // client still sends, so that a refusal (ours, or hyper's own 400 and 431)
+                // reaches it. Not after a timeout: that client sends nothing.
+                let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(&mut stream), service);
+                let drain = match conn.await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        log::debug!("web: {peer}: {e}");
+                        !e.is_timeout()
+                    }
+                };
+                if drain {
+                    linger(&mut stream).await;
                 }
             };
             tokio::select! {
@@ -208,25 +219,24 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<Context>, mut s
     }
 }
 
-/// Closes a connection hyper is done with so that its last reply reaches the client.
+/// Drains a connection hyper is done with, so that its last reply reaches the client.
 ///
-/// A reply may come before the request's body has all arrived (an upload refused as too large
-/// from its Content-Length). Closing the socket then would make the kernel answer the body
-/// still coming with a reset, and a reset makes the client's kernel drop the reply unread: the
-/// client sees "broken pipe" or "connection reset" instead of the 413. So: send our end's FIN
-/// (the reply is complete), then read and discard until the client closes too, goes quiet, or
-/// `LINGER_TIME` has passed.
-async fn linger(mut stream: tokio::net::TcpStream) {
+/// A reply may come before the request has all arrived (an upload refused as too large from
+/// its Content-Length, headers over the limit). Closing the socket then would make the kernel
+/// answer the data still coming with a reset, and a reset makes the client's kernel drop the
+/// reply unread: the client sees "broken pipe" or "connection reset" instead of the 413. So:
+/// make sure our side's FIN is sent (hyper has normally sent it), then read and discard until
+/// the client closes too, goes quiet, `LINGER_TIME` has passed or `LINGER_BYTES` have come.
+async fn linger(stream: &mut tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    if stream.shutdown().await.is_err() {
-        return;
-    }
+    let _ = stream.shutdown().await; // already shut down by hyper: an error, and harmless
     let deadline = tokio::time::Instant::now() + LINGER_TIME;
     let mut sink = vec![0u8; 16 * 1024];
-    loop {
+    let mut drained = 0;
+    while drained < LINGER_BYTES {
         let until = deadline.min(tokio::time::Instant::now() + LINGER_IDLE);
         match tokio::time::timeout_at(until, stream.read(&mut sink)).await {
-            Ok(Ok(n)) if n > 0 => continue,
+            Ok(Ok(n)) if n > 0 => drained += n,
             _ => return, // closed, failed, quiet, or out of time
         }
     }
