@@ -126,19 +126,55 @@ fn the_int8_convolution_variant_matches_the_qdq_graph_on_a_real_photo() {
 /// graph fed hint planes of zeros (within float summation order: 0.01 ab units).
 #[test]
 fn without_hints_the_hint_branches_are_left_out_and_the_colors_are_the_same() {
+    use hued::model::Precision;
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/1890-surfer.jpg");
     let luma = hued::pipeline::prepare::lightness(&image::open(&sample).unwrap());
+    // f32 (x86's), and the QDQ graph, in which the zeros go through a Quantize first.
+    for precision in [Precision::F32, Precision::Qdq] {
+        let model = Model::load_with(&manifest, precision).unwrap();
+        let (w, h) = model.manifest.input_size(luma.width as u32, luma.height as u32, 0);
+        let small = hued::pipeline::infer::shrink_plane(&luma.l, luma.width, luma.height, w as usize, h as usize);
+        // Computed: any node of a hint branch but the constant that stands for its result.
+        let hint_nodes =
+            |with_hints| model.plan_nodes(w, h, with_hints).unwrap().into_iter().filter(|(name, op)| name.contains("/hint") && op != "Const").count();
+        assert!(hint_nodes(true) > 0, "{precision}: the plan with hints runs the hint branches");
+        assert_eq!(hint_nodes(false), 0, "{precision}: the plan without hints leaves them out: {:?}", model.plan_nodes(w, h, false));
+        let zeros = vec![0f32; 3 * (w * h) as usize];
+        let (full, folded) = (model.run(&small, Some(&zeros), w, h).unwrap(), model.run(&small, None, w, h).unwrap());
+        let max = full.a.iter().chain(&full.b).zip(folded.a.iter().chain(&folded.b)).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        eprintln!("{precision}: no-hint plan vs zero hints: max |Δab| {max}");
+        assert!(max <= 0.01, "{precision}: the plan without hints changes the colors: max |Δab| {max}");
+    }
+}
+
+/// Each plan holds its own copy of the weights outside the jobs' memory budget: a kiosk fed
+/// photos of every shape, with and without hints, keeps at most `MAX_PLANS` of them, and a
+/// shape whose plan went is planned again.
+#[test]
+fn plans_for_many_shapes_stay_bounded() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
     let model = Model::load(&manifest).unwrap();
-    let (w, h) = model.manifest.input_size(luma.width as u32, luma.height as u32, 0);
-    let small = hued::pipeline::infer::shrink_plane(&luma.l, luma.width, luma.height, w as usize, h as usize);
-    // Computed: any node of a hint branch but the constant that stands for its result.
-    let hint_nodes = |with_hints| model.plan_nodes(w, h, with_hints).unwrap().into_iter().filter(|(name, op)| name.contains("/hint") && op != "Const").count();
-    assert!(hint_nodes(true) > 0, "the plan with hints runs the hint branches");
-    assert_eq!(hint_nodes(false), 0, "the plan without hints leaves them out: {:?}", model.plan_nodes(w, h, false));
-    let zeros = vec![0f32; 3 * (w * h) as usize];
-    let (full, folded) = (model.run(&small, Some(&zeros), w, h).unwrap(), model.run(&small, None, w, h).unwrap());
-    let max = full.a.iter().chain(&full.b).zip(folded.a.iter().chain(&folded.b)).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-    eprintln!("no-hint plan vs zero hints: max |Δab| {max}");
-    assert!(max <= 0.01, "the plan without hints changes the colors: max |Δab| {max}");
+    let shapes: Vec<(u32, u32)> = (2..=6).map(|n| (64, 32 * n)).collect();
+    let rss = || {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().unwrap() / 1024.0))
+            .unwrap()
+    };
+    let before = rss();
+    for with_hints in [false, true] {
+        for &(w, h) in &shapes {
+            let l = vec![50f32; (w * h) as usize];
+            let zeros = vec![0f32; 3 * (w * h) as usize];
+            model.run(&l, with_hints.then_some(&zeros[..]), w, h).unwrap();
+            assert!(model.cached_plans() <= hued::model::MAX_PLANS, "{} plans kept", model.cached_plans());
+        }
+    }
+    eprintln!("{} shapes x with/without hints: {} plans kept, RSS {before:.0} -> {:.0} MiB", shapes.len(), model.cached_plans(), rss());
+    assert_eq!(model.cached_plans(), hued::model::MAX_PLANS);
+    let (w, h) = shapes[0];
+    let ab = model.run(&vec![50f32; (w * h) as usize], None, w, h).unwrap();
+    assert_eq!((ab.width, ab.height), (w as usize / 4, h as usize / 4), "an evicted shape is planned again");
 }

@@ -83,11 +83,48 @@ pub struct Model {
     inputs_are_hints: Vec<bool>,
     output_index: usize,
     /// Optimized plans by input width, height and whether they take hints.
-    plans: Mutex<HashMap<PlanKey, Arc<Plan>>>,
+    plans: Mutex<PlanCache>,
 }
 
 /// A plan's input width and height, and whether it takes the hint input (see [`Model::run`]).
 type PlanKey = (u32, u32, bool);
+
+/// Plans kept at most. Each holds its own packed copy of the weights (~20 MB for the shipped
+/// model) outside the jobs' memory budget, and a kiosk's uploads alone come in 13 shapes, with
+/// and without hints: the least recently used plan goes (rebuilding one takes ~0.15 s).
+pub const MAX_PLANS: usize = 6;
+
+/// The plans built so far, least recently used first out.
+#[derive(Default)]
+struct PlanCache {
+    slots: HashMap<PlanKey, PlanSlot>,
+    clock: u64,
+}
+
+struct PlanSlot {
+    /// Empty until built. Its own lock: a second photo of a new shape waits for the plan the
+    /// first is building instead of building another copy beside it.
+    plan: Arc<Mutex<Option<Arc<Plan>>>>,
+    last_used: u64,
+}
+
+impl PlanCache {
+    /// The slot for `key` (new if need be), marked as just used; the least recently used
+    /// others go while there are more than [`MAX_PLANS`]. A run holding a plan keeps it
+    /// alive until it is done.
+    fn slot(&mut self, key: PlanKey) -> Arc<Mutex<Option<Arc<Plan>>>> {
+        self.clock += 1;
+        let clock = self.clock;
+        let slot = self.slots.entry(key).or_insert_with(|| PlanSlot { plan: Arc::default(), last_used: 0 });
+        slot.last_used = clock;
+        let plan = slot.plan.clone();
+        while self.slots.len() > MAX_PLANS {
+            let Some(oldest) = self.slots.iter().filter(|(k, _)| **k != key).min_by_key(|(_, s)| s.last_used).map(|(k, _)| *k) else { break };
+            self.slots.remove(&oldest);
+        }
+        plan
+    }
+}
 
 /// The model's graph with symbolic height and width, in two stages. Decluttering (tract's
 /// graph simplification) takes ~90 ms here, as long as a whole first plan from the typed graph:
@@ -325,7 +362,7 @@ impl Model {
             width,
             inputs_are_hints,
             output_index,
-            plans: Mutex::new(HashMap::new()),
+            plans: Mutex::default(),
         })
     }
 
@@ -343,7 +380,10 @@ impl Model {
     /// (every watched folder, and uploads without hints) come without hints.
     fn plan(&self, width: u32, height: u32, with_hints: bool) -> anyhow::Result<Arc<Plan>> {
         let key = (width, height, with_hints && self.has_hints());
-        if let Some(plan) = self.plans.lock().unwrap().get(&key) {
+        let slot = self.plans.lock().unwrap().slot(key);
+        // A build that panicked left nothing in the slot: the next caller builds it again.
+        let mut built = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(plan) = built.as_ref() {
             return Ok(plan.clone());
         }
         let started = std::time::Instant::now();
@@ -358,7 +398,7 @@ impl Model {
             .with_context(|| format!("tract cannot optimize the model for {width}x{height}"))?
             .into_runnable()?;
         log::debug!("plan for {width}x{height}{} built in {} ms", if key.2 { " with hints" } else { "" }, started.elapsed().as_millis());
-        self.plans.lock().unwrap().insert(key, plan.clone());
+        *built = Some(plan.clone());
         Ok(plan)
     }
 
@@ -383,11 +423,10 @@ impl Model {
         Ok(plan.model().nodes().iter().map(|n| (n.name.clone(), n.op().name().to_string())).collect())
     }
 
-    /// Builds the plan for the input size a photo of `width` x `height` gets, so that the first
-    /// photo of that shape does not wait for it (the daemon does this at start).
-    pub fn prepare_for(&self, width: u32, height: u32) -> anyhow::Result<()> {
-        let (w, h) = self.manifest.input_size(width, height, 0);
-        self.plan(w, h, false).map(drop)
+    /// How many plans are built and kept now (at most [`MAX_PLANS`]).
+    #[doc(hidden)]
+    pub fn cached_plans(&self) -> usize {
+        self.plans.lock().unwrap().slots.values().filter(|s| s.plan.lock().is_ok_and(|p| p.is_some())).count()
     }
 
     /// Runs the model on L* (0..=100, row-major, `width` x `height`) with optional hints
