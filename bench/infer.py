@@ -60,6 +60,10 @@ def main():
     ap.add_argument("--bin", default=str(ROOT / "target/release/hued"))
     ap.add_argument("--model", default=str(ROOT / "models/hued-color-v3-int8.toml"))
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="rounds of tract's f32 rows and onnxruntime in turn, after the first full round; "
+                         "each round's ratio is printed and their median (a busy moment of a shared "
+                         "machine then falls on one round, not on one side of every ratio)")
     a = ap.parse_args()
     import numpy as np
 
@@ -92,6 +96,39 @@ def main():
         ref = ort_h if prec.endswith("+h") else ort_t
         print(f"{prec:<8} {t1:>10.1f} {t1 / ref[1]:>7.2f} {t2:>10.1f} {t2 / ref[2]:>7.2f}")
     print("(rows without +h: no hints, against onnxruntime with the hint input a constant; +h: hints given, against the file as it is)")
+    if a.rounds > 1:
+        rounds(a, manifest, onnx_path, ((prec, tract[prec], ort_h if prec.endswith("+h") else ort_t) for prec in ("f32", "f32+h")))
+
+
+def rounds(a, manifest, onnx_path, first):
+    """More rounds of the f32 rows, tract and onnxruntime in turn; the median ratio of all."""
+    import numpy as np
+    ratios = {"f32": [], "f32+h": []}
+    for prec, (t1, t2), ref in first:
+        ratios[prec].append((t1 / ref[1], t2 / ref[2]))
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = pathlib.Path(tmp) / "l.f32"
+        no_hints = pathlib.Path(tmp) / "no-hints.onnx"
+        without_hint_input(onnx_path, no_hints)
+        for r in range(2, a.rounds + 1):
+            out = subprocess.run([a.bin, "bench", "--infer", "--only", "f32,f32+h", "--runs", str(a.runs), "--model", str(manifest), "--save-input", str(raw)],
+                                 check=True, capture_output=True, text=True, env={**os.environ, "RUST_LOG": "warn"}).stdout
+            l_input = np.fromfile(raw, dtype="<f4").reshape(1, 1, 192, 256)
+            ort = {"f32": {t: ort_median(no_hints, l_input, t, a.runs) for t in (1, 2)},
+                   "f32+h": {t: ort_median(onnx_path, l_input, t, a.runs) for t in (1, 2)}}
+            for line in out.splitlines():
+                f = line.split()
+                if len(f) == 5 and f[0] in ratios:
+                    t1, t2 = float(f[3]), float(f[4])
+                    ref = ort[f[0]]
+                    ratios[f[0]].append((t1 / ref[1], t2 / ref[2]))
+                    print(f"round {r}: {f[0]:<6} tract {t1:.1f} / {t2:.1f} ms, onnxruntime {ref[1]:.1f} / {ref[2]:.1f} ms, "
+                          f"ratio {t1 / ref[1]:.2f} / {t2 / ref[2]:.2f}")
+    for prec, rs in ratios.items():
+        one = sorted(x[0] for x in rs)
+        two = sorted(x[1] for x in rs)
+        print(f"{prec:<6} over {len(rs)} rounds: ratio 1 thread median {statistics.median(one):.2f} (range {one[0]:.2f}-{one[-1]:.2f}), "
+              f"2 threads median {statistics.median(two):.2f} (range {two[0]:.2f}-{two[-1]:.2f})")
 
 
 if __name__ == "__main__":

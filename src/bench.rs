@@ -39,6 +39,9 @@ pub struct BenchArgs {
     /// already scaled as the model takes it), for onnxruntime.
     #[arg(long, value_name = "FILE")]
     save_input: Option<PathBuf>,
+    /// With --infer: only these rows, by name, comma-separated (e.g. f32,f32+h; default: all).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    only: Vec<String>,
 }
 
 /// `hued bench --infer`: the model alone, each precision, 1 and 2 threads.
@@ -66,6 +69,10 @@ fn run_infer(a: &BenchArgs) -> anyhow::Result<()> {
     variants.insert(2, ("f32+h".to_string(), Precision::F32, &[], true));
     for (name, kinds) in crate::model::ConvKind::VARIANTS {
         variants.push((name.to_string(), Precision::F32, kinds, false));
+    }
+    if !a.only.is_empty() {
+        variants.retain(|v| a.only.contains(&v.0));
+        anyhow::ensure!(!variants.is_empty(), "--only {}: no such rows", a.only.join(","));
     }
     for (i, (name, precision, int8_convs, with_hints)) in variants.into_iter().enumerate() {
         let t = std::time::Instant::now();
