@@ -174,6 +174,9 @@ fn plans_for_many_shapes_stay_bounded() {
     }
     eprintln!("{} shapes x with/without hints: {} plans kept, RSS {before:.0} -> {:.0} MiB", shapes.len(), model.cached_plans(), rss());
     assert_eq!(model.cached_plans(), hued::model::MAX_PLANS);
+    // A size the model cannot take fails, and its failed build takes no kept plan's place.
+    assert!(model.run(&vec![50f32; 33 * 64], None, 33, 64).is_err());
+    assert_eq!(model.cached_plans(), hued::model::MAX_PLANS, "a failed build pushed out a kept plan");
     let (w, h) = shapes[0];
     let ab = model.run(&vec![50f32; (w * h) as usize], None, w, h).unwrap();
     assert_eq!((ab.width, ab.height), (w as usize / 4, h as usize / 4), "an evicted shape is planned again");

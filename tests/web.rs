@@ -320,10 +320,16 @@ fn bad_uploads_get_a_clear_4xx_and_nothing_is_stored() {
 /// "Broken pipe" from ureq uploading 400 KB).
 #[test]
 fn an_oversized_upload_still_being_sent_gets_its_413() {
-    let s = Server::start("web.max_upload_mb = 0.3");
+    // 0.3 MB limit, 4 MB sent; and the default 50 MB limit, a 100 MB scan sent.
+    for (config, body_len) in [("web.max_upload_mb = 0.3", 4_000_000), ("", 100_000_000)] {
+        oversized_upload_gets_its_413(config, body_len);
+    }
+}
+
+fn oversized_upload_gets_its_413(config: &str, body_len: usize) {
+    let s = Server::start(config);
     let mut c = std::net::TcpStream::connect(addr(&s)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let body_len = 4_000_000;
     write!(c, "POST /api/jobs?name=big.jpg HTTP/1.1\r\nHost: {}\r\nContent-Length: {body_len}\r\n\r\n", addr(&s)).unwrap();
     // The server refuses from the header alone; give it time to answer before the body comes.
     std::thread::sleep(Duration::from_millis(500));

@@ -109,20 +109,35 @@ struct PlanSlot {
 }
 
 impl PlanCache {
-    /// The slot for `key` (new if need be), marked as just used; the least recently used
-    /// others go while there are more than [`MAX_PLANS`]. A run holding a plan keeps it
-    /// alive until it is done.
+    /// The slot for `key` (new if need be), marked as just used. A run holding a plan keeps
+    /// it alive until it is done, whatever the cache does meanwhile.
     fn slot(&mut self, key: PlanKey) -> Arc<Mutex<Option<Arc<Plan>>>> {
         self.clock += 1;
         let clock = self.clock;
         let slot = self.slots.entry(key).or_insert_with(|| PlanSlot { plan: Arc::default(), last_used: 0 });
         slot.last_used = clock;
-        let plan = slot.plan.clone();
+        slot.plan.clone()
+    }
+
+    /// After `key`'s plan was built: the least recently used others go while there are more
+    /// than [`MAX_PLANS`] (then, not before: a build that fails pushes nothing out). Not one
+    /// being built (its lock is held): a photo asking for it meanwhile would start a second
+    /// build instead of waiting for the first.
+    fn trim(&mut self, key: PlanKey) {
+        let being_built = |s: &PlanSlot| matches!(s.plan.try_lock(), Err(std::sync::TryLockError::WouldBlock));
         while self.slots.len() > MAX_PLANS {
-            let Some(oldest) = self.slots.iter().filter(|(k, _)| **k != key).min_by_key(|(_, s)| s.last_used).map(|(k, _)| *k) else { break };
+            let evictable = self.slots.iter().filter(|(k, s)| **k != key && !being_built(s));
+            let Some(oldest) = evictable.min_by_key(|(_, s)| s.last_used).map(|(k, _)| *k) else { break };
             self.slots.remove(&oldest);
         }
-        plan
+    }
+
+    /// Forgets `key`'s slot if it is still `slot` (a build that failed: it should not hold a
+    /// place among the kept plans).
+    fn forget(&mut self, key: PlanKey, slot: &Arc<Mutex<Option<Arc<Plan>>>>) {
+        if self.slots.get(&key).is_some_and(|s| Arc::ptr_eq(&s.plan, slot)) {
+            self.slots.remove(&key);
+        }
     }
 }
 
@@ -386,6 +401,21 @@ impl Model {
         if let Some(plan) = built.as_ref() {
             return Ok(plan.clone());
         }
+        match self.build_plan(width, height, key.2) {
+            Ok(plan) => {
+                *built = Some(plan.clone());
+                self.plans.lock().unwrap().trim(key);
+                Ok(plan)
+            }
+            Err(e) => {
+                drop(built);
+                self.plans.lock().unwrap().forget(key, &slot);
+                Err(e)
+            }
+        }
+    }
+
+    fn build_plan(&self, width: u32, height: u32, with_hints: bool) -> anyhow::Result<Arc<Plan>> {
         let started = std::time::Instant::now();
         let unit = self.manifest.input.size_multiple;
         anyhow::ensure!(width.is_multiple_of(unit) && height.is_multiple_of(unit), "model input {width}x{height} is not in multiples of {unit}");
@@ -393,12 +423,11 @@ impl Model {
         let plan: Arc<Plan> = self
             .graphs
             .sized(&sizes)
-            .and_then(|m| if key.2 { Ok(m) } else { self.without_hint_input(m) })
+            .and_then(|m| if with_hints { Ok(m) } else { self.without_hint_input(m) })
             .and_then(|m| m.into_optimized())
             .with_context(|| format!("tract cannot optimize the model for {width}x{height}"))?
             .into_runnable()?;
-        log::debug!("plan for {width}x{height}{} built in {} ms", if key.2 { " with hints" } else { "" }, started.elapsed().as_millis());
-        *built = Some(plan.clone());
+        log::debug!("plan for {width}x{height}{} built in {} ms", if with_hints { " with hints" } else { "" }, started.elapsed().as_millis());
         Ok(plan)
     }
 
@@ -426,7 +455,8 @@ impl Model {
     /// How many plans are built and kept now (at most [`MAX_PLANS`]).
     #[doc(hidden)]
     pub fn cached_plans(&self) -> usize {
-        self.plans.lock().unwrap().slots.values().filter(|s| s.plan.lock().is_ok_and(|p| p.is_some())).count()
+        // try_lock: a plan being built is not kept yet, and is not waited for.
+        self.plans.lock().unwrap().slots.values().filter(|s| s.plan.try_lock().is_ok_and(|p| p.is_some())).count()
     }
 
     /// Runs the model on L* (0..=100, row-major, `width` x `height`) with optional hints

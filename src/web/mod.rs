@@ -41,11 +41,13 @@ const ROUTE_THREADS: usize = 16;
 const BODY_DEADLINE: Duration = Duration::from_secs(180);
 /// After the last reply on a connection, what the client still sends is read and dropped for
 /// at most this long in all, until it pauses this long (nginx's lingering close; its
-/// defaults), and up to this many bytes (an over-limit upload's rest, not an endless stream).
-/// The connection keeps its slot meanwhile, so the limits above still bound it.
+/// defaults), and up to twice the upload limit or this many bytes, whichever is more: the rest
+/// of a refused upload up to twice the limit, not an endless stream (the page itself checks a
+/// file's size before sending it). The connection keeps its slot meanwhile, so the limits
+/// above still bound it.
 const LINGER_TIME: Duration = Duration::from_secs(30);
 const LINGER_IDLE: Duration = Duration::from_secs(5);
-const LINGER_BYTES: usize = 64 << 20;
+const LINGER_MIN_BYTES: u64 = 64 << 20;
 
 /// The running web server; dropping it stops it.
 pub struct WebServer {
@@ -187,6 +189,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<Context>, mut s
             continue;
         };
         let (ctx, mut stop) = (ctx.clone(), stop.clone());
+        let max_upload = ctx.max_upload;
         tokio::spawn(async move {
             let _held = (permit, slot);
             let mut stream = stream;
@@ -206,7 +209,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<Context>, mut s
                     }
                 };
                 if drain {
-                    linger(&mut stream).await;
+                    linger(&mut stream, LINGER_MIN_BYTES.max(2 * max_upload)).await;
                 }
             };
             tokio::select! {
@@ -226,17 +229,17 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<Context>, mut s
 /// answer the data still coming with a reset, and a reset makes the client's kernel drop the
 /// reply unread: the client sees "broken pipe" or "connection reset" instead of the 413. So:
 /// make sure our side's FIN is sent (hyper has normally sent it), then read and discard until
-/// the client closes too, goes quiet, `LINGER_TIME` has passed or `LINGER_BYTES` have come.
-async fn linger(stream: &mut tokio::net::TcpStream) {
+/// the client closes too, goes quiet, `LINGER_TIME` has passed or `max_bytes` have come.
+async fn linger(stream: &mut tokio::net::TcpStream, max_bytes: u64) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _ = stream.shutdown().await; // already shut down by hyper: an error, and harmless
     let deadline = tokio::time::Instant::now() + LINGER_TIME;
     let mut sink = vec![0u8; 16 * 1024];
-    let mut drained = 0;
-    while drained < LINGER_BYTES {
+    let mut drained = 0u64;
+    while drained < max_bytes {
         let until = deadline.min(tokio::time::Instant::now() + LINGER_IDLE);
         match tokio::time::timeout_at(until, stream.read(&mut sink)).await {
-            Ok(Ok(n)) if n > 0 => drained += n,
+            Ok(Ok(n)) if n > 0 => drained += n as u64,
             _ => return, // closed, failed, quiet, or out of time
         }
     }
