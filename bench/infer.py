@@ -55,6 +55,33 @@ def ort_median(onnx_path, l_input, threads, runs):
     return statistics.median(times)
 
 
+def one_round(a, manifest, onnx_path, no_hints, tmp, only=None):
+    """`hued bench --infer` (all rows, or `only`), then onnxruntime on the same input: on the
+    file without hints (for the rows without hints) and on the file as it is (for "+h").
+    Returns hued's printout, {row: (1 thread, 2 threads) ms} and {row: the onnxruntime times
+    it is compared with}."""
+    import numpy as np
+
+    raw = pathlib.Path(tmp) / "l.f32"
+    cmd = [a.bin, "bench", "--infer", "--runs", str(a.runs), "--model", str(manifest), "--save-input", str(raw)]
+    if only:
+        cmd += ["--only", ",".join(only)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "RUST_LOG": "warn"}).stdout
+    l_input = np.fromfile(raw, dtype="<f4").reshape(1, 1, 192, 256)
+    # Interleaved, so that a busy moment of the machine does not fall on one of them only.
+    ort_t, ort_h = {}, {}
+    for t in (1, 2):
+        ort_t[t] = ort_median(no_hints, l_input, t, a.runs)
+        ort_h[t] = ort_median(onnx_path, l_input, t, a.runs)
+    tract, refs = {}, {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 5 and (f[0] in ("qdq", "f32", "f32+h", "f16") or f[0].startswith("i8")):
+            tract[f[0]] = (float(f[3]), float(f[4]))
+            refs[f[0]] = ort_h if f[0].endswith("+h") else ort_t
+    return out, tract, refs, ort_t, ort_h
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", default=str(ROOT / "target/release/hued"))
@@ -65,65 +92,35 @@ def main():
                          "each round's ratio is printed and their median (a busy moment of a shared "
                          "machine then falls on one round, not on one side of every ratio)")
     a = ap.parse_args()
-    import numpy as np
 
     manifest = pathlib.Path(a.model)
     onnx_name = re.search(r'^onnx\s*=\s*"([^"]+)"', manifest.read_text(), re.M).group(1)
     onnx_path = manifest.parent / onnx_name
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = pathlib.Path(tmp) / "l.f32"
-        out = subprocess.run([a.bin, "bench", "--infer", "--runs", str(a.runs), "--model", str(manifest), "--save-input", str(raw)],
-                             check=True, capture_output=True, text=True, env={**os.environ, "RUST_LOG": "warn"}).stdout
-        l_input = np.fromfile(raw, dtype="<f4").reshape(1, 1, 192, 256)
-        no_hints = pathlib.Path(tmp) / "no-hints.onnx"
-        without_hint_input(onnx_path, no_hints)
-        # Interleaved, so that a busy moment of the machine does not fall on one of them only.
-        ort_t, ort_h = {}, {}
-        for t in (1, 2):
-            ort_t[t] = ort_median(no_hints, l_input, t, a.runs)
-            ort_h[t] = ort_median(onnx_path, l_input, t, a.runs)
-    print(out.rstrip())
-    tract = {}
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) == 5 and (f[0] in ("qdq", "f32", "f32+h", "f16") or f[0].startswith("i8")):
-            tract[f[0]] = (float(f[3]), float(f[4]))
     ver = __import__('onnxruntime').__version__
-    print(f"onnxruntime {ver} on the same int8 file, hints given: 1 thread {ort_h[1]:.1f} ms, 2 threads {ort_h[2]:.1f} ms")
-    print(f"onnxruntime {ver} on the same int8 file, hint input a constant (no hints): 1 thread {ort_t[1]:.1f} ms, 2 threads {ort_t[2]:.1f} ms")
-    print(f"{'tract':<8} {'1 thread':>10} {'ratio':>7} {'2 threads':>10} {'ratio':>7}   (ratio = tract / onnxruntime-int8, like for like; target <= 2.0)")
-    for prec, (t1, t2) in tract.items():
-        ref = ort_h if prec.endswith("+h") else ort_t
-        print(f"{prec:<8} {t1:>10.1f} {t1 / ref[1]:>7.2f} {t2:>10.1f} {t2 / ref[2]:>7.2f}")
-    print("(rows without +h: no hints, against onnxruntime with the hint input a constant; +h: hints given, against the file as it is)")
-    if a.rounds > 1:
-        rounds(a, manifest, onnx_path, ((prec, tract[prec], ort_h if prec.endswith("+h") else ort_t) for prec in ("f32", "f32+h")))
-
-
-def rounds(a, manifest, onnx_path, first):
-    """More rounds of the f32 rows, tract and onnxruntime in turn; the median ratio of all."""
-    import numpy as np
-    ratios = {"f32": [], "f32+h": []}
-    for prec, (t1, t2), ref in first:
-        ratios[prec].append((t1 / ref[1], t2 / ref[2]))
     with tempfile.TemporaryDirectory() as tmp:
-        raw = pathlib.Path(tmp) / "l.f32"
         no_hints = pathlib.Path(tmp) / "no-hints.onnx"
         without_hint_input(onnx_path, no_hints)
+        out, tract, refs, ort_t, ort_h = one_round(a, manifest, onnx_path, no_hints, tmp)
+        print(out.rstrip())
+        print(f"onnxruntime {ver} on the same int8 file, hints given: 1 thread {ort_h[1]:.1f} ms, 2 threads {ort_h[2]:.1f} ms")
+        print(f"onnxruntime {ver} on the same int8 file, hint input a constant (no hints): 1 thread {ort_t[1]:.1f} ms, 2 threads {ort_t[2]:.1f} ms")
+        print(f"{'tract':<8} {'1 thread':>10} {'ratio':>7} {'2 threads':>10} {'ratio':>7}   (ratio = tract / onnxruntime-int8, like for like; target <= 2.0)")
+        for prec, (t1, t2) in tract.items():
+            ref = refs[prec]
+            print(f"{prec:<8} {t1:>10.1f} {t1 / ref[1]:>7.2f} {t2:>10.1f} {t2 / ref[2]:>7.2f}")
+        print("(rows without +h: no hints, against onnxruntime with the hint input a constant; +h: hints given, against the file as it is)")
+        if a.rounds <= 1:
+            return
+        # More rounds of the f32 rows, tract and onnxruntime in turn; the median ratio of all.
+        rows = ("f32", "f32+h")
+        ratios = {p: [(tract[p][0] / refs[p][1], tract[p][1] / refs[p][2])] for p in rows}
         for r in range(2, a.rounds + 1):
-            out = subprocess.run([a.bin, "bench", "--infer", "--only", "f32,f32+h", "--runs", str(a.runs), "--model", str(manifest), "--save-input", str(raw)],
-                                 check=True, capture_output=True, text=True, env={**os.environ, "RUST_LOG": "warn"}).stdout
-            l_input = np.fromfile(raw, dtype="<f4").reshape(1, 1, 192, 256)
-            ort = {"f32": {t: ort_median(no_hints, l_input, t, a.runs) for t in (1, 2)},
-                   "f32+h": {t: ort_median(onnx_path, l_input, t, a.runs) for t in (1, 2)}}
-            for line in out.splitlines():
-                f = line.split()
-                if len(f) == 5 and f[0] in ratios:
-                    t1, t2 = float(f[3]), float(f[4])
-                    ref = ort[f[0]]
-                    ratios[f[0]].append((t1 / ref[1], t2 / ref[2]))
-                    print(f"round {r}: {f[0]:<6} tract {t1:.1f} / {t2:.1f} ms, onnxruntime {ref[1]:.1f} / {ref[2]:.1f} ms, "
-                          f"ratio {t1 / ref[1]:.2f} / {t2 / ref[2]:.2f}")
+            _, tract, refs, _, _ = one_round(a, manifest, onnx_path, no_hints, tmp, only=rows)
+            for p in rows:
+                (t1, t2), ref = tract[p], refs[p]
+                ratios[p].append((t1 / ref[1], t2 / ref[2]))
+                print(f"round {r}: {p:<6} tract {t1:.1f} / {t2:.1f} ms, onnxruntime {ref[1]:.1f} / {ref[2]:.1f} ms, "
+                      f"ratio {t1 / ref[1]:.2f} / {t2 / ref[2]:.2f}")
     for prec, rs in ratios.items():
         one = sorted(x[0] for x in rs)
         two = sorted(x[1] for x in rs)

@@ -66,7 +66,8 @@ fn run_infer(a: &BenchArgs) -> anyhow::Result<()> {
     // Rows run without hints (hued's common case: a plan without the hint branches), and the
     // f32 graph once more with hint planes given ("f32+h": the whole graph, as for a hinted upload).
     let mut variants: Vec<(String, Precision, &[crate::model::ConvKind], bool)> = precisions.into_iter().map(|p| (p.to_string(), p, &[][..], false)).collect();
-    variants.insert(2, ("f32+h".to_string(), Precision::F32, &[], true));
+    let after_f32 = variants.iter().position(|v| v.1 == Precision::F32).map_or(variants.len(), |i| i + 1);
+    variants.insert(after_f32, ("f32+h".to_string(), Precision::F32, &[], true));
     for (name, kinds) in crate::model::ConvKind::VARIANTS {
         variants.push((name.to_string(), Precision::F32, kinds, false));
     }

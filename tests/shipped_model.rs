@@ -156,13 +156,7 @@ fn plans_for_many_shapes_stay_bounded() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
     let model = Model::load(&manifest).unwrap();
     let shapes: Vec<(u32, u32)> = (2..=6).map(|n| (64, 32 * n)).collect();
-    let rss = || {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().unwrap() / 1024.0))
-            .unwrap()
-    };
+    let rss = || common::rss_mib(std::process::id());
     let before = rss();
     for with_hints in [false, true] {
         for &(w, h) in &shapes {
@@ -175,7 +169,8 @@ fn plans_for_many_shapes_stay_bounded() {
     eprintln!("{} shapes x with/without hints: {} plans kept, RSS {before:.0} -> {:.0} MiB", shapes.len(), model.cached_plans(), rss());
     assert_eq!(model.cached_plans(), hued::model::MAX_PLANS);
     // A size the model cannot take fails, and its failed build takes no kept plan's place.
-    assert!(model.run(&vec![50f32; 33 * 64], None, 33, 64).is_err());
+    let err = model.run(&vec![50f32; 33 * 64], None, 33, 64).unwrap_err();
+    assert!(err.to_string().contains("model input 33x64 is not in multiples of 32"), "{err:#}");
     assert_eq!(model.cached_plans(), hued::model::MAX_PLANS, "a failed build pushed out a kept plan");
     let (w, h) = shapes[0];
     let ab = model.run(&vec![50f32; (w * h) as usize], None, w, h).unwrap();

@@ -344,6 +344,7 @@ fn oversized_upload_gets_its_413(config: &str, body_len: usize) {
     c.read_to_string(&mut reply).unwrap_or_else(|e| panic!("reading the reply: {e} (got {reply:?})"));
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
     assert!(reply.contains("larger than the limit"), "{reply}");
+    assert_eq!(s.stray_files(), Vec::<PathBuf>::new(), "nothing of the upload reached the disk");
     assert!(answers(&s), "still serving");
 }
 
@@ -502,12 +503,6 @@ fn addr(s: &Server) -> String {
     s.base.trim_start_matches("http://").to_string()
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb / 1024.0
-}
-
 fn threads(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count()
 }
@@ -574,7 +569,7 @@ fn slow_and_half_open_clients_hold_nothing_and_huge_headers_are_cut() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(answers(&s));
     // One endless header line: cut at the limit, memory stays put.
-    let before = rss_mib(pid);
+    let before = common::rss_mib(pid);
     let mut c = std::net::TcpStream::connect(addr(&s)).unwrap();
     c.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Long: ").unwrap();
@@ -584,7 +579,7 @@ fn slow_and_half_open_clients_hold_nothing_and_huge_headers_are_cut() {
         sent += 1;
     }
     assert!(sent < 300, "the connection is closed long before 300 MiB");
-    assert!(rss_mib(pid) - before < 50.0, "RSS {before:.0} -> {:.0} MiB", rss_mib(pid));
+    assert!(common::rss_mib(pid) - before < 50.0, "RSS {before:.0} -> {:.0} MiB", common::rss_mib(pid));
     assert!(answers(&s));
 }
 

@@ -423,25 +423,12 @@ impl Model {
         let plan: Arc<Plan> = self
             .graphs
             .sized(&sizes)
-            .and_then(|m| if with_hints { Ok(m) } else { self.without_hint_input(m) })
+            .and_then(|m| if with_hints { Ok(m) } else { hint_inputs_as_zeros(m, &self.inputs_are_hints) })
             .and_then(|m| m.into_optimized())
             .with_context(|| format!("tract cannot optimize the model for {width}x{height}"))?
             .into_runnable()?;
         log::debug!("plan for {width}x{height}{} built in {} ms", if with_hints { " with hints" } else { "" }, started.elapsed().as_millis());
         Ok(plan)
-    }
-
-    /// `graph` (sized) with its hint input replaced by a constant of zeros: no longer an input.
-    fn without_hint_input(&self, mut graph: TypedModel) -> TractResult<TypedModel> {
-        let hint_inputs: Vec<OutletId> = graph.input_outlets()?.iter().zip(&self.inputs_are_hints).filter(|(_, &hints)| hints).map(|(&o, _)| o).collect();
-        for outlet in hint_inputs {
-            let fact = graph.outlet_fact(outlet)?.clone();
-            let shape = fact.shape.as_concrete().context("a sized graph has a concrete hint shape")?.to_vec();
-            let zeros = Tensor::zero_dt(fact.datum_type, &shape)?;
-            graph.node_mut(outlet.node).op = Box::new(tract_onnx::tract_core::ops::konst::Const::new(zeros.into_arc_tensor())?);
-            graph.inputs.retain(|&o| o != outlet);
-        }
-        Ok(graph)
     }
 
     /// The nodes (name, operator) of the plan for `width` x `height`, with or without hints:
@@ -470,7 +457,6 @@ impl Model {
         let f16 = self.precision == Precision::F16;
         let cast = |t: Tensor| -> anyhow::Result<TValue> { Ok(if f16 { t.cast_to::<f16>()?.into_owned().into() } else { t.into() }) };
         let l_tensor = tract_ndarray::Array4::from_shape_vec((1, 1, h, w), l_in)?.into_tensor();
-        let with_hints = hints.is_some() && self.has_hints();
         let mut inputs = TVec::new();
         for &is_hints in &self.inputs_are_hints {
             if !is_hints {
@@ -481,7 +467,7 @@ impl Model {
                 inputs.push(cast(tract_ndarray::Array4::from_shape_vec((1, 3, h, w), planes)?.into_tensor())?);
             }
         }
-        let plan = self.plan(width, height, with_hints)?;
+        let plan = self.plan(width, height, hints.is_some())?;
         let outputs = plan.run(inputs).context("tract failed to run the model")?;
         let ab = outputs[self.output_index].cast_to::<f32>()?;
         let ab = ab.to_plain_array_view::<f32>()?;
@@ -499,6 +485,23 @@ impl Model {
         let (a, b) = flat.split_at(ow * oh);
         Ok(AbLow { width: ow, height: oh, a: a.to_vec(), b: b.to_vec() })
     }
+}
+
+/// `graph` (with concrete sizes) with the inputs `is_hint` marks (in graph input order)
+/// replaced by constants of zeros, no longer inputs: tract then computes whatever depends on
+/// them alone once, when it optimizes the graph. Used for the plans without hints, and by
+/// `examples/profile_nodes.rs`.
+#[doc(hidden)]
+pub fn hint_inputs_as_zeros(mut graph: TypedModel, is_hint: &[bool]) -> TractResult<TypedModel> {
+    let hint_inputs: Vec<OutletId> = graph.input_outlets()?.iter().zip(is_hint).filter(|(_, &hint)| hint).map(|(&o, _)| o).collect();
+    for outlet in hint_inputs {
+        let fact = graph.outlet_fact(outlet)?.clone();
+        let shape = fact.shape.as_concrete().context("a sized graph has a concrete hint shape")?.to_vec();
+        let zeros = Tensor::zero_dt(fact.datum_type, &shape)?;
+        graph.node_mut(outlet.node).op = Box::new(tract_onnx::tract_core::ops::konst::Const::new(zeros.into_arc_tensor())?);
+        graph.inputs.retain(|&o| o != outlet);
+    }
+    Ok(graph)
 }
 
 /// Sets how many threads tract's matrix products use (process-wide). 0 = one per core.

@@ -100,3 +100,10 @@ pub fn window_mean(img: &image::RgbImage, x: u32, y: u32) -> [f64; 3] {
 pub fn redness(rgb: [f64; 3]) -> f64 {
     rgb[0] - (rgb[1] + rgb[2]) / 2.0
 }
+
+/// A process's resident memory now, in MiB (Linux).
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb / 1024.0
+}
