@@ -65,3 +65,41 @@ fn a_png_with_a_decompression_bomb_in_its_icc_chunk_is_refused_in_little_memory(
     let output = dir.path().join("bomb.colorized.png");
     assert!(std::fs::metadata(&output).unwrap().len() < 100_000, "no giant profile copied");
 }
+
+/// Runs `command` to its end and returns its exit code and its own peak resident memory in
+/// MiB (from wait4, so other tests' children do not count).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also reads its rusage
+fn exit_and_peak_rss_mib(command: &mut Command) -> (Option<i32>, f64) {
+    let child = command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) }, child.id() as libc::pid_t);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, usage.ru_maxrss as f64 / 1024.0)
+}
+
+#[test]
+fn a_photo_one_pixel_wide_or_high_is_colorized_in_the_memory_of_any_photo_its_size() {
+    // A 1 x 5,000,000 PNG is a few KB and under every pixel limit. Shrinking it for the model
+    // (which needs a short side of at least 32) once widened it to 32 columns at its full
+    // height before shrinking the height: 1.35 GB for 5 MP, 5 GB for 20 MP (an upload of 39 KB
+    // aborted the daemon). Measured against an ordinary photo of the same pixel count.
+    let dir = tempfile::tempdir().unwrap();
+    let pixels = 5_000_000u32;
+    let shade = |i: u32| image::Luma([(i / 997 % 200) as u8 + 20]);
+    let cases = [("square", 2236, 2236), ("tall", 1, pixels), ("wide", pixels, 1)];
+    let mut peaks = Vec::new();
+    for (name, w, h) in cases {
+        let path = dir.path().join(format!("{name}.png"));
+        image::GrayImage::from_fn(w, h, |x, y| shade(x + y * w)).save(&path).unwrap();
+        let (code, peak) =
+            exit_and_peak_rss_mib(Command::new(assert_cmd::cargo::cargo_bin("hued")).args(["colorize", "--model"]).arg(common::fixture_model()).arg(&path));
+        assert_eq!(code, Some(0), "{name} ({w}x{h}) was not colorized");
+        assert!(dir.path().join(format!("{name}.colorized.png")).exists(), "{name}: no copy");
+        peaks.push(peak);
+    }
+    eprintln!("peak RSS: square {:.0} MiB, tall {:.0} MiB, wide {:.0} MiB", peaks[0], peaks[1], peaks[2]);
+    for (i, (name, ..)) in cases.iter().enumerate().skip(1) {
+        assert!(peaks[i] < 1.5 * peaks[0] + 20.0, "{name}: peak RSS {:.0} MiB against {:.0} MiB for a square photo", peaks[i], peaks[0]);
+    }
+}

@@ -9,6 +9,21 @@ use fast_image_resize::{images::Image, images::ImageRef, FilterType, PixelType, 
 /// Area-averages a float plane to `dst_w` x `dst_h` (each output pixel is the mean of the
 /// input pixels it covers, so no detail aliases into the small image).
 pub fn shrink_plane(src: &[f32], src_w: usize, src_h: usize, dst_w: usize, dst_h: usize) -> Vec<f32> {
+    // A very thin photo is widened on its short side (the model needs at least its min_side)
+    // while its long side shrinks. The resizer's first pass would widen it at the long side's
+    // full length (a 1 x 20,000,000 PNG: 2.5 GB), so the shrinking axis goes first, alone.
+    if dst_w > src_w && dst_h < src_h {
+        let shrunk = resize_plane(src, src_w, src_h, src_w, dst_h);
+        return resize_plane(&shrunk, src_w, dst_h, dst_w, dst_h);
+    }
+    if dst_h > src_h && dst_w < src_w {
+        let shrunk = resize_plane(src, src_w, src_h, dst_w, src_h);
+        return resize_plane(&shrunk, dst_w, src_h, dst_w, dst_h);
+    }
+    resize_plane(src, src_w, src_h, dst_w, dst_h)
+}
+
+fn resize_plane(src: &[f32], src_w: usize, src_h: usize, dst_w: usize, dst_h: usize) -> Vec<f32> {
     let src_img = ImageRef::new(src_w as u32, src_h as u32, bytemuck::cast_slice(src), PixelType::F32).expect("plane size matches its dimensions");
     let mut dst = Image::new(dst_w as u32, dst_h as u32, PixelType::F32);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box));

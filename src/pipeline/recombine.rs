@@ -153,30 +153,36 @@ pub fn recombine(luma: &Luma, ab: &AbLow, vividness: f32, sixteen_bit: bool) -> 
 /// so each row goes through three plain passes over row-local buffers (the middle one, the
 /// color conversion, free of table lookups so that the compiler vectorizes it).
 fn fill<T: Copy + Default + Send>(l: &[f32], w: usize, field: &ColorField, encode: impl Fn(f32) -> T + Sync) -> Vec<T> {
+    // Rows are worked on in segments of at most SEGMENT pixels: a row-long buffer per thread
+    // would cost 12 bytes a pixel per thread for a photo a few million pixels wide and one high.
+    const SEGMENT: usize = 4096;
     let mut buf = vec![T::default(); l.len() * 3];
     let lw = field.lw;
     buf.par_chunks_mut(w * 3).zip(l.par_chunks(w)).enumerate().for_each_init(
-        || (vec![0f32; 4 * (lw + 1)], vec![[0f32; 3]; w]),
+        || (vec![0f32; 4 * (lw + 1)], vec![[0f32; 3]; w.min(SEGMENT)]),
         |(rows, lab_rgb), (y, (out, l_row))| {
             field.rows(y, rows);
             let (slope_a, rest) = rows.split_at(lw + 1);
             let (offset_a, rest) = rest.split_at(lw + 1);
             let (slope_b, offset_b) = rest.split_at(lw + 1);
-            // 1: a and b of each pixel from the interpolated coefficients.
-            for ((ab, &l), &(x0, tx)) in lab_rgb.iter_mut().zip(l_row).zip(&field.xs) {
-                let x0 = x0 as usize;
-                let at = |r: &[f32]| r[x0] + (r[x0 + 1] - r[x0]) * tx;
-                *ab = [l, (at(slope_a) * l + at(offset_a)).clamp(-128.0, 127.0), (at(slope_b) * l + at(offset_b)).clamp(-128.0, 127.0)];
-            }
-            // 2: Lab → linear RGB, in place.
-            for px in lab_rgb.iter_mut() {
-                *px = color::lab_to_linear_rgb(px[0], px[1], px[2]);
-            }
-            // 3: encode and interleave.
-            for (o, c) in out.chunks_exact_mut(3).zip(lab_rgb.iter()) {
-                o[0] = encode(c[0]);
-                o[1] = encode(c[1]);
-                o[2] = encode(c[2]);
+            for ((out, l_seg), xs) in out.chunks_mut(3 * SEGMENT).zip(l_row.chunks(SEGMENT)).zip(field.xs.chunks(SEGMENT)) {
+                let lab_rgb = &mut lab_rgb[..l_seg.len()];
+                // 1: a and b of each pixel from the interpolated coefficients.
+                for ((ab, &l), &(x0, tx)) in lab_rgb.iter_mut().zip(l_seg).zip(xs) {
+                    let x0 = x0 as usize;
+                    let at = |r: &[f32]| r[x0] + (r[x0 + 1] - r[x0]) * tx;
+                    *ab = [l, (at(slope_a) * l + at(offset_a)).clamp(-128.0, 127.0), (at(slope_b) * l + at(offset_b)).clamp(-128.0, 127.0)];
+                }
+                // 2: Lab → linear RGB, in place.
+                for px in lab_rgb.iter_mut() {
+                    *px = color::lab_to_linear_rgb(px[0], px[1], px[2]);
+                }
+                // 3: encode and interleave.
+                for (o, c) in out.chunks_exact_mut(3).zip(lab_rgb.iter()) {
+                    o[0] = encode(c[0]);
+                    o[1] = encode(c[1]);
+                    o[2] = encode(c[2]);
+                }
             }
         },
     );
