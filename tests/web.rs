@@ -348,6 +348,35 @@ fn oversized_upload_gets_its_413(config: &str, body_len: usize) {
     assert!(answers(&s), "still serving");
 }
 
+/// `Expect: 100-continue` (curl sends it for bodies over 1 MB): a refused upload is answered
+/// with its refusal and no `100 Continue`, so the client never sends the body; an accepted one
+/// gets its `100 Continue` and then its job.
+#[test]
+fn expect_100_continue_is_answered_only_for_an_upload_that_will_be_read() {
+    let s = Server::start("web.max_upload_mb = 0.3");
+    let head = |c: &mut std::net::TcpStream, len: usize| {
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(c, "POST /api/jobs?name=x.jpg HTTP/1.1\r\nHost: {}\r\nExpect: 100-continue\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n", addr(&s))
+            .unwrap();
+        let mut first = vec![0u8; 12];
+        c.read_exact(&mut first).unwrap();
+        String::from_utf8_lossy(&first).to_string()
+    };
+    // Over the limit: the 413 at once, no 100 Continue before it (before: 100 Continue, and the
+    // body was read and thrown away).
+    let mut c = std::net::TcpStream::connect(addr(&s)).unwrap();
+    assert_eq!(head(&mut c, 60_000_000), "HTTP/1.1 413");
+    // Within the limit: 100 Continue, then the body is read and the job taken.
+    let photo = gray_jpeg(64, 48);
+    let mut c = std::net::TcpStream::connect(addr(&s)).unwrap();
+    assert_eq!(head(&mut c, photo.len()), "HTTP/1.1 100");
+    c.write_all(&photo).unwrap();
+    let mut reply = String::new();
+    c.read_to_string(&mut reply).unwrap();
+    assert!(reply.contains("HTTP/1.1 202"), "{reply}");
+    assert!(answers(&s), "still serving");
+}
+
 /// The same for a refusal hyper writes itself: headers over the size limit get a 431, which
 /// must reach a client that sent them all at once, not be lost to a reset.
 #[test]

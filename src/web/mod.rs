@@ -251,10 +251,15 @@ async fn linger(stream: &mut tokio::net::TcpStream, max_bytes: u64) {
 struct BodyReader {
     chunks: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
     current: bytes::Bytes,
+    /// Tells the connection's task that the route wants the body (see `pump_body`).
+    wanted: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl std::io::Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(wanted) = self.wanted.take() {
+            let _ = wanted.send(());
+        }
         while self.current.is_empty() {
             match self.chunks.blocking_recv() {
                 Some(Ok(chunk)) => self.current = chunk,
@@ -268,8 +273,14 @@ impl std::io::Read for BodyReader {
     }
 }
 
-async fn pump_body(mut body: hyper::body::Incoming, tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>) {
+/// Feeds the body to the route's reader, and only once the route first reads it: hyper answers
+/// `Expect: 100-continue` when the body is first polled, so a route that refuses from the
+/// headers alone (too large, queue full, no token) answers without inviting the body.
+async fn pump_body(mut body: hyper::body::Incoming, wanted: tokio::sync::oneshot::Receiver<()>, tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>) {
     use http_body_util::BodyExt;
+    if wanted.await.is_err() {
+        return; // the route finished without reading
+    }
     let deadline = tokio::time::Instant::now() + BODY_DEADLINE;
     loop {
         let next = tokio::select! {
@@ -309,7 +320,8 @@ async fn answer(
     let content_length = header("content-length").and_then(|v| v.parse::<u64>().ok());
     let (host, origin, content_type) = (header("host"), header("origin"), header("content-type"));
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(pump_body(body, tx));
+    let (wanted_tx, wanted_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(pump_body(body, wanted_rx, tx));
     let route = {
         let (method, url) = (method.clone(), url.clone());
         tokio::task::spawn_blocking(move || {
@@ -322,7 +334,7 @@ async fn answer(
                 origin: origin.as_deref(),
                 content_type: content_type.as_deref(),
             };
-            let mut reader = BodyReader { chunks: rx, current: bytes::Bytes::new() };
+            let mut reader = BodyReader { chunks: rx, current: bytes::Bytes::new(), wanted: Some(wanted_tx) };
             routes::handle(&incoming, &mut reader, &ctx)
         })
     };
