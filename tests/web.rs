@@ -495,6 +495,22 @@ fn kiosk_view_follows_the_newest_watched_result() {
         assert_eq!(r.status, 200);
         assert_eq!(image::load_from_memory(&r.body).unwrap().width(), 320);
     }
+    // A newer result whose copy is gone (an operator moved it away) is refused, and refused
+    // from memory: every kiosk poll decoded the whole original again before failing, and a
+    // few clients kept both cores busy and the other routes waiting.
+    image::DynamicImage::ImageLuma8(gray_photo(320, 240)).save(watch.join("scan-8.png")).unwrap();
+    while s.get("/api/latest").json()["seq"] != 2 {
+        assert!(Instant::now() < deadline, "no second result: {}", s.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::remove_file(watch.join("scan-8.colorized.png")).unwrap();
+    for _ in 0..10 {
+        let r = s.get("/api/latest/after.jpg");
+        assert_eq!(r.status, 404, "{}", r.text());
+        assert!(r.text().contains("scan-8.colorized.png"), "{}", r.text());
+    }
+    let made = s.log().matches("kiosk previews of scan-8.png").count();
+    assert_eq!(made, 1, "previews attempted {made} times: {}", s.log());
 }
 
 /// The shipped model follows a hint: a blue hint on a gray photo turns that spot blue.

@@ -25,8 +25,9 @@ pub type Previews = (u64, Arc<Vec<u8>>, Arc<Vec<u8>>);
 #[derive(Default)]
 struct Inner {
     newest: Option<Newest>,
-    /// Of the newest, once made.
-    previews: Option<Previews>,
+    /// Of the newest, once made or once failed (seq, outcome): a failure, such as a copy moved
+    /// away, is answered from here too, not by decoding the original again at every poll.
+    previews: Option<(u64, Result<Previews, String>)>,
 }
 
 /// Shared between the daemon (which records) and the web server (which shows). The second
@@ -52,18 +53,22 @@ impl Latest {
     pub fn previews(&self, side: u32, max_megapixels: f64) -> Result<Previews, String> {
         let _making = self.1.lock().unwrap();
         let newest = self.newest().ok_or("no photo colorized yet")?;
-        if let Some(p) = self.0.lock().unwrap().previews.clone().filter(|p| p.0 == newest.seq) {
-            return Ok(p);
+        if let Some((_, outcome)) = self.0.lock().unwrap().previews.as_ref().filter(|p| p.0 == newest.seq) {
+            return outcome.clone();
         }
         // Made outside the lock: decoding a big scan takes a while.
+        let name = |path: &PathBuf| path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let shrink = |path: &PathBuf| -> Result<Vec<u8>, String> {
             // Named by file name only: web clients never learn where the scans live.
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let d = decode::decode(path, max_megapixels).map_err(|e| format!("{name}: {e}"))?;
+            let d = decode::decode(path, max_megapixels).map_err(|e| format!("{}: {e}", name(path)))?;
             Ok(encode::preview_jpeg(&encode::fit_within(&d.image, side, side)))
         };
-        let made = (newest.seq, Arc::new(shrink(&newest.original)?), Arc::new(shrink(&newest.colorized)?));
-        self.0.lock().unwrap().previews = Some(made.clone());
-        Ok(made)
+        let outcome = shrink(&newest.original).and_then(|before| Ok((newest.seq, Arc::new(before), Arc::new(shrink(&newest.colorized)?))));
+        match &outcome {
+            Ok(_) => log::debug!("kiosk previews of {} made", name(&newest.original)),
+            Err(e) => log::warn!("kiosk previews of {} failed: {e}", name(&newest.original)),
+        }
+        self.0.lock().unwrap().previews = Some((newest.seq, outcome.clone()));
+        outcome
     }
 }
