@@ -394,6 +394,26 @@ fn a_request_with_too_large_headers_gets_its_431() {
     assert!(answers(&s), "still serving");
 }
 
+/// Results waiting for download hold their bytes in the memory budget the folder watches share.
+/// Once they hold a quarter of it, new uploads are refused (503, before their bodies are read):
+/// a stranger who uploads big photos and never downloads them could otherwise keep most of the
+/// budget for 10 minutes at a time, and a watched scan waited for it.
+#[test]
+fn results_waiting_for_download_hold_at_most_a_quarter_of_the_memory_budget() {
+    // 300 MB budget: each 3000x2000 gray BMP gives a 18 MB RGB BMP (+ 5 MB of previews) and
+    // needs 160 MB while being colorized. Four held results (92 MB) are over a quarter.
+    let s = Server::start("memory_budget_mb = 300");
+    let bmp = encode(image::DynamicImage::ImageLuma8(gray_photo(3000, 2000)), image::ImageFormat::Bmp);
+    for i in 0..4 {
+        let (_, status) = s.colorize(&format!("big{i}.bmp"), &bmp, "");
+        assert_eq!(status["state"], "done", "{status}");
+    }
+    let refused = s.upload("big4.bmp", &bmp, "");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(refused.text().contains("try again"), "{}", refused.text());
+    assert!(answers(&s), "still serving");
+}
+
 #[test]
 fn a_full_queue_answers_503_with_retry_after() {
     // One slot: a big photo occupies it (a debug build takes seconds over 12 MP).

@@ -32,9 +32,21 @@ pub fn estimate(width: u32, height: u32) -> u64 {
     width as u64 * height as u64 * BYTES_PER_PIXEL + BYTES_PER_JOB
 }
 
+/// The whole budget in bytes, if one is set.
+pub fn total() -> Option<u64> {
+    BUDGET.get().map(|b| b.total)
+}
+
 /// A share of the budget, given back when dropped.
 #[derive(Debug)]
 pub struct Reservation(u64);
+
+impl Reservation {
+    /// How many bytes it holds.
+    pub fn bytes(&self) -> u64 {
+        self.0
+    }
+}
 
 impl Drop for Reservation {
     fn drop(&mut self) {

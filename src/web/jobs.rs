@@ -119,7 +119,9 @@ impl WebJobs {
     }
 
     fn full(&self, inner: &Inner) -> bool {
-        inner.queue.len() + inner.running + inner.reserved >= self.capacity || inner.entries.len() + inner.reserved >= 4 * self.capacity
+        inner.queue.len() + inner.running + inner.reserved >= self.capacity
+            || inner.entries.len() + inner.reserved >= 4 * self.capacity
+            || crate::pipeline::budget::total().is_some_and(|total| held_result_bytes(inner) >= total / RESULTS_SHARE_OF_BUDGET)
     }
 
     /// Takes a place for an upload before its body is read, so a busy station answers 503
@@ -134,8 +136,9 @@ impl WebJobs {
     }
 
     /// Queues an upload; returns its id and how many are ahead of it. Refused when
-    /// `capacity` uploads wait or run, or when 4 x `capacity` results are held waiting to be
-    /// downloaded (each is a whole photo in memory, on a machine that may have 1 GB).
+    /// `capacity` uploads wait or run, or when 4 x `capacity` results, or results holding a
+    /// quarter of the memory budget, are held waiting to be downloaded (each is a whole photo
+    /// in memory, on a machine that may have 1 GB).
     pub fn submit(&self, slot: Slot<'_>, upload: Vec<u8>, name: String, hints: Vec<Hint>) -> Result<(String, usize), QueueFull> {
         let mut inner = self.inner.lock().unwrap();
         // The slot becomes the entry: given back here, not on drop.
@@ -264,6 +267,22 @@ impl WebJobs {
             self.finish(&id, seq, stage);
         }
     }
+}
+
+/// Results waiting for download may hold this fraction of the memory budget (1/4) before new
+/// uploads are refused: the rest stays for the folder watches and the camera, whatever a
+/// stranger uploads and leaves undownloaded.
+const RESULTS_SHARE_OF_BUDGET: u64 = 4;
+
+fn held_result_bytes(inner: &Inner) -> u64 {
+    inner
+        .entries
+        .values()
+        .map(|e| match &e.stage {
+            Stage::Done(r) => r.reservation.bytes(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// (id, seq, bytes, name, hints) of an upload a worker takes.
