@@ -70,7 +70,20 @@ impl Shard {
     pub fn from_env(count: Option<u64>, env: impl Fn(&str) -> Option<String>) -> Result<(Shard, &'static str), String> {
         let num = |name: &str| env(name).and_then(|v| v.trim().parse::<u64>().ok());
         let (index, source) = if let Some(id) = num("SLURM_ARRAY_TASK_ID") {
-            (id - num("SLURM_ARRAY_TASK_MIN").unwrap_or(0).min(id), "SLURM_ARRAY_TASK_ID")
+            // An array is a range MIN-MAX with a STEP (--array=0-10:2: ids 0, 2, .. 10 are tasks
+            // 0..5 of SLURM_ARRAY_TASK_COUNT = 6). A list (--array=3,7) is not: its tasks would
+            // split the inputs another way than the run they resubmit, so it is refused.
+            let (min, step) = (num("SLURM_ARRAY_TASK_MIN").unwrap_or(0), num("SLURM_ARRAY_TASK_STEP").unwrap_or(1).max(1));
+            let ranged = match (num("SLURM_ARRAY_TASK_MAX"), num("SLURM_ARRAY_TASK_COUNT")) {
+                (Some(max), Some(count)) => max >= min && (max - min) % step == 0 && (max - min) / step + 1 == count,
+                _ => true,
+            };
+            if id < min || (id - min) % step != 0 || !ranged {
+                return Err(format!(
+                    "--shard auto: Slurm array task {id} is not one of an evenly stepped range of ids (from SLURM_ARRAY_TASK_MIN, _MAX, _STEP, _COUNT); for a list of ids, give --shard K/N"
+                ));
+            }
+            ((id - min) / step, "SLURM_ARRAY_TASK_ID")
         } else if let Some(i) = num("JOB_COMPLETION_INDEX") {
             (i, "JOB_COMPLETION_INDEX")
         } else {
@@ -178,6 +191,38 @@ mod tests {
         assert!(Shard::from_env(None, env(&[("JOB_COMPLETION_INDEX", "7")])).unwrap_err().contains("--shards"));
         assert!(Shard::from_env(Some(4), env(&[("JOB_COMPLETION_INDEX", "4")])).is_err());
         assert!(Shard::from_env(Some(4), env(&[])).unwrap_err().contains("neither"));
+    }
+
+    #[test]
+    fn a_stepped_slurm_array_counts_its_tasks_and_a_list_or_gap_is_refused() {
+        let env = |vars: &'static [(&'static str, &'static str)]| move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        // --array=0-10:2: ids 0, 2, .. 10 are tasks 0..5 of 6 (id 4 was task 4, over the count).
+        let stepped = |id: &'static str| {
+            env(match id {
+                "4" => &[
+                    ("SLURM_ARRAY_TASK_ID", "4"),
+                    ("SLURM_ARRAY_TASK_MIN", "0"),
+                    ("SLURM_ARRAY_TASK_MAX", "10"),
+                    ("SLURM_ARRAY_TASK_STEP", "2"),
+                    ("SLURM_ARRAY_TASK_COUNT", "6"),
+                ],
+                _ => &[
+                    ("SLURM_ARRAY_TASK_ID", "10"),
+                    ("SLURM_ARRAY_TASK_MIN", "0"),
+                    ("SLURM_ARRAY_TASK_MAX", "10"),
+                    ("SLURM_ARRAY_TASK_STEP", "2"),
+                    ("SLURM_ARRAY_TASK_COUNT", "6"),
+                ],
+            })
+        };
+        assert_eq!(Shard::from_env(None, stepped("4")).unwrap().0, Shard { index: 2, count: 6 });
+        assert_eq!(Shard::from_env(None, stepped("10")).unwrap().0, Shard { index: 5, count: 6 });
+        // --array=3,7 (a resubmission of two tasks): not a range; its split would be another one.
+        let listed = env(&[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_MIN", "3"), ("SLURM_ARRAY_TASK_MAX", "7"), ("SLURM_ARRAY_TASK_COUNT", "2")]);
+        assert!(Shard::from_env(None, listed).unwrap_err().contains("--shard K/N"));
+        // An id below the minimum was taken as task 0 (a second task 0).
+        let below = env(&[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_MIN", "5"), ("SLURM_ARRAY_TASK_COUNT", "4")]);
+        assert!(Shard::from_env(None, below).is_err());
     }
 
     #[test]
