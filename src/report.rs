@@ -41,7 +41,14 @@ pub struct ReportWriter {
 impl ReportWriter {
     /// Opens `path` for appending (a rerun adds to the lines of the interrupted run).
     pub fn open(path: &Path) -> std::io::Result<ReportWriter> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        use std::io::{Read, Seek};
+        let mut file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path)?;
+        // A run killed in the middle of its line left it without its newline: end that line,
+        // or this run's first record would be glued onto it and lost with it.
+        let mut last = [0u8; 1];
+        if file.metadata()?.len() > 0 && file.seek(std::io::SeekFrom::End(-1)).is_ok() && file.read_exact(&mut last).is_ok() && last[0] != b'\n' {
+            file.write_all(b"\n")?;
+        }
         Ok(ReportWriter { file, path: path.to_path_buf() })
     }
 
@@ -75,6 +82,9 @@ pub struct Totals {
     pub failures: Vec<(PathBuf, String)>,
 }
 
+/// The longest report line read (a record is a few hundred bytes; a path at most 4 KB).
+const MAX_LINE: usize = 1 << 20;
+
 /// Merges report files: each input counts once, by its last line (files in the order given,
 /// lines in file order), so a rerun's "skipped: up to date" or "done" supersedes an earlier
 /// failure.
@@ -82,15 +92,47 @@ pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
     let mut last: HashMap<PathBuf, Record> = HashMap::new();
     let mut t = Totals::default();
     for file in files {
-        let reader = std::io::BufReader::new(std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot read report {}: {e}", file.display()))?);
-        for line in reader.lines() {
-            let line = line.map_err(|e| anyhow::anyhow!("cannot read report {}: {e}", file.display()))?;
-            if line.trim().is_empty() {
+        let mut reader = std::io::BufReader::new(std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot read report {}: {e}", file.display()))?);
+        let mut line = Vec::new();
+        loop {
+            // Lines as bytes, at most MAX_LINE of each kept: bytes that are not UTF-8 or a line
+            // without end (a damaged file, /dev/zero) are a bad line, not a failed merge or all
+            // memory.
+            line.clear();
+            let mut too_long = false;
+            loop {
+                let chunk = reader.fill_buf().map_err(|e| anyhow::anyhow!("cannot read report {}: {e}", file.display()))?;
+                if chunk.is_empty() {
+                    break;
+                }
+                let (part, ends) = match chunk.iter().position(|&b| b == b'\n') {
+                    Some(i) => (&chunk[..i], i + 1),
+                    None => (chunk, chunk.len()),
+                };
+                if line.len() + part.len() <= MAX_LINE {
+                    line.extend_from_slice(part);
+                } else {
+                    too_long = true;
+                }
+                let found_end = ends > part.len();
+                reader.consume(ends);
+                if found_end {
+                    break;
+                }
+            }
+            if line.is_empty() && !too_long {
+                if reader.fill_buf().map_or(true, |b| b.is_empty()) {
+                    break;
+                }
                 continue;
             }
-            match serde_json::from_str::<Record>(&line) {
+            if too_long || line.trim_ascii().is_empty() {
+                t.bad_lines += too_long as usize;
+                continue;
+            }
+            match serde_json::from_slice::<Record>(&line) {
                 Ok(r) => {
-                    t.ms += r.ms;
+                    t.ms = t.ms.saturating_add(r.ms);
                     if last.insert(r.path.clone(), r).is_some() {
                         t.repeated += 1;
                     }
@@ -137,5 +179,23 @@ mod tests {
         std::fs::OpenOptions::new().append(true).open(&b).unwrap().write_all(b"{\"path\":\"w.jp").unwrap();
         let t = merge(&[a, b]).unwrap();
         assert_eq!((t.inputs, t.done, t.skipped, t.failed, t.repeated, t.bad_lines, t.ms), (3, 2, 1, 0, 1, 1, 40));
+    }
+
+    #[test]
+    fn a_rerun_after_a_cut_line_starts_its_own_line_and_bad_bytes_are_counted_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("r.jsonl");
+        // A run killed in the middle of its line; the rerun's first record was glued onto it.
+        std::fs::write(&report, b"{\"path\":\"w.jp").unwrap();
+        ReportWriter::open(&report).unwrap().write(&record("x.jpg", "done")).unwrap();
+        // Bytes that are not UTF-8 made the whole merge fail; an endless line was held whole.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&report).unwrap();
+        f.write_all(b"garbage\xff\xfe\n").unwrap();
+        f.write_all(&vec![b'x'; 3 << 20]).unwrap();
+        f.write_all(b"\n").unwrap();
+        ReportWriter::open(&report).unwrap().write(&Record { ms: u64::MAX, ..record("y.jpg", "done") }).unwrap();
+        let t = merge(&[report]).unwrap();
+        assert_eq!((t.inputs, t.done, t.bad_lines), (2, 2, 3));
+        assert_eq!(t.ms, u64::MAX, "the total saturates instead of wrapping");
     }
 }
