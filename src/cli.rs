@@ -10,6 +10,22 @@ use crate::source::args;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 
+/// println! and eprintln! that do not panic when the reader is gone (`hued colorize 2>&1 |
+/// head -3`): a batch goes on without its messages (its --report file keeps the record);
+/// with the std macros the first message after the pipe closed panicked and stopped the batch.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// How `hued` exits: the one list of its exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -204,12 +220,12 @@ fn camera(c: CameraCommand) -> Exit {
                 .unwrap_or_default();
             nodes.sort();
             if nodes.is_empty() {
-                println!("no V4L2 cameras (/dev/video*) found");
+                say!("no V4L2 cameras (/dev/video*) found");
             }
             for node in nodes {
                 match v4l2::describe(&node) {
                     Ok(text) => print!("{text}"),
-                    Err(e) => println!("{e}"),
+                    Err(e) => say!("{e}"),
                 }
             }
             Exit::Success
@@ -217,7 +233,7 @@ fn camera(c: CameraCommand) -> Exit {
         CameraCommand::Snapshot { device, out, formats, width, height } => {
             let formats: Vec<PixelFormat> = formats.split(',').filter_map(|f| PixelFormat::parse(f.trim())).collect();
             if formats.is_empty() {
-                eprintln!("error: --formats: expected some of MJPEG, YUYV, GREY");
+                say_err!("error: --formats: expected some of MJPEG, YUYV, GREY");
                 return Exit::Usage;
             }
             let result = v4l2::V4lCamera::open(&device, &formats, width, height).map_err(anyhow::Error::from).and_then(|mut cam| {
@@ -235,11 +251,11 @@ fn camera(c: CameraCommand) -> Exit {
             });
             match result {
                 Ok(()) => {
-                    println!("{}", out.display());
+                    say!("{}", out.display());
                     Exit::Success
                 }
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    say_err!("error: {e:#}");
                     Exit::Failed
                 }
             }
@@ -251,21 +267,21 @@ fn check_config(file: &Path) -> Exit {
     match load_config(file) {
         Ok(config) => {
             let model = resolve_manifest(config.colorize.model.as_deref());
-            println!("{}: OK", file.display());
+            say!("{}: OK", file.display());
             print_effective(&config, &model);
             match model.and_then(|m| Model::load_with(&m, config.colorize.precision)) {
                 Ok(m) => {
-                    println!("model: {} loads (sha256 {})", m.manifest.name, m.sha256);
+                    say!("model: {} loads (sha256 {})", m.manifest.name, m.sha256);
                     Exit::Success
                 }
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    say_err!("error: {e:#}");
                     Exit::Usage
                 }
             }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            say_err!("error: {e}");
             Exit::Usage
         }
     }
@@ -273,50 +289,50 @@ fn check_config(file: &Path) -> Exit {
 
 fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
     let c = &config.colorize;
-    println!("[colorize]");
+    say!("[colorize]");
     match model {
-        Ok(p) => println!("model = {:?}", p.display().to_string()),
-        Err(_) => println!("model = (not found)"),
+        Ok(p) => say!("model = {:?}", p.display().to_string()),
+        Err(_) => say!("model = (not found)"),
     }
-    println!("vividness = {}", c.vividness);
+    say!("vividness = {}", c.vividness);
     let levels = match c.levels {
         LevelsMode::Auto => "auto",
         LevelsMode::On => "on",
         LevelsMode::Off => "off",
     };
-    println!("levels = \"{levels}\"");
-    println!("levels_low_percent = {}", c.levels_low_percent);
-    println!("levels_high_percent = {}", c.levels_high_percent);
-    println!("skip_color = {}", c.skip_color);
-    println!("max_megapixels = {}", c.max_megapixels);
-    println!("suffix = {:?}", c.suffix);
-    println!("jpeg_quality = {}", c.jpeg_quality);
-    println!("compression = \"{}\"", format!("{:?}", c.compression).to_lowercase());
-    println!("threads = {}", c.threads);
-    println!("model_long_side = {}", c.model_long_side);
-    println!("precision = \"{}\"  # runs as {}", c.precision, c.precision.resolve());
+    say!("levels = \"{levels}\"");
+    say!("levels_low_percent = {}", c.levels_low_percent);
+    say!("levels_high_percent = {}", c.levels_high_percent);
+    say!("skip_color = {}", c.skip_color);
+    say!("max_megapixels = {}", c.max_megapixels);
+    say!("suffix = {:?}", c.suffix);
+    say!("jpeg_quality = {}", c.jpeg_quality);
+    say!("compression = \"{}\"", format!("{:?}", c.compression).to_lowercase());
+    say!("threads = {}", c.threads);
+    say!("model_long_side = {}", c.model_long_side);
+    say!("precision = \"{}\"  # runs as {}", c.precision, c.precision.resolve());
     let d = &config.daemon;
-    println!("\n[daemon]");
-    println!("state_dir = {:?}", d.state_dir.display().to_string());
-    println!("workers = {}", d.workers);
-    println!("stability_delay = {}", d.stability_delay);
-    println!("queue_capacity = {}", d.queue_capacity);
-    println!("shutdown_timeout = {}", d.shutdown_timeout);
-    println!("max_retry_delay = {}", d.max_retry_delay);
-    println!("memory_budget_mb = {}", d.memory_budget_mb);
+    say!("\n[daemon]");
+    say!("state_dir = {:?}", d.state_dir.display().to_string());
+    say!("workers = {}", d.workers);
+    say!("stability_delay = {}", d.stability_delay);
+    say!("queue_capacity = {}", d.queue_capacity);
+    say!("shutdown_timeout = {}", d.shutdown_timeout);
+    say!("max_retry_delay = {}", d.max_retry_delay);
+    say!("memory_budget_mb = {}", d.memory_budget_mb);
     for w in &config.watch {
         let out = w.output.as_ref().map_or("beside the originals".to_string(), |o| o.display().to_string());
         let how = if w.poll { format!("polling every {} s", w.poll_interval) } else { "inotify".to_string() };
         let links = if w.follow_symlinks { "; follows symbolic links" } else { "" };
-        println!("\nwatch {}: {}{how}; outputs {out}{links}", w.path.display(), if w.recursive { "recursive, " } else { "" });
+        say!("\nwatch {}: {}{how}; outputs {out}{links}", w.path.display(), if w.recursive { "recursive, " } else { "" });
     }
     for c in &config.camera {
-        println!("\ncamera {}: {:?} {}x{}, trigger {:?}, captures into {}", c.device.display(), c.formats, c.width, c.height, c.trigger, c.output.display());
+        say!("\ncamera {}: {:?} {}x{}, trigger {:?}, captures into {}", c.device.display(), c.formats, c.width, c.height, c.trigger, c.output.display());
     }
     let w = &config.web;
     match w.enabled {
-        false => println!("\nweb: off"),
-        true => println!(
+        false => say!("\nweb: off"),
+        true => say!(
             "\nweb: http://{}/ (kiosk view /kiosk); token {}; uploads up to {} MB, {} at once, {} worker(s); results kept {} min; host names besides IPs and this machine's: {}",
             w.listen,
             if w.token.is_some() { "required" } else { "none" },
@@ -328,8 +344,8 @@ fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
         ),
     }
     match &config.metrics.textfile {
-        Some(f) => println!("metrics: written to {} every {} s", f.display(), config.metrics.interval),
-        None => println!("metrics: no textfile{}", if w.enabled { " (served at /metrics)" } else { "" }),
+        Some(f) => say!("metrics: written to {} every {} s", f.display(), config.metrics.interval),
+        None => say!("metrics: no textfile{}", if w.enabled { " (served at /metrics)" } else { "" }),
     }
 }
 
@@ -338,7 +354,7 @@ fn colorize(a: ColorizeArgs) -> Exit {
         Some(path) => match load_config(path) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("error: {e}");
+                say_err!("error: {e}");
                 return Exit::Usage;
             }
         },
@@ -354,26 +370,26 @@ fn colorize(a: ColorizeArgs) -> Exit {
     let flags = ColorizeOverrides { model: a.model.clone(), vividness: a.vividness, levels, skip_color: None, precision: a.precision, threads: a.threads };
     let resolved = config.colorize.apply(&flags);
     if let Err(bad) = resolved.validate() {
-        eprintln!("error: --{} {}: expected {}", bad.key.replace('_', "-"), bad.value, bad.expected);
+        say_err!("error: --{} {}: expected {}", bad.key.replace('_', "-"), bad.value, bad.expected);
         return Exit::Usage;
     }
     let c = &resolved;
     let model = match resolve_manifest(c.model.as_deref()).and_then(|m| Model::load_with(&m, c.precision)) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say_err!("error: {e:#}");
             return Exit::Usage;
         }
     };
     crate::model::set_threads(c.threads);
     if let Some(out) = &a.out {
         if let Err(e) = std::fs::create_dir_all(out) {
-            eprintln!("error: cannot create output folder {}: {e}", out.display());
+            say_err!("error: cannot create output folder {}: {e}", out.display());
             return Exit::Failed;
         }
     }
     if !a.hints.is_empty() && !model.has_hints() {
-        eprintln!("error: --hint: model {} takes no color hints", model.manifest.name);
+        say_err!("error: --hint: model {} takes no color hints", model.manifest.name);
         return Exit::Usage;
     }
     let target = a.out.clone().map_or(OutputTarget::Beside, OutputTarget::Folder);
@@ -383,28 +399,28 @@ fn colorize(a: ColorizeArgs) -> Exit {
     let shard = match (a.shard.as_deref(), a.shards) {
         (None, None) => None,
         (None, Some(_)) => {
-            eprintln!("error: --shards goes with --shard auto");
+            say_err!("error: --shards goes with --shard auto");
             return Exit::Usage;
         }
         (Some("auto"), count) => match args::Shard::from_env(count, |k| std::env::var(k).ok()) {
             Ok((shard, source)) => {
-                eprintln!("shard {}/{} (from {source})", shard.index, shard.count);
+                say_err!("shard {}/{} (from {source})", shard.index, shard.count);
                 Some(shard)
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                say_err!("error: {e}");
                 return Exit::Usage;
             }
         },
         (Some(spec), None) => match args::Shard::parse(spec) {
             Ok(shard) => Some(shard),
             Err(e) => {
-                eprintln!("error: {e}");
+                say_err!("error: {e}");
                 return Exit::Usage;
             }
         },
         (Some(_), Some(_)) => {
-            eprintln!("error: --shards goes with --shard auto; give --shard K/N alone");
+            say_err!("error: --shards goes with --shard auto; give --shard K/N alone");
             return Exit::Usage;
         }
     };
@@ -414,7 +430,7 @@ fn colorize(a: ColorizeArgs) -> Exit {
         Some(p) => match std::fs::File::open(p) {
             Ok(f) => Box::new(args::list_file(std::io::BufReader::new(f), a.null)),
             Err(e) => {
-                eprintln!("error: --files-from {}: {e}", p.display());
+                say_err!("error: --files-from {}: {e}", p.display());
                 return Exit::Usage;
             }
         },
@@ -422,7 +438,7 @@ fn colorize(a: ColorizeArgs) -> Exit {
     let mut report = match a.report.as_deref().map(crate::report::ReportWriter::open).transpose() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: --report {}: {e}", a.report.as_deref().unwrap_or(Path::new("")).display());
+            say_err!("error: --report {}: {e}", a.report.as_deref().unwrap_or(Path::new("")).display());
             return Exit::Usage;
         }
     };
@@ -431,7 +447,7 @@ fn colorize(a: ColorizeArgs) -> Exit {
     let listed = listed.map_while(|r| r.map_err(|e| *list_error.borrow_mut() = Some(e)).ok());
     let summary = run.all(args::stream(&a.paths, listed, a.recursive, &c.suffix), report.as_mut());
     if let Some(e) = list_error.into_inner() {
-        eprintln!("error: --files-from: {e}; the list was read only up to there");
+        say_err!("error: --files-from: {e}; the list was read only up to there");
         return Exit::Failed;
     }
     summary.print();
@@ -466,7 +482,7 @@ impl Run<'_> {
             let (path, key) = match input {
                 args::Input::Rejected(r) => {
                     if r.is_error {
-                        bar.suspend(|| eprintln!("error: {}: {}", r.path.display(), r.reason));
+                        bar.suspend(|| say_err!("error: {}: {}", r.path.display(), r.reason));
                     }
                     self.record(&mut report, &r.path, if r.is_error { "failed" } else { "skipped" }, Some(&r.reason), None, 0);
                     if r.is_error { &mut summary.failed } else { &mut summary.skipped }.push((r.path, r.reason));
@@ -484,7 +500,7 @@ impl Run<'_> {
             if let Some(first) = claimed.get(&job.output) {
                 let reason =
                     format!("its copy {} would overwrite the copy of {}: colorize them into different --out folders", job.output.display(), first.display());
-                bar.suspend(|| eprintln!("error: {}: {reason}", path.display()));
+                bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
                 self.record(&mut report, &path, "failed", Some(&reason), None, 0);
                 summary.failed.push((path, reason));
                 continue;
@@ -494,7 +510,7 @@ impl Run<'_> {
                 match hints::read_sidecar(&path) {
                     Ok(h) => h,
                     Err(reason) => {
-                        bar.suspend(|| eprintln!("error: {}: {reason}", path.display()));
+                        bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
                         self.record(&mut report, &path, "failed", Some(&reason), None, ms());
                         summary.failed.push((path, reason));
                         continue;
@@ -518,7 +534,7 @@ impl Run<'_> {
                     summary.skipped.push((path, reason.to_string()));
                 }
                 Err(e) => {
-                    bar.suspend(|| eprintln!("error: {e}"));
+                    bar.suspend(|| say_err!("error: {e}"));
                     self.record(&mut report, &path, "failed", Some(&e.error.to_string()), None, ms());
                     summary.failed.push((e.path, e.error.to_string()));
                 }
@@ -560,10 +576,15 @@ impl Run<'_> {
 fn report_merge(files: &[PathBuf]) -> Exit {
     match crate::report::merge(files) {
         Ok(t) => {
-            println!("{}", serde_json::to_string_pretty(&t).expect("totals serialize"));
-            eprintln!(
+            say!("{}", serde_json::to_string_pretty(&t).expect("totals serialize"));
+            say_err!(
                 "{} inputs: {} done, {} skipped, {} failed ({} reported more than once, {} unreadable lines)",
-                t.inputs, t.done, t.skipped, t.failed, t.repeated, t.bad_lines
+                t.inputs,
+                t.done,
+                t.skipped,
+                t.failed,
+                t.repeated,
+                t.bad_lines
             );
             if t.failed > 0 {
                 Exit::Failed
@@ -572,7 +593,7 @@ fn report_merge(files: &[PathBuf]) -> Exit {
             }
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say_err!("error: {e:#}");
             Exit::Usage
         }
     }
@@ -587,12 +608,12 @@ struct Summary {
 
 impl Summary {
     fn print(&self) {
-        println!("{} done, {} skipped, {} failed", self.done, self.skipped.len(), self.failed.len());
+        say!("{} done, {} skipped, {} failed", self.done, self.skipped.len(), self.failed.len());
         for (p, r) in &self.skipped {
-            println!("  skipped {}: {r}", p.display());
+            say!("  skipped {}: {r}", p.display());
         }
         for (p, r) in &self.failed {
-            println!("  failed  {}: {r}", p.display());
+            say!("  failed  {}: {r}", p.display());
         }
     }
 }

@@ -504,3 +504,36 @@ fn a_strip_tiff_is_colorized_and_one_with_a_damaged_strip_is_refused() {
     assert_eq!(temp_files(dir.path()), Vec::<std::path::PathBuf>::new());
     assert_eq!(fs::read(&damaged_path).unwrap(), damaged, "the original is untouched");
 }
+
+/// `hued colorize ... 2>&1 | head -3`: once the reader is gone, every message fails to write.
+/// The batch goes on (its report file keeps the record); before, the first message panicked
+/// ("failed printing to stderr"), exit 101, and the rest of the inputs were never colorized.
+#[test]
+fn a_batch_goes_on_when_its_output_pipe_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos: Vec<std::path::PathBuf> = (0..3).map(|i| dir.path().join(format!("p{i}.png"))).collect();
+    for p in &photos {
+        gray_photo(64, 48).save(p).unwrap();
+    }
+    let report = dir.path().join("r.jsonl");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hued"))
+        .env("RUST_LOG", "info")
+        .args(["colorize", "--model"])
+        .arg(fixture_model())
+        .arg("--report")
+        .arg(&report)
+        .args(&photos)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading ends at once: the reader went away.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status}");
+    for p in &photos {
+        assert!(p.with_file_name(format!("{}.colorized.png", p.file_stem().unwrap().to_string_lossy())).exists(), "{} not colorized", p.display());
+    }
+    assert_eq!(std::fs::read_to_string(&report).unwrap().lines().count(), 3);
+}
