@@ -498,6 +498,12 @@ impl Run<'_> {
             let ms = || started.elapsed().as_millis() as u64;
             let mut job = Job::new(path.clone(), self.target, self.suffix, self.settings.clone());
             if let Some(first) = claimed.get(&job.output) {
+                if same_file(first, &path) {
+                    // One photo listed twice, or spelled two ways (d//a.png): one input, whose
+                    // report line is the first one's.
+                    summary.skipped.push((path, format!("listed more than once (as {})", first.display())));
+                    continue;
+                }
                 let reason =
                     format!("its copy {} would overwrite the copy of {}: colorize them into different --out folders", job.output.display(), first.display());
                 bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
@@ -615,5 +621,14 @@ impl Summary {
         for (p, r) in &self.failed {
             say!("  failed  {}: {r}", p.display());
         }
+    }
+}
+
+/// Whether two paths name one file (same device and inode).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => a == b,
     }
 }

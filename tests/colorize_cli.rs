@@ -537,3 +537,28 @@ fn a_batch_goes_on_when_its_output_pipe_is_closed() {
     }
     assert_eq!(std::fs::read_to_string(&report).unwrap().lines().count(), 3);
 }
+
+/// The same photo listed twice (or spelled two ways, dir//a.png) is one input: colorized
+/// once, the repeat skipped, nothing failed (before: the repeat "would overwrite the copy of"
+/// itself, a failure, and the merged report then called the photo failed).
+#[test]
+fn a_photo_listed_twice_is_colorized_once_and_nothing_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    gray_photo(64, 48).save(dir.path().join("d/a.png")).unwrap();
+    let list = dir.path().join("list.txt");
+    let (plain, doubled) = (dir.path().join("d/a.png"), format!("{}//a.png", dir.path().join("d").display()));
+    std::fs::write(&list, format!("{}\n{}\n{doubled}\n", plain.display(), plain.display())).unwrap();
+    let report = dir.path().join("r.jsonl");
+    hued()
+        .args(["colorize", "--model"])
+        .arg(fixture_model())
+        .arg("--files-from")
+        .arg(&list)
+        .arg("--report")
+        .arg(&report)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("1 done, 2 skipped, 0 failed"));
+    hued().args(["report", "merge"]).arg(&report).assert().code(0).stdout(predicate::str::contains("\"failed\": 0"));
+}
