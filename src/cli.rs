@@ -350,6 +350,7 @@ fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
 }
 
 fn colorize(a: ColorizeArgs) -> Exit {
+    remove_temps_on_signal();
     let config = match &a.config {
         Some(path) => match load_config(path) {
             Ok(c) => c,
@@ -631,4 +632,22 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => a == b,
     }
+}
+
+/// SIGTERM (Slurm at a job's time limit, preemption, `kill`) or SIGINT (Ctrl-C) stops a
+/// `hued colorize` run at once, without leaving the temporary file of the copy being written:
+/// a thread removes it and ends the process with 128 + the signal's number, as the signal
+/// itself would. What was written before stays; a rerun goes on from there.
+fn remove_temps_on_signal() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) else {
+        return; // the default action then: the temporary file stays, as before
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let _held = crate::sink::remove_live_temps();
+            say_err!("hued colorize: stopped by signal {signal}; the copy being written was removed");
+            std::process::exit(128 + signal);
+        }
+    });
 }

@@ -97,7 +97,11 @@ impl AtomicFile {
             cut -= 1;
         }
         let temp = dir.join(format!("{TEMP_PREFIX}{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), &name[..cut]));
+        // Created and registered under the registry's lock, so remove_live_temps never misses one.
+        let mut live = LIVE_TEMPS.lock().unwrap_or_else(|e| e.into_inner());
         let file = File::options().write(true).create_new(true).open(&temp)?;
+        live.push(temp.clone());
+        drop(live);
         Ok(AtomicFile { writer: Some(BufWriter::with_capacity(1 << 20, file)), temp, dest: dest.to_path_buf() })
     }
 
@@ -111,6 +115,7 @@ impl AtomicFile {
     pub fn commit(mut self) -> io::Result<PathBuf> {
         let writer = self.writer.take().expect("commit once");
         let placed = writer.into_inner().map_err(|e| e.into_error()).and_then(|file| file.sync_all()).and_then(|()| std::fs::rename(&self.temp, &self.dest));
+        forget_live_temp(&self.temp);
         if let Err(e) = placed {
             let _ = std::fs::remove_file(&self.temp);
             return Err(e);
@@ -144,8 +149,27 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.writer.take().is_some() {
             let _ = std::fs::remove_file(&self.temp);
+            forget_live_temp(&self.temp);
         }
     }
+}
+
+/// The temporary files this process is writing now.
+static LIVE_TEMPS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn forget_live_temp(temp: &Path) {
+    LIVE_TEMPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|t| t != temp);
+}
+
+/// Removes every temporary file this process is writing, for a process about to end on a
+/// signal (`hued colorize` under SIGTERM from Slurm at its time limit, or Ctrl-C). Returns the
+/// registry's lock, still held, so that no new temporary file can appear before the exit.
+pub fn remove_live_temps() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    let mut live = LIVE_TEMPS.lock().unwrap_or_else(|e| e.into_inner());
+    for temp in live.drain(..) {
+        let _ = std::fs::remove_file(temp);
+    }
+    live
 }
 
 /// True when `output` exists and is newer than `input` and than its hints sidecar, if any.

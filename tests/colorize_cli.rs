@@ -562,3 +562,42 @@ fn a_photo_listed_twice_is_colorized_once_and_nothing_fails() {
         .stdout(predicate::str::contains("1 done, 2 skipped, 0 failed"));
     hued().args(["report", "merge"]).arg(&report).assert().code(0).stdout(predicate::str::contains("\"failed\": 0"));
 }
+
+/// SIGTERM (Slurm at a job's time limit, or on preemption) or SIGINT in the middle of writing a
+/// copy: the process ends with no temporary file left (before: the `.hued-tmp-*` file stayed,
+/// and nothing removed it, not even a rerun).
+#[test]
+fn a_batch_stopped_by_a_signal_while_writing_leaves_no_temporary_file() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let dir = tempfile::tempdir().unwrap();
+        let photo = dir.path().join("big.png");
+        gray_photo(3000, 2000).save(&photo).unwrap();
+        let out = dir.path().join("out");
+        // The slowest compression, so that the write lasts long enough to be interrupted.
+        let config = dir.path().join("hued.toml");
+        std::fs::write(&config, format!("[colorize]\nmodel = \"{}\"\ncompression = \"small\"\n", fixture_model().display())).unwrap();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hued"))
+            .args(["colorize", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&out)
+            .arg(&photo)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let temp = || std::fs::read_dir(&out).ok().into_iter().flatten().flatten().any(|e| e.file_name().to_string_lossy().starts_with(".hued-tmp-"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !temp() {
+            assert!(std::time::Instant::now() < deadline, "no temporary file appeared");
+            assert!(child.try_wait().unwrap().is_none(), "finished before it could be interrupted");
+            std::thread::sleep(std::time::Duration::from_micros(500));
+        }
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "an interrupted batch does not report success: {status}");
+        let left: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.iter().all(|n| !n.to_string_lossy().starts_with(".hued-tmp-")), "signal {signal}: left {left:?}");
+        assert!(photo.exists());
+    }
+}
