@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// One input's line.
@@ -93,41 +93,22 @@ pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
     let mut t = Totals::default();
     for file in files {
         let mut reader = std::io::BufReader::new(std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot read report {}: {e}", file.display()))?);
+        let read_error = |e: std::io::Error| anyhow::anyhow!("cannot read report {}: {e}", file.display());
         let mut line = Vec::new();
         loop {
-            // Lines as bytes, at most MAX_LINE of each kept: bytes that are not UTF-8 or a line
+            // Lines as bytes, at most MAX_LINE of each read: bytes that are not UTF-8 or a line
             // without end (a damaged file, /dev/zero) are a bad line, not a failed merge or all
             // memory.
             line.clear();
-            let mut too_long = false;
-            loop {
-                let chunk = reader.fill_buf().map_err(|e| anyhow::anyhow!("cannot read report {}: {e}", file.display()))?;
-                if chunk.is_empty() {
-                    break;
-                }
-                let (part, ends) = match chunk.iter().position(|&b| b == b'\n') {
-                    Some(i) => (&chunk[..i], i + 1),
-                    None => (chunk, chunk.len()),
-                };
-                if line.len() + part.len() <= MAX_LINE {
-                    line.extend_from_slice(part);
-                } else {
-                    too_long = true;
-                }
-                let found_end = ends > part.len();
-                reader.consume(ends);
-                if found_end {
-                    break;
-                }
+            if (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line).map_err(read_error)? == 0 {
+                break;
             }
-            if line.is_empty() && !too_long {
-                if reader.fill_buf().map_or(true, |b| b.is_empty()) {
-                    break;
-                }
+            if line.len() > MAX_LINE && line.last() != Some(&b'\n') {
+                reader.skip_until(b'\n').map_err(read_error)?; // the rest of the over-long line
+                t.bad_lines += 1;
                 continue;
             }
-            if too_long || line.trim_ascii().is_empty() {
-                t.bad_lines += too_long as usize;
+            if line.trim_ascii().is_empty() {
                 continue;
             }
             match serde_json::from_slice::<Record>(&line) {

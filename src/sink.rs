@@ -98,7 +98,7 @@ impl AtomicFile {
         }
         let temp = dir.join(format!("{TEMP_PREFIX}{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), &name[..cut]));
         // Created and registered under the registry's lock, so remove_live_temps never misses one.
-        let mut live = LIVE_TEMPS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = live_temps();
         let file = File::options().write(true).create_new(true).open(&temp)?;
         live.push(temp.clone());
         drop(live);
@@ -115,11 +115,12 @@ impl AtomicFile {
     pub fn commit(mut self) -> io::Result<PathBuf> {
         let writer = self.writer.take().expect("commit once");
         let placed = writer.into_inner().map_err(|e| e.into_error()).and_then(|file| file.sync_all()).and_then(|()| std::fs::rename(&self.temp, &self.dest));
-        forget_live_temp(&self.temp);
         if let Err(e) = placed {
             let _ = std::fs::remove_file(&self.temp);
+            forget_live_temp(&self.temp);
             return Err(e);
         }
+        forget_live_temp(&self.temp); // renamed: nothing of it is left to remove
         if let Some(dir) = self.dest.parent().filter(|d| !d.as_os_str().is_empty()) {
             // Best effort: some filesystems (SMB) refuse to open folders.
             if let Ok(d) = File::open(dir) {
@@ -157,15 +158,21 @@ impl Drop for AtomicFile {
 /// The temporary files this process is writing now.
 static LIVE_TEMPS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
+/// The registry, also after a panic while it was held (it stays a plain list of paths).
+fn live_temps() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE_TEMPS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Drops `temp` from the registry once it is renamed into place or removed.
 fn forget_live_temp(temp: &Path) {
-    LIVE_TEMPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|t| t != temp);
+    live_temps().retain(|t| t != temp);
 }
 
 /// Removes every temporary file this process is writing, for a process about to end on a
 /// signal (`hued colorize` under SIGTERM from Slurm at its time limit, or Ctrl-C). Returns the
 /// registry's lock, still held, so that no new temporary file can appear before the exit.
 pub fn remove_live_temps() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    let mut live = LIVE_TEMPS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut live = live_temps();
     for temp in live.drain(..) {
         let _ = std::fs::remove_file(temp);
     }
