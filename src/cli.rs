@@ -164,7 +164,7 @@ struct ColorizeArgs {
     /// (default: skip both).
     #[arg(long)]
     force: bool,
-    /// Also write <name>.compare.jpg: original and colorized side by side.
+    /// Also write <name>.<ext>.compare.jpg: original and colorized side by side.
     #[arg(long)]
     compare: bool,
     /// Recurse into subfolders.
@@ -443,20 +443,26 @@ fn colorize(a: ColorizeArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let run = Run { target: &target, suffix: &c.suffix, settings: &settings, model: &model, hints: &a.hints, shard };
+    let run = Run { target: &target, suffix: &c.suffix, settings: &settings, model: &model, hints: &a.hints, shard, run_id: crate::report::new_run_id() };
     let list_error = std::cell::RefCell::new(None);
     let listed = listed.map_while(|r| r.map_err(|e| *list_error.borrow_mut() = Some(e)).ok());
     let summary = run.all(args::stream(&a.paths, listed, a.recursive, &c.suffix), report.as_mut());
-    if let Some(e) = list_error.into_inner() {
-        say_err!("error: --files-from: {e}; the list was read only up to there");
-        return Exit::Failed;
-    }
     summary.print();
-    if summary.failed.is_empty() {
-        Exit::Success
-    } else {
-        Exit::Failed
+    let mut exit = if summary.failed.is_empty() { Exit::Success } else { Exit::Failed };
+    if let Some(e) = list_error.into_inner() {
+        let list = a.files_from.as_deref().unwrap_or(Path::new("-"));
+        say_err!(
+            "error: --files-from {}: {e}; the list was read only up to there",
+            if list.as_os_str() == "-" { "(standard input)".into() } else { list.display().to_string() }
+        );
+        exit = Exit::Failed;
     }
+    if let Some((e, lost)) = &summary.report_error {
+        // The run's record is gone: whatever the photos did, the run did not do all it must.
+        say_err!("error: {e} ({lost} line(s) lost); the run fails so that its missing record is noticed");
+        exit = Exit::Failed;
+    }
+    exit
 }
 
 /// What a `hued colorize` run applies to each input.
@@ -468,6 +474,8 @@ struct Run<'a> {
     /// --hint (else each photo's sidecar).
     hints: &'a [Hint],
     shard: Option<args::Shard>,
+    /// This run's id in its report lines.
+    run_id: String,
 }
 
 impl Run<'_> {
@@ -479,17 +487,25 @@ impl Run<'_> {
         // Two photos whose copies would land on the same name (a/IMG_0001.png and b/IMG_0001.png
         // with one --out): the first is colorized, the second refused, naming both.
         let mut claimed: std::collections::HashMap<PathBuf, PathBuf> = std::collections::HashMap::new();
+        // Output folders already swept of the temporaries of dead runs (a SIGKILL, a node that
+        // went down): each once, before this run first writes there.
+        let mut swept: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
         for input in inputs {
-            let (path, key) = match input {
+            let (path, key, subfolder) = match input {
                 args::Input::Rejected(r) => {
+                    if r.key.as_deref().is_some_and(|k| self.shard.is_some_and(|s| !s.takes(k))) {
+                        continue;
+                    }
                     if r.is_error {
                         bar.suspend(|| say_err!("error: {}: {}", r.path.display(), r.reason));
+                    } else if r.key.is_some() {
+                        bar.suspend(|| log::warn!("{}: {}", r.path.display(), r.reason));
                     }
-                    self.record(&mut report, &r.path, if r.is_error { "failed" } else { "skipped" }, Some(&r.reason), None, 0);
+                    self.record(&mut report, &mut summary, &r.path, if r.is_error { "failed" } else { "skipped" }, Some(&r.reason), None, 0);
                     if r.is_error { &mut summary.failed } else { &mut summary.skipped }.push((r.path, r.reason));
                     continue;
                 }
-                args::Input::Photo { path, key } => (path, key),
+                args::Input::Photo { path, key, subfolder } => (path, key, subfolder),
             };
             if self.shard.is_some_and(|s| !s.takes(&key)) {
                 continue;
@@ -497,7 +513,29 @@ impl Run<'_> {
             bar.set_message(path.display().to_string());
             let started = std::time::Instant::now();
             let ms = || started.elapsed().as_millis() as u64;
-            let mut job = Job::new(path.clone(), self.target, self.suffix, self.settings.clone());
+            // With --out, a photo found in a folder keeps its subfolder there: box1/IMG.jpg and
+            // box2/IMG.jpg get a copy each, whichever shards or runs make them.
+            let target = match (self.target, subfolder.as_deref()) {
+                (OutputTarget::Folder(out), Some(sub)) if !sub.as_os_str().is_empty() => OutputTarget::Folder(out.join(sub)),
+                (target, _) => target.clone(),
+            };
+            if let OutputTarget::Folder(folder) = &target {
+                if let Err(e) = std::fs::create_dir_all(folder) {
+                    let reason = format!("cannot create output folder {}: {e}", folder.display());
+                    bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
+                    self.record(&mut report, &mut summary, &path, "failed", Some(&reason), None, 0);
+                    summary.failed.push((path, reason));
+                    continue;
+                }
+            }
+            let mut job = Job::new(path.clone(), &target, self.suffix, self.settings.clone());
+            let folder = job.output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+            if !swept.contains(&folder) {
+                for temp in crate::sink::sweep_stale_temps(&folder, false) {
+                    bar.suspend(|| log::info!("removed {}, left by a run that was stopped", temp.display()));
+                }
+                swept.insert(folder);
+            }
             if let Some(first) = claimed.get(&job.output) {
                 if same_file(first, &path) {
                     // One photo listed twice, or spelled two ways (d//a.png): one input, whose
@@ -508,7 +546,7 @@ impl Run<'_> {
                 let reason =
                     format!("its copy {} would overwrite the copy of {}: colorize them into different --out folders", job.output.display(), first.display());
                 bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
-                self.record(&mut report, &path, "failed", Some(&reason), None, 0);
+                self.record(&mut report, &mut summary, &path, "failed", Some(&reason), None, 0);
                 summary.failed.push((path, reason));
                 continue;
             }
@@ -518,7 +556,7 @@ impl Run<'_> {
                     Ok(h) => h,
                     Err(reason) => {
                         bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
-                        self.record(&mut report, &path, "failed", Some(&reason), None, ms());
+                        self.record(&mut report, &mut summary, &path, "failed", Some(&reason), None, ms());
                         summary.failed.push((path, reason));
                         continue;
                     }
@@ -532,17 +570,17 @@ impl Run<'_> {
                         bar.suspend(|| log::warn!("{}: {w}", path.display()));
                     }
                     bar.suspend(|| log::info!("{} -> {} in {times}", path.display(), output.display()));
-                    self.record(&mut report, &path, "done", warning.as_deref(), Some((&output, &source_sha256)), ms());
+                    self.record(&mut report, &mut summary, &path, "done", warning.as_deref(), Some((&output, &source_sha256)), ms());
                     summary.done += 1;
                 }
                 Ok(Outcome::Skipped(reason)) => {
                     bar.suspend(|| log::info!("{}: skipped: {reason} (use --force to colorize anyway)", path.display()));
-                    self.record(&mut report, &path, "skipped", Some(&reason.to_string()), None, ms());
+                    self.record(&mut report, &mut summary, &path, "skipped", Some(&reason.to_string()), None, ms());
                     summary.skipped.push((path, reason.to_string()));
                 }
                 Err(e) => {
                     bar.suspend(|| say_err!("error: {e}"));
-                    self.record(&mut report, &path, "failed", Some(&e.error.to_string()), None, ms());
+                    self.record(&mut report, &mut summary, &path, "failed", Some(&e.error.to_string()), None, ms());
                     summary.failed.push((e.path, e.error.to_string()));
                 }
             }
@@ -552,11 +590,13 @@ impl Run<'_> {
         summary
     }
 
-    /// One line of the report, if one is kept. A report that cannot be written stops nothing
-    /// (the photos are the work); it is said once per line.
+    /// One line of the report, if one is kept. A report that cannot be written stops no
+    /// photo (the photos are the work), but the run fails at its end, naming the report.
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
         report: &mut Option<&mut crate::report::ReportWriter>,
+        summary: &mut Summary,
         path: &Path,
         outcome: &str,
         reason: Option<&str>,
@@ -573,9 +613,17 @@ impl Run<'_> {
             model: self.model.manifest.name.clone(),
             ms,
             shard: self.shard.map(|s| format!("{}/{}", s.index, s.count)),
+            at: crate::report::now_utc(),
+            run: self.run_id.clone(),
         };
         if let Err(e) = report.write(&record) {
-            log::error!("{e}");
+            match &mut summary.report_error {
+                Some((_, lost)) => *lost += 1,
+                None => {
+                    log::error!("{e}");
+                    summary.report_error = Some((e.to_string(), 1));
+                }
+            }
         }
     }
 }
@@ -611,6 +659,8 @@ struct Summary {
     done: usize,
     skipped: Vec<(PathBuf, String)>,
     failed: Vec<(PathBuf, String)>,
+    /// The first failed report write, and how many lines were lost.
+    report_error: Option<(String, usize)>,
 }
 
 impl Summary {

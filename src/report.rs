@@ -3,61 +3,182 @@
 //! (`hued report merge`).
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// One input's line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Line", into = "Line")]
 pub struct Record {
     /// The original, as given or found.
     pub path: PathBuf,
     /// "done", "skipped" or "failed".
     pub outcome: String,
     /// Why it was skipped or failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The colorized copy (done).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<PathBuf>,
     /// sha256 of the original (done).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// The model's name.
     pub model: String,
     /// Wall time spent on it, in milliseconds.
     pub ms: u64,
     /// The shard that handled it ("K/N"), when sharded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// When the line was written: UTC, RFC 3339 with milliseconds (empty in the reports of
+    /// versions before 0.2, which count as older than any dated line).
+    pub at: String,
+    /// The id of the run that wrote it (empty in older reports).
+    pub run: String,
 }
 
-/// Appends records to a report file, one flushed line each.
+/// A record as a JSON line: paths as text, and as their bytes too where they are not UTF-8
+/// (`"path": "x\u{fffd}.jpg", "path_bytes": [120, 255, 46, 106, 112, 103]`), so that every
+/// input gets its line and two such names never merge into one.
+#[derive(Serialize, Deserialize)]
+struct Line {
+    path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path_bytes: Option<Vec<u8>>,
+    outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    output: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    output_bytes: Option<Vec<u8>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    model: String,
+    ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shard: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    at: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    run: String,
+}
+
+fn path_as_text(p: &Path) -> (String, Option<Vec<u8>>) {
+    use std::os::unix::ffi::OsStrExt;
+    match p.to_str() {
+        Some(s) => (s.to_string(), None),
+        None => (p.to_string_lossy().into_owned(), Some(p.as_os_str().as_bytes().to_vec())),
+    }
+}
+
+fn path_from(text: String, bytes: Option<Vec<u8>>) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    match bytes {
+        Some(b) => PathBuf::from(std::ffi::OsString::from_vec(b)),
+        None => PathBuf::from(text),
+    }
+}
+
+impl From<Record> for Line {
+    fn from(r: Record) -> Line {
+        let (path, path_bytes) = path_as_text(&r.path);
+        let (output, output_bytes) = match r.output.as_deref().map(path_as_text) {
+            Some((text, bytes)) => (Some(text), bytes),
+            None => (None, None),
+        };
+        Line {
+            path,
+            path_bytes,
+            outcome: r.outcome,
+            reason: r.reason,
+            output,
+            output_bytes,
+            sha256: r.sha256,
+            model: r.model,
+            ms: r.ms,
+            shard: r.shard,
+            at: r.at,
+            run: r.run,
+        }
+    }
+}
+
+impl From<Line> for Record {
+    fn from(l: Line) -> Record {
+        let output = match (l.output, l.output_bytes) {
+            (None, None) => None,
+            (text, bytes) => Some(path_from(text.unwrap_or_default(), bytes)),
+        };
+        Record {
+            path: path_from(l.path, l.path_bytes),
+            outcome: l.outcome,
+            reason: l.reason,
+            output,
+            sha256: l.sha256,
+            model: l.model,
+            ms: l.ms,
+            shard: l.shard,
+            at: l.at,
+            run: l.run,
+        }
+    }
+}
+
+/// Now, as a report line's `at`: UTC, RFC 3339 with milliseconds (these sort as text).
+pub fn now_utc() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A new run's id: 12 random hex digits.
+pub fn new_run_id() -> String {
+    let mut bytes = [0u8; 6];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No entropy source: the process id and the time still tell runs apart.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        bytes.copy_from_slice(&((t.as_nanos() as u64) ^ ((std::process::id() as u64) << 32)).to_le_bytes()[..6]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Appends records to a report file (or standard output, `-`), one flushed line each.
 pub struct ReportWriter {
-    file: std::fs::File,
-    path: PathBuf,
+    out: Box<dyn Write + Send>,
+    name: String,
 }
 
 impl ReportWriter {
-    /// Opens `path` for appending (a rerun adds to the lines of the interrupted run).
+    /// Opens `path` for appending (a rerun adds to the lines of the interrupted run); `-` is
+    /// standard output. Anything but a regular file is refused: a FIFO without a reader would
+    /// lose lines and then hang the run, a device (/dev/full) would lose them all.
     pub fn open(path: &Path) -> std::io::Result<ReportWriter> {
-        use std::io::{Read, Seek};
-        let mut file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path)?;
+        use std::io::Seek;
+        use std::os::unix::fs::OpenOptionsExt;
+        if path.as_os_str() == "-" {
+            return Ok(ReportWriter { out: Box::new(std::io::stdout()), name: "standard output".into() });
+        }
+        let not_regular =
+            || std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file (a report is a file that keeps its lines, or - for standard output)");
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(not_regular());
+        }
+        // Non-blocking, so that a FIFO swapped in meanwhile cannot block the open.
+        let mut file = std::fs::OpenOptions::new().create(true).read(true).append(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(not_regular());
+        }
         // A run killed in the middle of its line left it without its newline: end that line,
         // or this run's first record would be glued onto it and lost with it.
         let mut last = [0u8; 1];
         if file.metadata()?.len() > 0 && file.seek(std::io::SeekFrom::End(-1)).is_ok() && file.read_exact(&mut last).is_ok() && last[0] != b'\n' {
             file.write_all(b"\n")?;
         }
-        Ok(ReportWriter { file, path: path.to_path_buf() })
+        Ok(ReportWriter { out: Box::new(file), name: path.display().to_string() })
     }
 
     /// Writes one line (a single write, so concurrent writers to one file do not interleave
-    /// inside a line).
+    /// inside a line). The error names the report.
     pub fn write(&mut self, record: &Record) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line).map_err(|e| std::io::Error::new(e.kind(), format!("cannot write report {}: {e}", self.path.display())))
+        self.out.write_all(&line).and_then(|()| self.out.flush()).map_err(|e| std::io::Error::new(e.kind(), format!("cannot write report {}: {e}", self.name)))
     }
 }
 
@@ -78,18 +199,36 @@ pub struct Totals {
     pub ms: u64,
     /// Lines that were not records (a line cut off by a kill), by file.
     pub bad_lines: usize,
+    /// Distinct runs that wrote the lines (older reports' lines, without a run id, not counted).
+    pub runs: usize,
+    /// The work of every run, not only each input's final state: all lines by outcome.
+    pub work: Work,
     /// The failed inputs with their reasons.
-    pub failures: Vec<(PathBuf, String)>,
+    /// Each as [path, reason]; a path that is not UTF-8 shown with U+FFFD (its bytes are in
+    /// the report's own line).
+    pub failures: Vec<(String, String)>,
+}
+
+/// Lines by outcome, over every run.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Work {
+    /// Colorizations made (a photo redone in a later run counts again).
+    pub done: usize,
+    /// Skips.
+    pub skipped: usize,
+    /// Failures, also those a later run made good.
+    pub failed: usize,
 }
 
 /// The longest report line read (a record is a few hundred bytes; a path at most 4 KB).
 const MAX_LINE: usize = 1 << 20;
 
-/// Merges report files: each input counts once, by its last line (files in the order given,
-/// lines in file order), so a rerun's "skipped: up to date" or "done" supersedes an earlier
-/// failure.
+/// Merges report files: each input counts once, by its newest line (by its `at` time, whatever
+/// the order of the files; lines of equal time, or undated, by their order in the files given),
+/// so a rerun's "skipped: up to date" or "done" supersedes an earlier failure.
 pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
     let mut last: HashMap<PathBuf, Record> = HashMap::new();
+    let mut runs: HashSet<String> = HashSet::new();
     let mut t = Totals::default();
     for file in files {
         let mut reader = std::io::BufReader::new(std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot read report {}: {e}", file.display()))?);
@@ -114,8 +253,24 @@ pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
             match serde_json::from_slice::<Record>(&line) {
                 Ok(r) => {
                     t.ms = t.ms.saturating_add(r.ms);
-                    if last.insert(r.path.clone(), r).is_some() {
-                        t.repeated += 1;
+                    match r.outcome.as_str() {
+                        "done" => t.work.done += 1,
+                        "skipped" => t.work.skipped += 1,
+                        _ => t.work.failed += 1,
+                    }
+                    if !r.run.is_empty() && !runs.contains(&r.run) {
+                        runs.insert(r.run.clone());
+                    }
+                    match last.get_mut(&r.path) {
+                        Some(kept) => {
+                            t.repeated += 1;
+                            if r.at >= kept.at {
+                                *kept = r;
+                            }
+                        }
+                        None => {
+                            last.insert(r.path.clone(), r);
+                        }
                     }
                 }
                 Err(_) => t.bad_lines += 1,
@@ -123,6 +278,7 @@ pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
         }
     }
     t.inputs = last.len();
+    t.runs = runs.len();
     let mut records: Vec<Record> = last.into_values().collect();
     records.sort_by(|a, b| a.path.cmp(&b.path));
     for r in records {
@@ -131,7 +287,7 @@ pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
             "skipped" => t.skipped += 1,
             _ => {
                 t.failed += 1;
-                t.failures.push((r.path, r.reason.unwrap_or_default()));
+                t.failures.push((r.path.to_string_lossy().into_owned(), r.reason.unwrap_or_default()));
             }
         }
     }
@@ -143,7 +299,18 @@ mod tests {
     use super::*;
 
     fn record(path: &str, outcome: &str) -> Record {
-        Record { path: path.into(), outcome: outcome.into(), reason: None, output: None, sha256: None, model: "m".into(), ms: 10, shard: None }
+        Record {
+            path: path.into(),
+            outcome: outcome.into(),
+            reason: None,
+            output: None,
+            sha256: None,
+            model: "m".into(),
+            ms: 10,
+            shard: None,
+            at: String::new(),
+            run: String::new(),
+        }
     }
 
     #[test]

@@ -17,22 +17,29 @@ pub enum OutputTarget {
 }
 
 /// The name of the colorized copy of `input`: `<stem><suffix>.<ext>`, in the target folder.
+/// Built on the name's bytes: two names that are not UTF-8 (`x\xff.jpg`, `x\xfe.jpg`) keep
+/// their own copies (a lossy string made both `x\u{fffd}.colorized.jpg`).
 pub fn output_path(input: &Path, target: &OutputTarget, suffix: &str) -> PathBuf {
-    let stem = input.file_stem().unwrap_or_default().to_string_lossy();
-    let name = match input.extension() {
-        Some(ext) => format!("{stem}{suffix}.{}", ext.to_string_lossy()),
-        None => format!("{stem}{suffix}"),
-    };
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut name = input.file_stem().unwrap_or_default().as_bytes().to_vec();
+    name.extend_from_slice(suffix.as_bytes());
+    if let Some(ext) = input.extension() {
+        name.push(b'.');
+        name.extend_from_slice(ext.as_bytes());
+    }
+    let name = std::ffi::OsString::from_vec(name);
     match target {
         OutputTarget::Beside => input.with_file_name(name),
         OutputTarget::Folder(dir) => dir.join(name),
     }
 }
 
-/// The side-by-side comparison image for `input`: `<stem>.compare.jpg` beside its output.
+/// The side-by-side comparison image for `input`: `<name>.compare.jpg` beside its output, the
+/// original's whole file name kept so that `a.jpg` and `a.png` get a sheet each.
 pub fn compare_path(output: &Path, input: &Path) -> PathBuf {
-    let stem = input.file_stem().unwrap_or_default().to_string_lossy();
-    output.with_file_name(format!("{stem}.compare.jpg"))
+    let mut name = input.file_name().unwrap_or_default().to_os_string();
+    name.push(".compare.jpg");
+    output.with_file_name(name)
 }
 
 /// Every temporary file's name starts with this, then the writing process's id.
@@ -47,9 +54,29 @@ pub fn is_temp_name(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX)
 }
 
-/// The id of the process that wrote a temporary file, from its name.
-fn temp_owner(name: &str) -> Option<u32> {
-    name.strip_prefix(TEMP_PREFIX)?.split('-').next()?.parse().ok()
+/// The id of the process that wrote a temporary file, from its name, and whether it ran on
+/// this machine (since its last boot): `.hued-tmp-<pid>-<n>-h<host>-<name>`. Names without the
+/// host tag (older versions) are of an unknown machine.
+fn temp_owner(name: &str) -> Option<(u32, bool)> {
+    let mut fields = name.strip_prefix(TEMP_PREFIX)?.split('-');
+    let pid = fields.next()?.parse().ok()?;
+    let _counter = fields.next();
+    let here = fields.next().and_then(|f| f.strip_prefix('h')).is_some_and(|tag| tag == host_tag());
+    Some((pid, here))
+}
+
+/// Eight hex digits that tell this machine since its boot from any other (and from itself
+/// before a reboot): a hash of the host name and the kernel's boot id. A temporary file tagged
+/// with it whose process is gone was left by a crash here and can be removed at once; one of
+/// another machine (a share written by several stations) only once it has aged.
+fn host_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        use sha2::{Digest, Sha256};
+        let read = |p: &str| std::fs::read(p).unwrap_or_default();
+        let digest = Sha256::new().chain_update(read("/proc/sys/kernel/hostname")).chain_update(read("/proc/sys/kernel/random/boot_id")).finalize();
+        digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+    })
 }
 
 /// Whether a process with this id exists. Where /proc is missing nothing can be known, and
@@ -60,18 +87,19 @@ fn process_alive(pid: u32) -> bool {
 }
 
 /// Removes the temporary files in `dir` (and below it, when `recursive`) that processes which
-/// no longer exist left behind: a SIGKILL or a power cut mid-write. Symbolic links are not
-/// followed. Returns the files removed.
+/// no longer exist left behind: a SIGKILL or a power cut mid-write. A temporary of this
+/// machine goes as soon as its process is gone; one of an unknown machine (on a share, its
+/// process id means nothing here) once it has not been written for two minutes. Symbolic
+/// links are not followed. Returns the files removed.
 pub fn sweep_stale_temps(dir: &Path, recursive: bool) -> Vec<PathBuf> {
     use crate::source::walk::{stream, FolderLinks, Hidden};
     let temp = |p: &Path| p.file_name().is_some_and(|n| is_temp_name(&n.to_string_lossy()));
     let stale = |p: &PathBuf| {
         let name = p.file_name().unwrap_or_default().to_string_lossy();
-        // Untouched for a while, too: on a share another station's hued may be writing it, with
-        // a process id that means nothing here.
+        let Some((pid, here)) = temp_owner(&name) else { return false };
         let meta = std::fs::symlink_metadata(p).ok().filter(|m| m.is_file());
-        let idle = meta.and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= STALE_TEMP_AGE);
-        idle && temp_owner(&name).is_some_and(|pid| pid != std::process::id() && !process_alive(pid))
+        let idle = || meta.as_ref().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= STALE_TEMP_AGE);
+        meta.is_some() && pid != std::process::id() && !process_alive(pid) && (here || idle())
     };
     stream(dir, recursive, FolderLinks::Skip, Hidden::Include, temp, |_, _| {}).filter(stale).filter(|p| std::fs::remove_file(p).is_ok()).collect()
 }
@@ -96,7 +124,7 @@ impl AtomicFile {
         while !name.is_char_boundary(cut) {
             cut -= 1;
         }
-        let temp = dir.join(format!("{TEMP_PREFIX}{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), &name[..cut]));
+        let temp = dir.join(format!("{TEMP_PREFIX}{}-{}-h{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), host_tag(), &name[..cut]));
         // Created and registered under the registry's lock, so remove_live_temps never misses one.
         let mut live = live_temps();
         let file = File::options().write(true).create_new(true).open(&temp)?;
@@ -206,7 +234,7 @@ mod tests {
         let p = Path::new("/scans/a/photo.tif");
         assert_eq!(output_path(p, &OutputTarget::Beside, ".colorized"), PathBuf::from("/scans/a/photo.colorized.tif"));
         assert_eq!(output_path(p, &OutputTarget::Folder("/out".into()), ".c"), PathBuf::from("/out/photo.c.tif"));
-        assert_eq!(compare_path(Path::new("/out/photo.c.tif"), p), PathBuf::from("/out/photo.compare.jpg"));
+        assert_eq!(compare_path(Path::new("/out/photo.c.tif"), p), PathBuf::from("/out/photo.tif.compare.jpg"));
     }
 
     #[test]
@@ -272,5 +300,12 @@ mod tests {
         assert_eq!(sweep_stale_temps(dir.path(), false), vec![stale.clone()]);
         assert_eq!(sweep_stale_temps(dir.path(), true), vec![stale_below.clone()]);
         assert!(ours.exists() && other.exists() && fresh.exists());
+        // A fresh one tagged with this machine: its process is gone for sure (a SIGKILL).
+        let crashed_here = dir.path().join(format!(".hued-tmp-{dead}-3-h{}-f.jpg", host_tag()));
+        let elsewhere = dir.path().join(format!(".hued-tmp-{dead}-4-h00000000-g.jpg"));
+        std::fs::write(&crashed_here, b"partial").unwrap();
+        std::fs::write(&elsewhere, b"partial").unwrap();
+        assert_eq!(sweep_stale_temps(dir.path(), false), vec![crashed_here]);
+        assert!(elsewhere.exists() && fresh.exists());
     }
 }

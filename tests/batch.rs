@@ -147,3 +147,262 @@ fn two_runs_over_the_same_folder_at_once_leave_whole_outputs_and_no_temps() {
     let temps: Vec<_> = walkdir::WalkDir::new(&root).into_iter().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".hued-tmp")).collect();
     assert!(temps.is_empty(), "{temps:?}");
 }
+
+// ---- Batch safety (issue 26): each row of the issue's table, reproduced on the real binary. ----
+
+fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+    let mut b = Vec::new();
+    image::DynamicImage::ImageLuma8(gray_photo(w, h)).write_to(&mut std::io::Cursor::new(&mut b), image::ImageFormat::Png).unwrap();
+    b
+}
+
+fn merge(reports: &[PathBuf]) -> (Option<i32>, serde_json::Value) {
+    let o = hued(&["report", "merge"]).args(reports).output().unwrap();
+    (o.status.code(), serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null))
+}
+
+fn counts(t: &serde_json::Value) -> (u64, u64, u64, u64) {
+    let n = |k: &str| t[k].as_u64().unwrap_or(u64::MAX);
+    (n("inputs"), n("done"), n("skipped"), n("failed"))
+}
+
+/// Row 1: two photos of one name in two subfolders, sharded with one --out: each gets its own
+/// copy (subfolders mirrored under --out), and a copy of another photo is never "up to date".
+#[test]
+fn sharded_runs_into_one_out_folder_give_each_photo_its_own_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("archive");
+    for (sub, w) in [("box1", 48), ("box2", 40)] {
+        fs::create_dir_all(root.join(sub)).unwrap();
+        fs::write(root.join(sub).join("IMG.png"), png_bytes(w, 32)).unwrap();
+    }
+    // A shard count that puts the two in different shards (separate processes).
+    let count = (2..64)
+        .find(|&n| {
+            let shard = hued::source::args::Shard { index: 0, count: n };
+            shard.takes(Path::new("box1/IMG.png")) != shard.takes(Path::new("box2/IMG.png"))
+        })
+        .unwrap();
+    let out = dir.path().join("out");
+    let mut reports = Vec::new();
+    for k in 0..count {
+        let report = dir.path().join(format!("shard-{k}.jsonl"));
+        let o = colorize(&["-r", "--out", out.to_str().unwrap(), "--shard", &format!("{k}/{count}"), "--report", report.to_str().unwrap()], &[&root]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        reports.push(report);
+    }
+    for sub in ["box1", "box2"] {
+        let copy = out.join(sub).join("IMG.colorized.png");
+        let prov = hued::pipeline::metadata::read_provenance(&copy).unwrap_or_else(|| panic!("{} missing", copy.display()));
+        assert_eq!(prov.source_sha256, hash(&root.join(sub).join("IMG.png")), "{sub}'s copy is of {sub}'s photo");
+    }
+    assert_eq!(counts(&merge(&reports).1), (2, 2, 0, 0));
+    // Photos given one by one (a list file) land flat in --out: the second, in a separate run,
+    // finds the first's copy under its name. That copy is not its own: failed, naming both.
+    let flat = dir.path().join("flat");
+    let o = colorize(&["--out", flat.to_str().unwrap()], &[&root.join("box1/IMG.png")]);
+    assert!(o.status.success());
+    let o = colorize(&["--out", flat.to_str().unwrap()], &[&root.join("box2/IMG.png")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("copy of another photo") && err.contains("box1/IMG.png"), "{err}");
+    let o = colorize(&["--out", flat.to_str().unwrap(), "--force"], &[&root.join("box2/IMG.png")]);
+    assert_eq!(o.status.code(), Some(1), "--force does not overwrite another photo's copy either");
+    let prov = hued::pipeline::metadata::read_provenance(&flat.join("IMG.colorized.png")).unwrap();
+    assert_eq!(prov.source_sha256, hash(&root.join("box1/IMG.png")));
+}
+
+/// Row 2: file names that are not UTF-8 keep their bytes in the copy's name and in the report.
+#[test]
+fn names_that_are_not_utf8_get_their_own_copies_and_report_lines() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("scans");
+    fs::create_dir(&root).unwrap();
+    let names: [&[u8]; 2] = [b"x\xff.png", b"x\xfe.png"];
+    for (i, n) in names.iter().enumerate() {
+        fs::write(root.join(std::ffi::OsStr::from_bytes(n)), png_bytes(48 - 8 * i as u32, 32)).unwrap();
+    }
+    let report = dir.path().join("r.jsonl");
+    let o = colorize(&["--report", report.to_str().unwrap()], &[&root]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).starts_with("2 done, 0 skipped, 0 failed"), "{}", stdout(&o));
+    for n in names {
+        let mut copy = n[..n.len() - 4].to_vec();
+        copy.extend_from_slice(b".colorized.png");
+        let copy = root.join(std::ffi::OsStr::from_bytes(&copy));
+        let prov = hued::pipeline::metadata::read_provenance(&copy).unwrap_or_else(|| panic!("{copy:?} missing"));
+        assert_eq!(prov.source_sha256, hash(&root.join(std::ffi::OsStr::from_bytes(n))));
+    }
+    let lines = report_lines(&report);
+    assert_eq!(lines.len(), 2, "a line for every input");
+    let mut bytes: Vec<Vec<u8>> = lines.iter().map(|l| l["path_bytes"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect()).collect();
+    bytes.sort();
+    let mut expected: Vec<Vec<u8>> = names.iter().map(|n| root.join(std::ffi::OsStr::from_bytes(n)).as_os_str().as_bytes().to_vec()).collect();
+    expected.sort();
+    assert_eq!(bytes, expected);
+    assert_eq!(counts(&merge(&[report]).1), (2, 2, 0, 0));
+}
+
+/// Row 3: a.jpg and a.png each get their own comparison sheet.
+#[test]
+fn compare_sheets_of_one_stem_in_two_formats_do_not_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    gray_photo(48, 32).save(dir.path().join("a.png")).unwrap();
+    gray_photo(40, 32).save(dir.path().join("a.jpg")).unwrap();
+    let o = colorize(&["--compare"], &[dir.path()]);
+    assert!(o.status.success() && stdout(&o).starts_with("2 done"), "{}", stdout(&o));
+    let a = image::open(dir.path().join("a.png.compare.jpg")).unwrap();
+    let b = image::open(dir.path().join("a.jpg.compare.jpg")).unwrap();
+    assert_eq!((a.height(), b.height()), (32, 32));
+    assert_ne!(a.width(), b.width(), "one sheet per photo");
+}
+
+/// Row 4: merge takes each input's newest line whatever the order of the files, and counts
+/// the work of every run.
+#[test]
+fn merge_takes_the_newest_line_of_each_input_whatever_the_argument_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("scan.png");
+    fs::write(&photo, b"\x89PNG\r\n\x1a\n not really").unwrap();
+    let (first, second) = (dir.path().join("shard-0.jsonl"), dir.path().join("shard-1.jsonl"));
+    let o = colorize(&["--report", second.to_str().unwrap()], &[&photo]);
+    assert_eq!(o.status.code(), Some(1));
+    fs::write(&photo, png_bytes(48, 32)).unwrap();
+    let o = colorize(&["--report", first.to_str().unwrap()], &[&photo]);
+    assert!(o.status.success());
+    let lines = report_lines(&first);
+    assert!(lines[0]["at"].as_str().unwrap().ends_with('Z'), "UTC timestamp: {}", lines[0]);
+    assert_ne!(lines[0]["run"], report_lines(&second)[0]["run"], "each run has its id");
+    for order in [[first.clone(), second.clone()], [second.clone(), first.clone()]] {
+        let (code, t) = merge(&order);
+        assert_eq!((code, counts(&t)), (Some(0), (1, 1, 0, 0)), "{t}");
+        assert_eq!((t["runs"].as_u64(), t["work"]["done"].as_u64(), t["work"]["failed"].as_u64()), (Some(2), Some(1), Some(1)), "{t}");
+    }
+}
+
+/// Row 5: a link to nothing under a walked folder is skipped once, by one shard, with a warning.
+#[test]
+fn a_dangling_link_is_skipped_once_not_a_failure_of_every_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("archive");
+    archive(&root, 6);
+    std::os::unix::fs::symlink(dir.path().join("gone.png"), root.join("box0/dangling.png")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone-folder"), root.join("box1/dangling-folder")).unwrap();
+    let mut reports = Vec::new();
+    let mut warnings = 0;
+    for k in 0..3 {
+        let report = dir.path().join(format!("s{k}.jsonl"));
+        let o = colorize(&["-r", "--shard", &format!("{k}/3"), "--report", report.to_str().unwrap()], &[&root]);
+        assert!(o.status.success(), "shard {k}: {}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr);
+        warnings += err.matches("dangling.png").count() + err.matches("dangling-folder").count();
+        reports.push(report);
+    }
+    assert_eq!(warnings, 2, "each link named once, by one shard");
+    assert_eq!(counts(&merge(&reports).1), (8, 6, 2, 0));
+}
+
+/// Runs a command with a deadline; kills it past it.
+fn output_within(mut c: Command, secs: u64) -> Output {
+    let child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    });
+    let o = child.wait_with_output().unwrap();
+    drop(killer);
+    o
+}
+
+/// Row 6: an endless list (/dev/zero, with or without -0) is an error naming the file and the
+/// line, in bounded time and memory.
+#[test]
+fn an_endless_files_from_list_is_refused_by_its_line_cap() {
+    for extra in [&[][..], &["-0"][..]] {
+        let mut c = hued(&["colorize", "--model"]);
+        c.arg(fixture_model()).args(["--files-from", "/dev/zero"]).args(extra);
+        let o = output_within(c, 30);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("/dev/zero") && err.contains("line 1") && err.contains("1 MiB"), "{err}");
+    }
+}
+
+/// Rows 7 and 8: a report must be a file that takes its lines.
+#[test]
+fn a_report_that_is_not_a_regular_file_is_refused_and_a_failed_write_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("scan.png");
+    fs::write(&photo, png_bytes(48, 32)).unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for bad in [fifo.to_str().unwrap(), "/dev/full"] {
+        let mut c = hued(&["colorize", "--model"]);
+        c.arg(fixture_model()).args(["--report", bad]).arg(&photo);
+        let o = output_within(c, 30);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(bad) && err.contains("not a regular file"), "{err}");
+    }
+    assert!(!dir.path().join("scan.colorized.png").exists(), "nothing attempted");
+    // A regular report that cannot take a line (the file-size limit reached, as a full disk
+    // would): the photo is done, the run fails naming the report.
+    let report = dir.path().join("r.jsonl");
+    fs::write(&report, vec![b'\n'; 200_000]).unwrap();
+    let mut c = hued(&["colorize", "--model"]);
+    c.arg(fixture_model()).args(["--report", report.to_str().unwrap()]).arg(&photo);
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit { rlim_cur: 200_000, rlim_max: 200_000 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("cannot write report {}", report.display())), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.path().join("scan.colorized.png").exists());
+}
+
+/// Row 9: the temporary file of a run killed by SIGKILL is swept by the next run.
+#[test]
+fn a_rerun_sweeps_the_temporary_file_of_a_killed_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.png");
+    image::DynamicImage::ImageLuma8(gray_photo(4000, 3000)).save(&big).unwrap();
+    let mut c = hued(&["colorize", "--model"]);
+    let mut child = c.arg(fixture_model()).arg(&big).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while temp_files(dir.path()).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no temporary file appeared");
+        assert!(child.try_wait().unwrap().is_none(), "finished before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(temp_files(dir.path()).len(), 1, "SIGKILL leaves the temporary");
+    let small = dir.path().join("small.png");
+    fs::write(&small, png_bytes(48, 32)).unwrap();
+    let o = colorize(&[], &[&small]);
+    assert!(o.status.success());
+    assert!(temp_files(dir.path()).is_empty(), "swept by the rerun: {:?}", temp_files(dir.path()));
+}
+
+/// Row 10: a photo named like a copy but not made by hued is a photo.
+#[test]
+fn a_photo_named_like_a_copy_that_hued_did_not_make_is_colorized() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("old.colorized.png");
+    fs::write(&odd, png_bytes(48, 32)).unwrap();
+    let o = colorize(&[], &[dir.path()]);
+    assert!(stdout(&o).starts_with("1 done"), "in a folder walk: {}", stdout(&o));
+    assert!(dir.path().join("old.colorized.colorized.png").exists());
+    let o = colorize(&["--force"], &[&odd]);
+    assert!(stdout(&o).starts_with("1 done"), "named: {}", stdout(&o));
+    // hued's own copy is still recognized, by its provenance.
+    let o = colorize(&["--force"], &[&dir.path().join("old.colorized.colorized.png")]);
+    assert!(stdout(&o).contains("is a colorized copy made by hued"), "{}", stdout(&o));
+}

@@ -221,7 +221,7 @@ fn folders_recursion_out_dir_and_compare() {
     // With -r the subfolder too; the copies made beside originals are not picked up again.
     colorize(&[&scans]).arg("-r").arg("--compare").assert().success().stdout(predicate::str::contains("2 done"));
     assert!(scans.join("box2/b.colorized.jpg").exists());
-    let compare = image::open(scans.join("box2/b.compare.jpg")).unwrap();
+    let compare = image::open(scans.join("box2/b.jpg.compare.jpg")).unwrap();
     assert!(compare.width() > 2 * 64 && compare.height() == 48);
     // A rerun does only what is left: copies newer than their originals are up to date...
     colorize(&[&scans])

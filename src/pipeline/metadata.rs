@@ -12,7 +12,14 @@ pub struct Provenance {
     pub model_sha256: String,
     /// sha256 of the original file's bytes.
     pub source_sha256: String,
+    /// The original's absolute path, where it was a file (not an upload): with the hash, what
+    /// tells a copy of this photo from a copy of another photo of the same name.
+    pub source_path: Option<std::path::PathBuf>,
 }
+
+/// Bytes of a path kept as they are in the description; every other byte is %XX, so a path
+/// holds no space, comma, semicolon or parenthesis there, and names that are not UTF-8 survive.
+const PATH_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'.').remove(b'-').remove(b'_');
 
 /// The marker every provenance description starts with.
 pub const MARKER: &str = "AI-colorized by hued";
@@ -25,8 +32,13 @@ impl Provenance {
 
     /// The EXIF ImageDescription / TIFF ImageDescription text.
     pub fn description(&self) -> String {
+        use std::os::unix::ffi::OsStrExt;
+        let path = match &self.source_path {
+            Some(p) => format!("; original path {}", percent_encoding::percent_encode(p.as_os_str().as_bytes(), PATH_KEEP)),
+            None => String::new(),
+        };
         format!(
-            "{MARKER} {} (model {}, sha256 {}; original sha256 {}). Colors are the model's guess, not historical fact.",
+            "{MARKER} {} (model {}, sha256 {}; original sha256 {}{path}). Colors are the model's guess, not historical fact.",
             crate::VERSION,
             self.model_name,
             self.model_sha256,
@@ -36,12 +48,15 @@ impl Provenance {
 
     /// Reads the provenance back out of a description written by [`Provenance::description`].
     pub fn parse(description: &str) -> Option<Provenance> {
+        use std::os::unix::ffi::OsStringExt;
         let rest = &description[description.find(MARKER)?..];
         let field = |key: &str| -> Option<String> {
             let start = rest.find(key)? + key.len();
             Some(rest[start..].split([',', ';', ')', ' ']).next()?.to_string())
         };
-        Some(Provenance { model_name: field("(model ")?, model_sha256: field(", sha256 ")?, source_sha256: field("original sha256 ")? })
+        let source_path =
+            field("; original path ").map(|p| std::path::PathBuf::from(std::ffi::OsString::from_vec(percent_encoding::percent_decode_str(&p).collect())));
+        Some(Provenance { model_name: field("(model ")?, model_sha256: field(", sha256 ")?, source_sha256: field("original sha256 ")?, source_path })
     }
 }
 
@@ -142,12 +157,16 @@ mod tests {
     use super::*;
 
     fn prov() -> Provenance {
-        Provenance { model_name: "m1".into(), model_sha256: "ab12".into(), source_sha256: "cd34".into() }
+        Provenance { model_name: "m1".into(), model_sha256: "ab12".into(), source_sha256: "cd34".into(), source_path: None }
     }
 
     #[test]
     fn provenance_round_trips_through_its_description() {
+        use std::os::unix::ffi::OsStrExt;
         assert_eq!(Provenance::parse(&prov().description()), Some(prov()));
+        let odd = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b"/scans/box 1; (a),b/x\xff%20.tif"));
+        let with_path = Provenance { source_path: Some(odd), ..prov() };
+        assert_eq!(Provenance::parse(&with_path.description()), Some(with_path));
         assert_eq!(Provenance::parse("a plain description"), None);
     }
 

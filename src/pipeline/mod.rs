@@ -66,6 +66,16 @@ pub enum PipelineError {
         /// The whole budget.
         budget_mb: u64,
     },
+    /// The output's name holds a copy that hued made of another photo (two photos of one name
+    /// sent to one folder, by two shards or two runs): it is never overwritten nor taken as
+    /// up to date.
+    #[error("{} holds the copy of another photo ({original}): colorize them into different --out folders, or move that copy away", output.display())]
+    AnotherPhotosCopy {
+        /// The copy's path.
+        output: PathBuf,
+        /// The original that copy was made from, as its provenance records it.
+        original: String,
+    },
     /// The pipeline panicked (a bug): the photo is failed, the worker lives on.
     #[error("internal error (please report): {0}")]
     Panicked(String),
@@ -100,7 +110,12 @@ impl PipelineError {
             PipelineError::TooLarge { .. } | PipelineError::OverBudget { .. } => 413,
             PipelineError::Unsupported(_) => 415,
             PipelineError::Corrupt(_) => 422,
-            PipelineError::Read(_) | PipelineError::Model(_) | PipelineError::Encode(_) | PipelineError::Panicked(_) | PipelineError::Write { .. } => 500,
+            PipelineError::Read(_)
+            | PipelineError::Model(_)
+            | PipelineError::Encode(_)
+            | PipelineError::Panicked(_)
+            | PipelineError::Write { .. }
+            | PipelineError::AnotherPhotosCopy { .. } => 500,
         }
     }
 
@@ -221,6 +236,8 @@ struct Colorization {
 struct Decoded {
     photo: decode::Decoded,
     source_sha256: String,
+    /// The original's absolute path (none for an upload).
+    source_path: Option<PathBuf>,
     /// Keep a copy of the original that fits this size (comparison image, kiosk page).
     original_preview: Option<(u32, u32)>,
 }
@@ -233,7 +250,7 @@ fn colorize_decoded(
     hints: &[crate::hints::Hint],
     times: &mut StageTimes,
 ) -> Result<Outcome<Colorization>, PipelineError> {
-    let Decoded { photo: decoded, source_sha256, original_preview } = d;
+    let Decoded { photo: decoded, source_sha256, source_path, original_preview } = d;
     // Fault injection for the tests of the panic guards (debug builds only): a bug met by one
     // photo must fail that photo alone.
     #[cfg(debug_assertions)]
@@ -263,7 +280,7 @@ fn colorize_decoded(
     let colorized = recombine::recombine(&luma, &ab, s.vividness, sixteen_bit);
     drop(luma);
     times.recombine = t.elapsed();
-    let provenance = metadata::Provenance { model_name: model.manifest.name.clone(), model_sha256: model.sha256.clone(), source_sha256 };
+    let provenance = metadata::Provenance { model_name: model.manifest.name.clone(), model_sha256: model.sha256.clone(), source_sha256, source_path };
     Ok(Outcome::Done(Colorization { colorized, format, icc, exif, provenance, compare_source, _reservation: reservation }))
 }
 
@@ -278,8 +295,13 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
         }));
     }
     let s = &job.settings;
-    if !s.force && crate::sink::is_up_to_date(&job.input, &job.output) {
-        return Ok(Outcome::Skipped(SkipReason::UpToDate));
+    let source_path = std::fs::canonicalize(&job.input).ok().or_else(|| std::path::absolute(&job.input).ok());
+    match existing_copy(job, source_path.as_deref()) {
+        ExistingCopy::Another(original) => return Err(fail(PipelineError::AnotherPhotosCopy { output: job.output.clone(), original })),
+        ExistingCopy::Ours | ExistingCopy::Unknown if !s.force && crate::sink::is_up_to_date(&job.input, &job.output) => {
+            return Ok(Outcome::Skipped(SkipReason::UpToDate));
+        }
+        _ => {}
     }
     let mut times = StageTimes::default();
 
@@ -298,7 +320,7 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
     times.decode = t.elapsed();
 
     let original_preview = job.compare.is_some().then_some((encode::COMPARE_WIDTH, u32::MAX));
-    let c = match colorize_decoded(Decoded { photo: decoded, source_sha256, original_preview }, model, s, &job.hints, &mut times).map_err(fail)? {
+    let c = match colorize_decoded(Decoded { photo: decoded, source_sha256, source_path, original_preview }, model, s, &job.hints, &mut times).map_err(fail)? {
         Outcome::Done(c) => c,
         Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
     };
@@ -315,6 +337,41 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
     }
     times.encode = t.elapsed();
     Ok(Outcome::Done(Written { output: job.output.clone(), times, warning, source_sha256: c.provenance.source_sha256.clone() }))
+}
+
+/// What sits at a job's output name already.
+enum ExistingCopy {
+    /// Nothing.
+    Absent,
+    /// A copy hued made of this photo (its recorded path, or else its recorded hash, is this
+    /// original's).
+    Ours,
+    /// A file without hued's provenance (a BMP copy carries none; a TIFF over 64 MB is not
+    /// read): judged by its time alone, as before provenance was checked.
+    Unknown,
+    /// A copy hued made of another photo: the original it names.
+    Another(String),
+}
+
+/// Whose copy is at the job's output, by the provenance the copy carries. The original is
+/// hashed only when the recorded path is not its own (a share mounted elsewhere, a moved tree).
+fn existing_copy(job: &Job, source_path: Option<&Path>) -> ExistingCopy {
+    if std::fs::symlink_metadata(&job.output).is_err() {
+        return ExistingCopy::Absent;
+    }
+    let Some(theirs) = metadata::read_provenance(&job.output) else { return ExistingCopy::Unknown };
+    if theirs.source_path.is_some() && theirs.source_path.as_deref() == source_path {
+        return ExistingCopy::Ours;
+    }
+    match decode::open_regular(&job.input).and_then(crate::model::sha256_reader) {
+        Ok(ours) if ours == theirs.source_sha256 => ExistingCopy::Ours,
+        Ok(_) => ExistingCopy::Another(match theirs.source_path {
+            Some(p) => p.display().to_string(),
+            None => format!("original sha256 {}", theirs.source_sha256),
+        }),
+        // Unreadable now: the colorizing that follows reports why.
+        Err(_) => ExistingCopy::Unknown,
+    }
 }
 
 /// A photo colorized in memory (the kiosk page's uploads, which never touch the disk).
@@ -345,7 +402,7 @@ pub fn colorize_bytes(data: &[u8], model: &Model, s: &Settings, hints: &[crate::
     let decoded = decode::decode_bytes(data, s.max_megapixels)?;
     times.decode = t.elapsed();
     let original_preview = Some((preview_side, preview_side));
-    let c = match colorize_decoded(Decoded { photo: decoded, source_sha256, original_preview }, model, s, hints, &mut times)? {
+    let c = match colorize_decoded(Decoded { photo: decoded, source_sha256, source_path: None, original_preview }, model, s, hints, &mut times)? {
         Outcome::Done(c) => c,
         Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
     };

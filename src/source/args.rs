@@ -12,14 +12,44 @@ pub struct Rejected {
     pub reason: String,
     /// An error (the run fails) rather than a skip.
     pub is_error: bool,
+    /// The shard key of a path found in a walk (a broken link): only its shard reports it.
+    /// None: every shard reports it (a folder no shard can list).
+    pub key: Option<PathBuf>,
 }
 
-/// True when the file name looks like one hued wrote: `<stem><suffix>.<ext>`,
-/// a `.compare.jpg`, or a temporary.
-pub fn is_hued_output(path: &Path, suffix: &str) -> bool {
+/// True when the file name is one of hued's own by its form alone: a `.compare.jpg` or a
+/// temporary.
+fn is_hued_side_file(path: &Path) -> bool {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-    stem.ends_with(suffix) || stem.ends_with(".compare") || crate::sink::is_temp_name(&name)
+    stem.ends_with(".compare") || crate::sink::is_temp_name(&name)
+}
+
+/// True when the file name has the form of one of hued's outputs: `<stem><suffix>.<ext>`, a
+/// `.compare.jpg`, or a temporary. The daemon's watch filters events by this alone (cheap, on
+/// every event, and its scanners do not name photos so).
+pub fn has_hued_output_name(path: &Path, suffix: &str) -> bool {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    is_hued_side_file(path) || (!suffix.is_empty() && stem.ends_with(suffix))
+}
+
+/// True when the file is a colorized copy that hued made: a comparison sheet or temporary,
+/// or a `<stem><suffix>.<ext>` that carries hued's provenance or has its original
+/// `<stem>.<ext>` beside it (copies of BMPs carry no metadata). A photo that only has such a
+/// name (someone else's `old.colorized.jpg`) is a photo.
+pub fn is_hued_output(path: &Path, suffix: &str) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    if is_hued_side_file(path) {
+        return true;
+    }
+    let stem = path.file_stem().unwrap_or_default().as_bytes();
+    let Some(original_stem) = stem.strip_suffix(suffix.as_bytes()).filter(|s| !s.is_empty() && !suffix.is_empty()) else { return false };
+    let mut original = original_stem.to_vec();
+    if let Some(ext) = path.extension() {
+        original.push(b'.');
+        original.extend_from_slice(ext.as_bytes());
+    }
+    path.with_file_name(std::ffi::OsStr::from_bytes(&original)).exists() || crate::pipeline::metadata::read_provenance(path).is_some()
 }
 
 /// True when the extension is one hued reads.
@@ -37,6 +67,9 @@ pub enum Input {
         path: PathBuf,
         /// The shard key.
         key: PathBuf,
+        /// The folder below the folder argument it was found in ("" at its top), which
+        /// `--out` mirrors; None for a photo named by itself.
+        subfolder: Option<PathBuf>,
     },
     /// Not a photo to process.
     Rejected(Rejected),
@@ -113,13 +146,23 @@ pub fn stream<'a>(paths: &'a [PathBuf], listed: impl Iterator<Item = PathBuf> + 
             let errors = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
             let sink = errors.clone();
             let photo = move |p: &Path| has_image_extension(p) && !is_hued_output(p, suffix);
+            let root = path.clone();
             let unlistable = move |p: &Path, e: std::io::Error| {
-                sink.borrow_mut().push(Input::Rejected(Rejected { path: p.to_path_buf(), reason: format!("cannot list folder: {e}"), is_error: true }))
+                let rejected = if is_dangling_link(p) {
+                    // A link to nothing (a moved disk, a deleted folder): one input skipped,
+                    // reported by its own shard; not a folder that failed for every shard.
+                    let key = p.strip_prefix(&root).unwrap_or(p).to_path_buf();
+                    Rejected { path: p.to_path_buf(), reason: "a symbolic link to nothing: skipped".into(), is_error: false, key: Some(key) }
+                } else {
+                    Rejected { path: p.to_path_buf(), reason: format!("cannot list folder: {e}"), is_error: true, key: None }
+                };
+                sink.borrow_mut().push(Input::Rejected(rejected))
             };
             let root = path.clone();
             let found = super::walk::stream(path, recursive, super::walk::FolderLinks::Follow, super::walk::Hidden::Skip, photo, unlistable).map(move |p| {
                 let key = p.strip_prefix(&root).unwrap_or(&p).to_path_buf();
-                Input::Photo { path: p, key }
+                let subfolder = Some(key.parent().map(Path::to_path_buf).unwrap_or_default());
+                Input::Photo { path: p, key, subfolder }
             });
             // Listing errors are reported as they happen, between the photos (the walk calls
             // `unlistable` while it looks for the next photo; a last None drains the rest).
@@ -135,26 +178,75 @@ pub fn stream<'a>(paths: &'a [PathBuf], listed: impl Iterator<Item = PathBuf> + 
     given.chain(listed.map(move |p| single(p, suffix)))
 }
 
+/// A symbolic link whose target does not exist.
+fn is_dangling_link(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) && std::fs::metadata(p).is_err()
+}
+
 fn single(path: PathBuf, suffix: &str) -> Input {
     if is_hued_output(&path, suffix) {
-        Input::Rejected(Rejected { path, reason: "is a colorized copy made by hued".into(), is_error: false })
+        Input::Rejected(Rejected { path, reason: "is a colorized copy made by hued".into(), is_error: false, key: None })
     } else {
-        Input::Photo { key: path.clone(), path }
+        Input::Photo { key: path.clone(), path, subfolder: None }
     }
 }
 
+/// The longest entry of a list file, and the most bytes of empty entries in a row: a path is
+/// at most 4 KB; past this the file is not a list of paths (/dev/zero, a photo given by
+/// mistake), and reading on would take all memory or never end.
+pub const MAX_LIST_LINE: usize = 1 << 20;
+
 /// The paths of a list file (`--files-from`): one per line, or NUL-separated with `nul`.
-/// Empty entries are skipped; a line's trailing CR is dropped. Read as it goes.
-pub fn list_file(reader: impl std::io::BufRead, nul: bool) -> impl Iterator<Item = std::io::Result<PathBuf>> {
+/// Empty entries are skipped; a line's trailing CR is dropped. Read as it goes. An entry over
+/// [`MAX_LIST_LINE`] (or that many bytes without a path) is an error naming its line number,
+/// after which nothing more is read.
+pub fn list_file(mut reader: impl std::io::BufRead, nul: bool) -> impl Iterator<Item = std::io::Result<PathBuf>> {
+    use std::io::{BufRead, Read};
     use std::os::unix::ffi::OsStringExt;
-    reader.split(if nul { b'\0' } else { b'\n' }).filter_map(move |entry| match entry {
-        Ok(mut bytes) => {
+    let separator = if nul { b'\0' } else { b'\n' };
+    let (mut line, mut empty_run, mut empty_from, mut stopped) = (0usize, 0usize, 0usize, false);
+    std::iter::from_fn(move || {
+        while !stopped {
+            let mut bytes = Vec::new();
+            line += 1;
+            let n = match (&mut reader).take(MAX_LIST_LINE as u64 + 1).read_until(separator, &mut bytes) {
+                Ok(n) => n,
+                Err(e) => {
+                    stopped = true;
+                    return Some(Err(e));
+                }
+            };
+            if n == 0 {
+                return None;
+            }
+            if bytes.len() > MAX_LIST_LINE && bytes.last() != Some(&separator) {
+                stopped = true;
+                return Some(Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("line {line} is longer than 1 MiB: not a list of paths"))));
+            }
+            if bytes.last() == Some(&separator) {
+                bytes.pop();
+            }
             if !nul && bytes.last() == Some(&b'\r') {
                 bytes.pop();
             }
-            (!bytes.is_empty()).then(|| Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes))))
+            if bytes.is_empty() {
+                if empty_run == 0 {
+                    empty_from = line;
+                }
+                empty_run += n;
+                if empty_run > MAX_LIST_LINE {
+                    stopped = true;
+                    return Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("line {empty_from} starts more than 1 MiB of empty entries: not a list of paths"),
+                    )));
+                }
+                continue;
+            }
+            empty_run = 0;
+            return Some(Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes))));
         }
-        Err(e) => Some(Err(e)),
+        None
     })
 }
 
@@ -231,5 +323,15 @@ mod tests {
         assert_eq!(lines, [PathBuf::from("a.jpg"), PathBuf::from("b c.tif")]);
         let nul: Vec<PathBuf> = list_file(&b"new\nline.jpg\0d.png\0"[..], true).map(Result::unwrap).collect();
         assert_eq!(nul, [PathBuf::from("new\nline.jpg"), PathBuf::from("d.png")]);
+        // An over-long line, and a run of empty entries, are errors naming where they start.
+        let mut long = b"a.jpg\n\n".to_vec();
+        long.extend(std::iter::repeat_n(b'x', MAX_LIST_LINE + 5));
+        let read: Vec<_> = list_file(&long[..], false).collect();
+        assert_eq!(read.len(), 2);
+        assert!(read[1].as_ref().unwrap_err().to_string().contains("line 3 is longer than 1 MiB"));
+        let zeros = vec![0u8; MAX_LIST_LINE + 2];
+        let read: Vec<_> = list_file(&zeros[..], true).collect();
+        assert_eq!(read.len(), 1);
+        assert!(read[0].as_ref().unwrap_err().to_string().contains("line 1 starts more than 1 MiB of empty"));
     }
 }

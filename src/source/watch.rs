@@ -4,7 +4,7 @@
 
 use super::{Arrival, SourceEvent};
 use crate::config::WatchConfig;
-use crate::source::args::{has_image_extension, is_hued_output};
+use crate::source::args::{has_hued_output_name, has_image_extension};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ impl FileFilter {
         if name.starts_with('.') || name.ends_with('~') || name.ends_with(".tmp") || name.ends_with(".part") {
             return false;
         }
-        if is_hued_output(path, &self.suffix) || self.exclude.is_match(name.as_ref()) {
+        if has_hued_output_name(path, &self.suffix) || self.exclude.is_match(name.as_ref()) {
             return false;
         }
         match &self.include {
