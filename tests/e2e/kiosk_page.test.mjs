@@ -170,6 +170,28 @@ try {
   await kiosk.waitForFunction(() => document.getElementById('kiosk-after').naturalWidth > 0 && document.getElementById('kiosk-before').naturalWidth > 0);
   assert.equal(await kiosk.textContent('#kiosk-name'), 'scan-0001.jpg');
   await kiosk.screenshot({ path: path.join(root, 'kiosk.png') });
+  // The pair fills its screen: the box around both drawn images (object-fit and the computed
+  // object-position taken into account) is vertically centered within 5 % and uses at least
+  // 80 % of the width or the height, on landscape and portrait screens.
+  for (const [width, height] of [[1280, 900], [1920, 1080], [1080, 1920]]) {
+    await kiosk.setViewportSize({ width, height });
+    const box = await kiosk.evaluate(() => {
+      const drawn = (img) => {
+        const r = img.getBoundingClientRect();
+        const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
+        const [w, h] = [img.naturalWidth * s, img.naturalHeight * s];
+        const [px, py] = getComputedStyle(img).objectPosition.split(' ').map((v) => parseFloat(v) / 100);
+        return { x0: r.left + (r.width - w) * px, y0: r.top + (r.height - h) * py, x1: r.left + (r.width - w) * px + w, y1: r.top + (r.height - h) * py + h };
+      };
+      const [a, b] = [drawn(document.getElementById('kiosk-before')), drawn(document.getElementById('kiosk-after'))];
+      return { x0: Math.min(a.x0, b.x0), y0: Math.min(a.y0, b.y0), x1: Math.max(a.x1, b.x1), y1: Math.max(a.y1, b.y1) };
+    });
+    const centerOff = Math.abs((box.y0 + box.y1) / 2 - height / 2) / height;
+    const used = Math.max((box.x1 - box.x0) / width, (box.y1 - box.y0) / height);
+    assert.ok(centerOff <= 0.05, `kiosk ${width}x${height}: the pair's center is ${(100 * centerOff).toFixed(1)} % off the middle (${JSON.stringify(box)})`);
+    assert.ok(used >= 0.8, `kiosk ${width}x${height}: the pair uses ${(100 * used).toFixed(0)} % of the screen (${JSON.stringify(box)})`);
+    await kiosk.screenshot({ path: path.join(root, `kiosk-${width}x${height}.png`) });
+  }
   await page.screenshot({ path: path.join(root, 'page.png'), fullPage: true });
 
   assert.deepEqual(consoleErrors.filter((e) => !/status of 4\d\d/.test(e)), [], 'no script errors');
