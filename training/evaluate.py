@@ -242,6 +242,12 @@ def evaluate(model, files, vividness=1.0, sheet=None, sheet_n=24, n_hints=0, kin
         if sheet and i < sheet_n:
             tiles.append(np.concatenate([gray_u8, pred_u8, truth], 1))
 
+    return aggregate(per, files, kinds, tiles, sheet)
+
+
+def aggregate(per, files, kinds=None, tiles=(), sheet=None):
+    """Per-photo results (name, hued metrics, hued counts, gray metrics, gray counts, truth
+    colorfulness) -> means overall and per kind; writes the contact sheet where asked."""
     def agg(items):
         return summarize({'hued': [p[1] for p in items], 'gray': [p[3] for p in items]},
                          {'hued': [p[2] for p in items], 'gray': [p[4] for p in items]}, [p[5] for p in items])
@@ -256,6 +262,44 @@ def evaluate(model, files, vividness=1.0, sheet=None, sheet_n=24, n_hints=0, kin
     if sheet:
         write_sheet(tiles, sheet)
     return mean
+
+
+def evaluate_hued(hued, model, files, extra=(), sheet=None, sheet_n=24, kinds=None, workdir=None):
+    """The same metrics, measured through the real `hued colorize` (the folded graph tract runs,
+    the guided upsampling, levels auto): each photo turned gray (its L as an 8-bit gray PNG),
+    colorized by `hued colorize --model MODEL [extra]`, and the gray baseline through the same
+    command at `--vividness 0 --levels off`."""
+    import subprocess
+    import tempfile
+    work = workdir or tempfile.mkdtemp(prefix='hued-eval-')
+    src, out, base = (os.path.join(work, d) for d in ('in', 'out', 'gray'))
+    for d in (src, out, base):
+        os.makedirs(d, exist_ok=True)
+    truths = {}
+    for f in files:
+        truth = np.asarray(load_rgb(f))
+        lab = rgb_to_lab(truth.astype(np.float32) / 255.0)
+        L = lab[..., 0]
+        gray = lab_to_rgb(np.stack([L, np.zeros_like(L), np.zeros_like(L)], -1))
+        name = os.path.splitext(os.path.basename(f))[0] + '.png'
+        Image.fromarray(np.clip(gray[..., 1] * 255 + 0.5, 0, 255).astype(np.uint8), 'L').save(os.path.join(src, name))
+        truths[name] = (os.path.basename(f), truth, lab)
+    for folder, flags in ((out, list(extra)), (base, ['--vividness', '0', '--levels', 'off'])):
+        cmd = [hued, 'colorize', '--force', '--model', model, '--out', folder, *flags, src]
+        r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'RUST_LOG': 'warn'})
+        if r.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    per, tiles = [], []
+    for i, (name, (orig, truth, lab)) in enumerate(sorted(truths.items())):
+        stem = os.path.splitext(name)[0]
+        pred = np.asarray(Image.open(os.path.join(out, stem + '.colorized.png')).convert('RGB'), dtype=np.float32) / 255.0
+        gray = np.asarray(Image.open(os.path.join(base, stem + '.colorized.png')).convert('RGB'), dtype=np.float32) / 255.0
+        m, pred_u8, c = measure(pred, truth, lab)
+        g, gray_u8, gc = measure(gray, truth, lab)
+        per.append((orig, m, c, g, gc, colorfulness(truth)))
+        if sheet and i < sheet_n:
+            tiles.append(np.concatenate([gray_u8, pred_u8, truth], 1))
+    return aggregate(per, files, kinds, tiles, sheet)
 
 
 def write_sheet(tiles, path, width=3 * 256):
@@ -305,11 +349,19 @@ def main():
     ap.add_argument('--out', default='eval')
     ap.add_argument('--vividness', type=float, default=1.0)
     ap.add_argument('--hints', type=int, default=0, help='give the model this many true-color hints per photo')
+    ap.add_argument('--hued', help='measure through this hued binary (`hued colorize`, no flags but --vividness where given; '
+                    '--model is then its manifest .toml or .onnx), not through onnxruntime')
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    mean = evaluate(OnnxColorizer(args.model), list_images(args.photos), args.vividness,
-                    sheet=os.path.join(args.out, 'contact_sheet.png'), n_hints=args.hints)
-    md = markdown(mean, f"{os.path.basename(args.model)} on {args.photos} (vividness {args.vividness}, {args.hints} hints)")
+    sheet = os.path.join(args.out, 'contact_sheet.png')
+    if args.hued:
+        extra = ['--vividness', str(args.vividness)] if args.vividness != 1.0 else []
+        mean = evaluate_hued(args.hued, args.model, list_images(args.photos), extra, sheet=sheet)
+        title = f"{os.path.basename(args.model)} through {os.path.basename(args.hued)} colorize on {args.photos} ({' '.join(extra) or 'no flags'})"
+    else:
+        mean = evaluate(OnnxColorizer(args.model), list_images(args.photos), args.vividness, sheet=sheet, n_hints=args.hints)
+        title = f"{os.path.basename(args.model)} on {args.photos} (vividness {args.vividness}, {args.hints} hints)"
+    md = markdown(mean, title)
     open(os.path.join(args.out, 'metrics.md'), 'w').write(md)
     json.dump(mean, open(os.path.join(args.out, 'metrics.json'), 'w'), indent=1)
     print(md)
