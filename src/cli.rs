@@ -446,8 +446,10 @@ fn colorize(a: ColorizeArgs) -> Exit {
     let run = Run { target: &target, suffix: &c.suffix, settings: &settings, model: &model, hints: &a.hints, shard, run_id: crate::report::new_run_id() };
     let list_error = std::cell::RefCell::new(None);
     let listed = listed.map_while(|r| r.map_err(|e| *list_error.borrow_mut() = Some(e)).ok());
-    let summary = run.all(args::stream(&a.paths, listed, a.recursive, &c.suffix), report.as_mut());
-    summary.print();
+    let summary = run.all(args::stream(&a.paths, listed, a.recursive), report.as_mut());
+    // With the report on standard output, the summary goes to standard error: the report stays
+    // JSON lines only.
+    summary.print(a.report.as_deref().is_some_and(|r| r.as_os_str() == "-"));
     let mut exit = if summary.failed.is_empty() { Exit::Success } else { Exit::Failed };
     if let Some(e) = list_error.into_inner() {
         let list = a.files_from.as_deref().unwrap_or(Path::new("-"));
@@ -490,6 +492,8 @@ impl Run<'_> {
         // Output folders already swept of the temporaries of dead runs (a SIGKILL, a node that
         // went down): each once, before this run first writes there.
         let mut swept: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+        // The files taken so far, by device and inode.
+        let mut seen: std::collections::HashMap<(u64, u64), PathBuf> = std::collections::HashMap::new();
         for input in inputs {
             let (path, key, subfolder) = match input {
                 args::Input::Rejected(r) => {
@@ -501,6 +505,9 @@ impl Run<'_> {
                     } else if r.key.is_some() {
                         bar.suspend(|| log::warn!("{}: {}", r.path.display(), r.reason));
                     }
+                    if !r.is_input {
+                        continue;
+                    }
                     self.record(&mut report, &mut summary, &r.path, if r.is_error { "failed" } else { "skipped" }, Some(&r.reason), None, 0);
                     if r.is_error { &mut summary.failed } else { &mut summary.skipped }.push((r.path, r.reason));
                     continue;
@@ -508,6 +515,27 @@ impl Run<'_> {
                 args::Input::Photo { path, key, subfolder } => (path, key, subfolder),
             };
             if self.shard.is_some_and(|s| !s.takes(&key)) {
+                continue;
+            }
+            if args::is_hued_output(&path, self.suffix) {
+                // hued's own copy: passed over in a folder, a skip when named.
+                if subfolder.is_none() {
+                    let reason = "is a colorized copy made by hued".to_string();
+                    self.record(&mut report, &mut summary, &path, "skipped", Some(&reason), None, 0);
+                    summary.skipped.push((path, reason));
+                }
+                continue;
+            }
+            // One photo reached twice (listed twice, spelled two ways, or through a link to
+            // a folder): one input, colorized once.
+            if let Some(first) = identity(&path).and_then(|id| match seen.entry(id) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(e.get().clone()),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(path.clone());
+                    None
+                }
+            }) {
+                summary.skipped.push((path, format!("listed more than once (as {})", first.display())));
                 continue;
             }
             bar.set_message(path.display().to_string());
@@ -537,12 +565,6 @@ impl Run<'_> {
                 swept.insert(folder);
             }
             if let Some(first) = claimed.get(&job.output) {
-                if same_file(first, &path) {
-                    // One photo listed twice, or spelled two ways (d//a.png): one input, whose
-                    // report line is the first one's.
-                    summary.skipped.push((path, format!("listed more than once (as {})", first.display())));
-                    continue;
-                }
                 let reason =
                     format!("its copy {} would overwrite the copy of {}: colorize them into different --out folders", job.output.display(), first.display());
                 bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
@@ -664,24 +686,26 @@ struct Summary {
 }
 
 impl Summary {
-    fn print(&self) {
-        say!("{} done, {} skipped, {} failed", self.done, self.skipped.len(), self.failed.len());
+    fn print(&self, to_stderr: bool) {
+        let mut text = format!("{} done, {} skipped, {} failed\n", self.done, self.skipped.len(), self.failed.len());
         for (p, r) in &self.skipped {
-            say!("  skipped {}: {r}", p.display());
+            text += &format!("  skipped {}: {r}\n", p.display());
         }
         for (p, r) in &self.failed {
-            say!("  failed  {}: {r}", p.display());
+            text += &format!("  failed  {}: {r}\n", p.display());
+        }
+        if to_stderr {
+            say_err!("{}", text.trim_end());
+        } else {
+            say!("{}", text.trim_end());
         }
     }
 }
 
-/// Whether two paths name one file (same device and inode).
-fn same_file(a: &Path, b: &Path) -> bool {
+/// A file's device and inode: what tells one file reached by two paths.
+fn identity(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => a == b,
-    }
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// SIGTERM (Slurm at a job's time limit, preemption, `kill`) or SIGINT (Ctrl-C) stops a

@@ -231,7 +231,9 @@ pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
     let mut runs: HashSet<String> = HashSet::new();
     let mut t = Totals::default();
     for file in files {
-        let mut reader = std::io::BufReader::new(std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot read report {}: {e}", file.display()))?);
+        // Regular files only: a device (/dev/zero) or a FIFO has no end to read to.
+        let opened = crate::pipeline::decode::open_regular(file).map_err(|e| anyhow::anyhow!("cannot read report {}: {e}", file.display()))?;
+        let mut reader = std::io::BufReader::new(opened);
         let read_error = |e: std::io::Error| anyhow::anyhow!("cannot read report {}: {e}", file.display());
         let mut line = Vec::new();
         loop {

@@ -66,7 +66,8 @@ fn temp_owner(name: &str) -> Option<(u32, bool)> {
 }
 
 /// Eight hex digits that tell this machine since its boot from any other (and from itself
-/// before a reboot): a hash of the host name and the kernel's boot id. A temporary file tagged
+/// before a reboot): a hash of the host name, the kernel's boot id and the process-id
+/// namespace. A temporary file tagged
 /// with it whose process is gone was left by a crash here and can be removed at once; one of
 /// another machine (a share written by several stations) only once it has aged.
 fn host_tag() -> &'static str {
@@ -74,7 +75,14 @@ fn host_tag() -> &'static str {
     TAG.get_or_init(|| {
         use sha2::{Digest, Sha256};
         let read = |p: &str| std::fs::read(p).unwrap_or_default();
-        let digest = Sha256::new().chain_update(read("/proc/sys/kernel/hostname")).chain_update(read("/proc/sys/kernel/random/boot_id")).finalize();
+        // The process-id namespace too: containers that share the host name and boot (host
+        // networking) each count their processes apart.
+        let pid_namespace = std::fs::read_link("/proc/self/ns/pid").map(|l| l.into_os_string().into_encoded_bytes()).unwrap_or_default();
+        let digest = Sha256::new()
+            .chain_update(read("/proc/sys/kernel/hostname"))
+            .chain_update(read("/proc/sys/kernel/random/boot_id"))
+            .chain_update(pid_namespace)
+            .finalize();
         digest[..4].iter().map(|b| format!("{b:02x}")).collect()
     })
 }
@@ -140,9 +148,31 @@ impl AtomicFile {
 
     /// Flushes, fsyncs and renames the file into place. On any error the temporary file is
     /// removed (a full disk must not fill up further with each retry).
-    pub fn commit(mut self) -> io::Result<PathBuf> {
+    pub fn commit(self) -> io::Result<PathBuf> {
+        self.place(None)
+    }
+
+    /// [`AtomicFile::commit`], but a file that appears at the destination meanwhile (another
+    /// process placing its own file there) is replaced only if `may_replace` says so; if not,
+    /// the temporary is removed and the error is `AlreadyExists`. Where the file system cannot
+    /// rename without replacing (some network shares), it replaces, as `commit` does.
+    pub fn commit_unless_taken(self, may_replace: &dyn Fn(&Path) -> bool) -> io::Result<PathBuf> {
+        self.place(Some(may_replace))
+    }
+
+    fn place(mut self, may_replace: Option<&dyn Fn(&Path) -> bool>) -> io::Result<PathBuf> {
         let writer = self.writer.take().expect("commit once");
-        let placed = writer.into_inner().map_err(|e| e.into_error()).and_then(|file| file.sync_all()).and_then(|()| std::fs::rename(&self.temp, &self.dest));
+        let placed = writer.into_inner().map_err(|e| e.into_error()).and_then(|file| file.sync_all()).and_then(|()| match may_replace {
+            None => std::fs::rename(&self.temp, &self.dest),
+            Some(may_replace) => match rename_no_replace(&self.temp, &self.dest) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match may_replace(&self.dest) {
+                    true => std::fs::rename(&self.temp, &self.dest),
+                    false => Err(e),
+                },
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)) => std::fs::rename(&self.temp, &self.dest),
+                done => done,
+            },
+        });
         if let Err(e) = placed {
             let _ = std::fs::remove_file(&self.temp);
             forget_live_temp(&self.temp);
@@ -156,6 +186,21 @@ impl AtomicFile {
             }
         }
         Ok(std::mem::take(&mut self.dest))
+    }
+}
+
+/// rename(2) that fails with EEXIST instead of replacing a file at `to` (Linux renameat2
+/// with RENAME_NOREPLACE, called directly: glibc has a wrapper only from 2.28).
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let (from, to) = (std::ffi::CString::new(from.as_os_str().as_bytes())?, std::ffi::CString::new(to.as_os_str().as_bytes())?);
+    const RENAME_NOREPLACE: libc::c_uint = 1;
+    // SAFETY: two valid NUL-terminated paths, relative to the working directory.
+    let r = unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), RENAME_NOREPLACE) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 

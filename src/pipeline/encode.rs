@@ -39,7 +39,24 @@ pub fn encode<W: Write + Seek>(
 ) -> anyhow::Result<Option<String>> {
     let EncodeOptions { jpeg_quality, compression } = options;
     let icc = icc_for_rgb_output(meta.icc);
-    let (exif, warning) = exif_for_output(meta.exif, meta.provenance);
+    let (mut exif, mut warning) = exif_for_output(meta.exif, meta.provenance);
+    if format == ImageFormat::Jpeg && exif.len() > JPEG_EXIF_MAX {
+        // A JPEG segment holds at most 64 KB: a large original block plus a long recorded path
+        // does not fit. The path goes first (the hash still identifies the original), then the
+        // original's fields; the copy is written either way.
+        let provenance = Provenance { source_path: None, ..meta.provenance.clone() };
+        let (without_path, read_warning) = exif_for_output(meta.exif, &provenance);
+        (exif, warning) = if without_path.len() <= JPEG_EXIF_MAX {
+            let note = "the original's path was left out of the provenance: with the original's EXIF it would not fit a JPEG segment";
+            (without_path, Some(read_warning.map_or(note.to_string(), |w| format!("{w}; {note}"))))
+        } else {
+            let bytes = meta.exif.map_or(0, <[u8]>::len);
+            (
+                exif_for_output(None, &provenance).0,
+                Some(format!("the original's EXIF block ({bytes} bytes) does not fit a JPEG segment; only the provenance was written")),
+            )
+        };
+    }
     let (w, h) = image.dimensions();
     // JPEG, BMP and WebP hold 8 bits per channel; PNG and TIFF keep 16-bit originals 16-bit.
     let eight;
@@ -86,6 +103,9 @@ pub fn encode<W: Write + Seek>(
     }
     Ok(warning)
 }
+
+/// The largest EXIF block a JPEG APP1 segment holds (65533 bytes less "Exif\0\0").
+const JPEG_EXIF_MAX: usize = 65533 - 6;
 
 /// JPEG through the `jpeg-encoder` crate: AVX2 where the CPU has it, and about 3x faster than
 /// image's encoder without it (README, "Performance"). Chroma is subsampled 4:2:0 like most

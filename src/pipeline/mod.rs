@@ -297,7 +297,12 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
     let s = &job.settings;
     let source_path = std::fs::canonicalize(&job.input).ok().or_else(|| std::path::absolute(&job.input).ok());
     match existing_copy(job, source_path.as_deref()) {
-        ExistingCopy::Another(original) => return Err(fail(PipelineError::AnotherPhotosCopy { output: job.output.clone(), original })),
+        // A copy whose recorded original is gone from this machine (a moved tree, a share
+        // mounted elsewhere) may be another photo's: only --force replaces it.
+        ExistingCopy::Another { original, gone } if !(gone && s.force) => {
+            let original = if gone { format!("{original}, which is not here: --force replaces that copy") } else { original };
+            return Err(fail(PipelineError::AnotherPhotosCopy { output: job.output.clone(), original }));
+        }
         ExistingCopy::Ours | ExistingCopy::Unknown if !s.force && crate::sink::is_up_to_date(&job.input, &job.output) => {
             return Ok(Outcome::Skipped(SkipReason::UpToDate));
         }
@@ -320,16 +325,35 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
     times.decode = t.elapsed();
 
     let original_preview = job.compare.is_some().then_some((encode::COMPARE_WIDTH, u32::MAX));
-    let c = match colorize_decoded(Decoded { photo: decoded, source_sha256, source_path, original_preview }, model, s, &job.hints, &mut times).map_err(fail)? {
-        Outcome::Done(c) => c,
-        Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
-    };
+    let c =
+        match colorize_decoded(Decoded { photo: decoded, source_sha256, source_path: source_path.clone(), original_preview }, model, s, &job.hints, &mut times)
+            .map_err(fail)?
+        {
+            Outcome::Done(c) => c,
+            Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
+        };
 
     let t = Instant::now();
     let meta = encode::OutputMetadata { icc: c.icc.as_deref(), exif: c.exif.as_deref(), provenance: &c.provenance };
-    let warning = write_output(&job.output, |w| encode::encode(&c.colorized, c.format, &meta, s.encode_options(), w)).map_err(fail)?;
+    // Another run may have placed a copy at this name since it was checked (two shards, two
+    // photos of one name): that copy is replaced only if it is this photo's.
+    let may_replace = |_: &Path| match existing_copy(job, source_path.as_deref()) {
+        ExistingCopy::Another { gone, .. } => gone && s.force,
+        _ => true,
+    };
+    let warning =
+        write_output(&job.output, Some(&may_replace), |w| encode::encode(&c.colorized, c.format, &meta, s.encode_options(), w)).map_err(|e| match e {
+            PipelineError::Write { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                let original = match existing_copy(job, source_path.as_deref()) {
+                    ExistingCopy::Another { original, .. } => original,
+                    _ => "written by another run meanwhile".to_string(),
+                };
+                fail(PipelineError::AnotherPhotosCopy { output: job.output.clone(), original })
+            }
+            e => fail(e),
+        })?;
     if let (Some(path), Some(original)) = (&job.compare, &c.compare_source) {
-        write_output(path, |w| {
+        write_output(path, None, |w| {
             encode::encode_compare(original, &c.colorized, w)?;
             Ok(None)
         })
@@ -349,8 +373,14 @@ enum ExistingCopy {
     /// A file without hued's provenance (a BMP copy carries none; a TIFF over 64 MB is not
     /// read): judged by its time alone, as before provenance was checked.
     Unknown,
-    /// A copy hued made of another photo: the original it names.
-    Another(String),
+    /// A copy hued made of another photo: the original it names, and whether that original's
+    /// recorded path is missing on this machine.
+    Another {
+        /// The recorded original.
+        original: String,
+        /// Its recorded path does not exist here.
+        gone: bool,
+    },
 }
 
 /// Whose copy is at the job's output, by the provenance the copy carries. The original is
@@ -365,10 +395,10 @@ fn existing_copy(job: &Job, source_path: Option<&Path>) -> ExistingCopy {
     }
     match decode::open_regular(&job.input).and_then(crate::model::sha256_reader) {
         Ok(ours) if ours == theirs.source_sha256 => ExistingCopy::Ours,
-        Ok(_) => ExistingCopy::Another(match theirs.source_path {
-            Some(p) => p.display().to_string(),
-            None => format!("original sha256 {}", theirs.source_sha256),
-        }),
+        Ok(_) => match theirs.source_path {
+            Some(p) => ExistingCopy::Another { gone: std::fs::symlink_metadata(&p).is_err(), original: p.display().to_string() },
+            None => ExistingCopy::Another { original: format!("original sha256 {}", theirs.source_sha256), gone: false },
+        },
         // Unreadable now: the colorizing that follows reports why.
         Err(_) => ExistingCopy::Unknown,
     }
@@ -417,8 +447,14 @@ pub fn colorize_bytes(data: &[u8], model: &Model, s: &Settings, hints: &[crate::
     Ok(Outcome::Done(InMemory { bytes: out.into_inner(), format: c.format, width, height, times, before_preview, after_preview }))
 }
 
-/// Encodes into an [`AtomicFile`] at `path`; nothing is left behind on failure.
-fn write_output(path: &Path, encode: impl FnOnce(&mut AtomicFile) -> anyhow::Result<Option<String>>) -> Result<Option<String>, PipelineError> {
+/// Encodes into an [`AtomicFile`] at `path`; nothing is left behind on failure. With
+/// `may_replace`, a file placed at `path` by someone else meanwhile is replaced only if it
+/// says so (else a `Write` error of kind `AlreadyExists`).
+fn write_output(
+    path: &Path,
+    may_replace: Option<&dyn Fn(&Path) -> bool>,
+    encode: impl FnOnce(&mut AtomicFile) -> anyhow::Result<Option<String>>,
+) -> Result<Option<String>, PipelineError> {
     let write_err = |source| PipelineError::Write { path: path.to_path_buf(), source };
     let mut file = AtomicFile::create(path).map_err(write_err)?;
     let warning = encode(&mut file).map_err(|e| match e.downcast::<std::io::Error>() {
@@ -429,7 +465,11 @@ fn write_output(path: &Path, encode: impl FnOnce(&mut AtomicFile) -> anyhow::Res
             Err(e) => PipelineError::Encode(e),
         },
     })?;
-    file.commit().map_err(write_err)?;
+    match may_replace {
+        Some(may_replace) => file.commit_unless_taken(may_replace),
+        None => file.commit(),
+    }
+    .map_err(write_err)?;
     Ok(warning)
 }
 

@@ -15,6 +15,9 @@ pub struct Rejected {
     /// The shard key of a path found in a walk (a broken link): only its shard reports it.
     /// None: every shard reports it (a folder no shard can list).
     pub key: Option<PathBuf>,
+    /// An input of the run, with a report line; false for a warning only (a broken link that
+    /// is not named like a photo: it may have been a folder, or anything).
+    pub is_input: bool,
 }
 
 /// True when the file name is one of hued's own by its form alone: a `.compare.jpg` or a
@@ -44,6 +47,10 @@ pub fn is_hued_output(path: &Path, suffix: &str) -> bool {
     }
     let stem = path.file_stem().unwrap_or_default().as_bytes();
     let Some(original_stem) = stem.strip_suffix(suffix.as_bytes()).filter(|s| !s.is_empty() && !suffix.is_empty()) else { return false };
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("bmp")) {
+        // A BMP has no place for metadata: its name is all there is to tell.
+        return true;
+    }
     let mut original = original_stem.to_vec();
     if let Some(ext) = path.extension() {
         original.push(b'.');
@@ -140,21 +147,32 @@ impl Shard {
 /// Streams the inputs of `paths` (folders walked as they are read, one level unless
 /// `recursive`) followed by those of a list file's `listed` paths. Nothing is collected: a
 /// walk of a million files holds only the folders being walked.
-pub fn stream<'a>(paths: &'a [PathBuf], listed: impl Iterator<Item = PathBuf> + 'a, recursive: bool, suffix: &'a str) -> impl Iterator<Item = Input> + 'a {
+pub fn stream<'a>(paths: &'a [PathBuf], listed: impl Iterator<Item = PathBuf> + 'a, recursive: bool) -> impl Iterator<Item = Input> + 'a {
     let given = paths.iter().flat_map(move |path| -> Box<dyn Iterator<Item = Input> + 'a> {
         if path.is_dir() {
             let errors = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
             let sink = errors.clone();
-            let photo = move |p: &Path| has_image_extension(p) && !is_hued_output(p, suffix);
+            // Only the names that are hued's by their form are left out here; whether a
+            // `<stem><suffix>.<ext>` is hued's copy (reading its metadata) is asked later, of
+            // the inputs of this shard only.
+            let photo = move |p: &Path| has_image_extension(p) && !is_hued_side_file(p);
             let root = path.clone();
             let unlistable = move |p: &Path, e: std::io::Error| {
                 let rejected = if is_dangling_link(p) {
-                    // A link to nothing (a moved disk, a deleted folder): one input skipped,
-                    // reported by its own shard; not a folder that failed for every shard.
+                    // A link to nothing (a moved disk, a deleted folder): reported once, by its
+                    // own shard; not a folder that failed for every shard. Named like a photo,
+                    // it is an input skipped; otherwise a warning; hidden (an editor's lock
+                    // link), nothing.
+                    let name = p.file_name().unwrap_or_default().as_encoded_bytes();
+                    if name.starts_with(b".") {
+                        return;
+                    }
                     let key = p.strip_prefix(&root).unwrap_or(p).to_path_buf();
-                    Rejected { path: p.to_path_buf(), reason: "a symbolic link to nothing: skipped".into(), is_error: false, key: Some(key) }
+                    let is_input = has_image_extension(p);
+                    let reason = if is_input { "a symbolic link to nothing: skipped" } else { "a symbolic link to nothing: not followed" };
+                    Rejected { path: p.to_path_buf(), reason: reason.into(), is_error: false, key: Some(key), is_input }
                 } else {
-                    Rejected { path: p.to_path_buf(), reason: format!("cannot list folder: {e}"), is_error: true, key: None }
+                    Rejected { path: p.to_path_buf(), reason: format!("cannot list folder: {e}"), is_error: true, key: None, is_input: true }
                 };
                 sink.borrow_mut().push(Input::Rejected(rejected))
             };
@@ -172,10 +190,10 @@ pub fn stream<'a>(paths: &'a [PathBuf], listed: impl Iterator<Item = PathBuf> + 
                 out
             }))
         } else {
-            Box::new(std::iter::once(single(path.clone(), suffix)))
+            Box::new(std::iter::once(single(path.clone())))
         }
     });
-    given.chain(listed.map(move |p| single(p, suffix)))
+    given.chain(listed.map(single))
 }
 
 /// A symbolic link whose target does not exist.
@@ -183,9 +201,11 @@ fn is_dangling_link(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) && std::fs::metadata(p).is_err()
 }
 
-fn single(path: PathBuf, suffix: &str) -> Input {
-    if is_hued_output(&path, suffix) {
-        Input::Rejected(Rejected { path, reason: "is a colorized copy made by hued".into(), is_error: false, key: None })
+/// A photo named by itself. Whether a `<stem><suffix>.<ext>` is hued's copy is asked later,
+/// with the other inputs of its shard.
+fn single(path: PathBuf) -> Input {
+    if is_hued_side_file(&path) {
+        Input::Rejected(Rejected { path, reason: "is a colorized copy made by hued".into(), is_error: false, key: None, is_input: true })
     } else {
         Input::Photo { key: path.clone(), path, subfolder: None }
     }
