@@ -458,7 +458,8 @@ fn bmp_copies_inside_the_walked_folder_are_not_colorized_again() {
     assert!(!root.join("col/col").exists(), "a copy was colorized again");
 }
 
-/// A deep path recorded in a JPEG whose original EXIF is large: the copy is still written.
+/// A deep path recorded in a JPEG whose original EXIF is large: the copy is still written
+/// (the path once went into the EXIF block, over a JPEG segment's 64 KB).
 #[test]
 fn a_long_path_and_a_large_exif_block_still_give_a_jpeg_copy() {
     let dir = tempfile::tempdir().unwrap();
@@ -481,7 +482,6 @@ fn a_long_path_and_a_large_exif_block_still_give_a_jpeg_copy() {
     fs::write(&photo, &jpeg).unwrap();
     let o = colorize(&[], &[&photo]);
     assert!(o.status.success() && stdout(&o).starts_with("1 done"), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("left out of the provenance"), "{}", String::from_utf8_lossy(&o.stderr));
     let prov = hued::pipeline::metadata::read_provenance(&deep.join("scan.colorized.jpg")).unwrap();
     assert_eq!(prov.source_sha256, hash(&photo));
 }

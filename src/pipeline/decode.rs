@@ -16,6 +16,11 @@ pub struct Decoded {
     pub icc: Option<Vec<u8>>,
     /// The raw EXIF block (TIFF structure, no "Exif\0\0" prefix), if any and readable.
     pub exif: Option<Vec<u8>>,
+    /// The XMP packet, if any (JPEG, PNG, TIFF, WebP).
+    pub xmp: Option<Vec<u8>>,
+    /// The JPEG's Photoshop image resources (APP13 after "Photoshop 3.0\0": IPTC-IIM and the
+    /// rest), if any.
+    pub iptc: Option<Vec<u8>>,
     /// This photo's share of the process's memory budget, held until the job is done.
     pub reservation: budget::Reservation,
 }
@@ -149,6 +154,11 @@ fn decode_from(source: Source<'_>, max_megapixels: f64) -> Result<Decoded, Pipel
     let exif = decoder.exif_metadata().ok().flatten().filter(|e| small_enough("EXIF", e.len(), MAX_EXIF_BYTES));
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let icc = decoder.icc_profile().ok().flatten().filter(|p| small_enough("ICC profile", p.len(), MAX_ICC_BYTES));
+    let xmp = decoder.xmp_metadata().ok().flatten().filter(|p| small_enough("XMP packet", p.len(), MAX_EXIF_BYTES));
+    // Only a JPEG's resources are the raw blocks a JPEG copy carries back (a PNG's IPTC is
+    // ImageMagick's hex text).
+    let iptc =
+        (format == ImageFormat::Jpeg).then(|| decoder.iptc_metadata().ok().flatten()).flatten().filter(|p| small_enough("IPTC block", p.len(), MAX_EXIF_BYTES));
     let max_alloc = pixel_alloc_limit(w, h);
     decoder.set_limits(limits(max_alloc)).map_err(corrupt)?;
     let strips = if format == ImageFormat::Tiff { super::tiff_strips::decode(source, w, h, decoder.color_type(), max_alloc) } else { None };
@@ -157,7 +167,7 @@ fn decode_from(source: Source<'_>, max_megapixels: f64) -> Result<Decoded, Pipel
         None => DynamicImage::from_decoder(decoder).map_err(corrupt)?,
     };
     image.apply_orientation(orientation);
-    Ok(Decoded { image, format, icc, exif, reservation })
+    Ok(Decoded { image, format, icc, exif, xmp, iptc, reservation })
 }
 
 /// The checks that need no pixels, for an upload before it is queued: not empty, a supported

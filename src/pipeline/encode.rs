@@ -3,8 +3,9 @@
 
 use super::metadata::{exif_for_output, icc_for_rgb_output, Provenance};
 use super::recombine::Colorized;
+use super::xmp::{new_instance_id, xmp_for_output, CopyFacts, JPEG_XMP_HEADER};
 use crate::config::Compression;
-use image::codecs::{bmp::BmpEncoder, png::PngEncoder, webp::WebPEncoder};
+use image::codecs::bmp::BmpEncoder;
 use image::{ExtendedColorType, ImageEncoder, ImageFormat};
 use rayon::prelude::*;
 use std::io::{Seek, Write};
@@ -24,9 +25,22 @@ pub struct OutputMetadata<'a> {
     pub icc: Option<&'a [u8]>,
     /// The original's EXIF block.
     pub exif: Option<&'a [u8]>,
+    /// The original's XMP packet.
+    pub xmp: Option<&'a [u8]>,
+    /// The original JPEG's Photoshop image resources (IPTC-IIM among them).
+    pub iptc: Option<&'a [u8]>,
     /// Who made this copy.
     pub provenance: &'a Provenance,
+    /// What was done (model, vividness, hints), for the XMP History event.
+    pub parameters: &'a str,
 }
+
+/// The largest XMP packet a JPEG APP1 segment holds (standard XMP, no extension).
+const JPEG_XMP_MAX: usize = 65533 - JPEG_XMP_HEADER.len();
+/// "Photoshop 3.0\0", the APP13 header before the image resources.
+const PHOTOSHOP_HEADER: &[u8] = b"Photoshop 3.0\0";
+/// The largest resource block an APP13 segment holds.
+const JPEG_IPTC_MAX: usize = 65533 - PHOTOSHOP_HEADER.len();
 
 /// Encodes `image` as `format` into `out`. Returns a warning about metadata that could not be
 /// carried over, if any. BMP has no place for metadata: its copies carry no provenance.
@@ -39,24 +53,22 @@ pub fn encode<W: Write + Seek>(
 ) -> anyhow::Result<Option<String>> {
     let EncodeOptions { jpeg_quality, compression } = options;
     let icc = icc_for_rgb_output(meta.icc);
-    let (mut exif, mut warning) = exif_for_output(meta.exif, meta.provenance);
-    if format == ImageFormat::Jpeg && exif.len() > JPEG_EXIF_MAX {
-        // A JPEG segment holds at most 64 KB: a large original block plus a long recorded path
-        // does not fit. The path goes first (the hash still identifies the original), then the
-        // original's fields; the copy is written either way.
-        let provenance = Provenance { source_path: None, ..meta.provenance.clone() };
-        let (without_path, read_warning) = exif_for_output(meta.exif, &provenance);
-        (exif, warning) = if without_path.len() <= JPEG_EXIF_MAX {
-            let note = "the original's path was left out of the provenance: with the original's EXIF it would not fit a JPEG segment";
-            (without_path, Some(read_warning.map_or(note.to_string(), |w| format!("{w}; {note}"))))
-        } else {
-            let bytes = meta.exif.map_or(0, <[u8]>::len);
-            (
-                exif_for_output(None, &provenance).0,
-                Some(format!("the original's EXIF block ({bytes} bytes) does not fit a JPEG segment; only the provenance was written")),
-            )
-        };
+    let facts =
+        CopyFacts { provenance: meta.provenance, when: crate::report::now_utc(), instance_id: new_instance_id(), parameters: meta.parameters.to_string() };
+    let (mut xmp, xmp_warning) = xmp_for_output(meta.xmp, &facts);
+    let mut notes: Vec<String> = xmp_warning.into_iter().collect();
+    if format == ImageFormat::Jpeg && xmp.len() > JPEG_XMP_MAX {
+        notes.push(format!("the original's XMP ({} bytes) does not fit a JPEG segment; the copy has hued's XMP alone", meta.xmp.map_or(0, <[u8]>::len)));
+        xmp = xmp_for_output(None, &facts).0;
     }
+    let iptc = match meta.iptc {
+        Some(block) if block.len() > JPEG_IPTC_MAX => {
+            notes.push(format!("the original's IPTC block ({} bytes) does not fit a JPEG segment and was left out", block.len()));
+            None
+        }
+        other => other,
+    };
+    let (exif, warning) = exif_for_output(meta.exif);
     let (w, h) = image.dimensions();
     // JPEG, BMP and WebP hold 8 bits per channel; PNG and TIFF keep 16-bit originals 16-bit.
     let eight;
@@ -69,48 +81,78 @@ pub fn encode<W: Write + Seek>(
         Colorized::Rgb16(_) => &image::RgbImage::new(0, 0),
     };
     match format {
-        ImageFormat::Jpeg => encode_jpeg(rgb8, icc.as_deref(), &exif, jpeg_quality, out)?,
-        ImageFormat::Png => {
-            use image::codecs::png::{CompressionType, FilterType};
-            let level = match compression {
-                Compression::Fast => CompressionType::Fast,
-                Compression::Small => CompressionType::Best,
-                Compression::None => CompressionType::Uncompressed,
-            };
-            let mut enc = PngEncoder::new_with_quality(out, level, FilterType::Adaptive);
-            if let Some(icc) = icc {
-                enc.set_icc_profile(icc).ok();
-            }
-            enc.set_exif_metadata(exif).ok();
-            match image {
-                Colorized::Rgb8(i) => enc.write_image(i.as_raw(), w, h, ExtendedColorType::Rgb8)?,
-                Colorized::Rgb16(i) => enc.write_image(bytemuck::cast_slice(i.as_raw()), w, h, ExtendedColorType::Rgb16)?,
-            }
-        }
+        ImageFormat::Jpeg => encode_jpeg(rgb8, icc.as_deref(), &exif, &xmp, iptc, jpeg_quality, out)?,
+        ImageFormat::Png => encode_png(image, icc.as_deref(), &exif, &xmp, compression, out)?,
         ImageFormat::WebP => {
-            let mut enc = WebPEncoder::new_lossless(out);
+            // image-webp's own encoder: image's wrapper has no place for XMP.
+            let mut enc = image_webp::WebPEncoder::new(out);
             if let Some(icc) = icc {
-                enc.set_icc_profile(icc).ok();
+                enc.set_icc_profile(icc);
             }
-            enc.set_exif_metadata(exif).ok();
-            enc.write_image(rgb8.as_raw(), w, h, ExtendedColorType::Rgb8)?;
+            enc.set_exif_metadata(exif);
+            enc.set_xmp_metadata(xmp);
+            enc.encode(rgb8.as_raw(), w, h, image_webp::ColorType::Rgb8).map_err(|e| match e {
+                image_webp::EncodingError::IoError(io) => anyhow::Error::from(io),
+                other => anyhow::anyhow!("{other}"),
+            })?;
         }
         ImageFormat::Bmp => {
             BmpEncoder::new(out).write_image(rgb8.as_raw(), w, h, ExtendedColorType::Rgb8)?;
         }
-        ImageFormat::Tiff => encode_tiff(image, icc.as_deref(), meta.provenance, compression, out)?,
+        ImageFormat::Tiff => encode_tiff(image, icc.as_deref(), &xmp, compression, out)?,
         other => anyhow::bail!("cannot write {other:?}"),
     }
-    Ok(warning)
+    notes.extend(warning);
+    Ok((!notes.is_empty()).then(|| notes.join("; ")))
 }
 
-/// The largest EXIF block a JPEG APP1 segment holds (65533 bytes less "Exif\0\0").
-const JPEG_EXIF_MAX: usize = 65533 - 6;
+/// PNG through the `png` crate (image's wrapper has no place for text chunks): the XMP packet
+/// in an iTXt chunk "XML:com.adobe.xmp", EXIF in eXIf, the ICC profile in iCCP.
+fn encode_png<W: Write>(image: &Colorized, icc: Option<&[u8]>, exif: &[u8], xmp: &[u8], compression: Compression, out: &mut W) -> anyhow::Result<()> {
+    use std::borrow::Cow;
+    let (w, h) = image.dimensions();
+    let mut info = png::Info::with_size(w, h);
+    info.icc_profile = icc.map(Cow::Borrowed);
+    info.exif_metadata = Some(Cow::Borrowed(exif));
+    let mut enc = png::Encoder::with_info(out, info)?;
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_compression(match compression {
+        Compression::Fast => png::Compression::Fast,
+        Compression::Small => png::Compression::High,
+        Compression::None => png::Compression::NoCompression,
+    });
+    enc.set_filter(png::Filter::Adaptive);
+    enc.add_itxt_chunk("XML:com.adobe.xmp".into(), String::from_utf8_lossy(xmp).into_owned())?;
+    match image {
+        Colorized::Rgb8(i) => {
+            enc.set_depth(png::BitDepth::Eight);
+            let mut writer = enc.write_header()?;
+            writer.write_image_data(i.as_raw())?;
+            writer.finish()?;
+        }
+        Colorized::Rgb16(i) => {
+            enc.set_depth(png::BitDepth::Sixteen);
+            let big_endian: Vec<u8> = i.as_raw().iter().flat_map(|v| v.to_be_bytes()).collect();
+            let mut writer = enc.write_header()?;
+            writer.write_image_data(&big_endian)?;
+            writer.finish()?;
+        }
+    }
+    Ok(())
+}
 
 /// JPEG through the `jpeg-encoder` crate: AVX2 where the CPU has it, and about 3x faster than
 /// image's encoder without it (README, "Performance"). Chroma is subsampled 4:2:0 like most
 /// cameras' JPEGs: the colors come from a model that sees a quarter of the resolution anyway.
-fn encode_jpeg<W: Write>(rgb: &image::RgbImage, icc: Option<&[u8]>, exif: &[u8], quality: u8, out: &mut W) -> anyhow::Result<()> {
+fn encode_jpeg<W: Write>(
+    rgb: &image::RgbImage,
+    icc: Option<&[u8]>,
+    exif: &[u8],
+    xmp: &[u8],
+    iptc: Option<&[u8]>,
+    quality: u8,
+    out: &mut W,
+) -> anyhow::Result<()> {
     let (w, h) = rgb.dimensions();
     let (w16, h16) = (u16::try_from(w), u16::try_from(h));
     let (Ok(w16), Ok(h16)) = (w16, h16) else { anyhow::bail!("a JPEG cannot be {w}x{h} (at most 65535 on a side)") };
@@ -120,6 +162,10 @@ fn encode_jpeg<W: Write>(rgb: &image::RgbImage, icc: Option<&[u8]>, exif: &[u8],
         let mut app1 = b"Exif\0\0".to_vec();
         app1.extend_from_slice(exif);
         enc.add_app_segment(1, app1).map_err(|e| anyhow::anyhow!("EXIF block does not fit a JPEG segment: {e}"))?;
+    }
+    enc.add_app_segment(1, [JPEG_XMP_HEADER, xmp].concat()).map_err(|e| anyhow::anyhow!("XMP packet does not fit a JPEG segment: {e}"))?;
+    if let Some(iptc) = iptc {
+        enc.add_app_segment(13, [PHOTOSHOP_HEADER, iptc].concat()).map_err(|e| anyhow::anyhow!("IPTC block does not fit a JPEG segment: {e}"))?;
     }
     if let Some(icc) = icc {
         enc.add_icc_profile(icc).map_err(|e| anyhow::anyhow!("ICC profile does not fit a JPEG: {e}"))?;
@@ -131,30 +177,23 @@ fn encode_jpeg<W: Write>(rgb: &image::RgbImage, icc: Option<&[u8]>, exif: &[u8],
 }
 
 /// TIFF through the `tiff` crate's directory writer, which (unlike image's TIFF encoder) writes
-/// our tags: Software, ImageDescription (the provenance) and the ICC profile. The strips are
+/// our tags: Software, XMP (with the provenance) and the ICC profile. The strips are
 /// compressed here, several at a time on all cores, because one Deflate stream over a 50 MP
 /// 16-bit scan took 1.7 s, the largest stage of the whole run; the file layout (header, IFD,
 /// offsets), the tag values and the predictor stay the crate's. Compressed strips use the
 /// horizontal predictor (read by every TIFF reader): smooth photos compress smaller and faster.
-fn encode_tiff<W: Write + Seek>(image: &Colorized, icc: Option<&[u8]>, provenance: &Provenance, compression: Compression, out: &mut W) -> anyhow::Result<()> {
+fn encode_tiff<W: Write + Seek>(image: &Colorized, icc: Option<&[u8]>, xmp: &[u8], compression: Compression, out: &mut W) -> anyhow::Result<()> {
     use tiff::encoder::colortype::{RGB16, RGB8};
     match image {
-        Colorized::Rgb8(i) => write_tiff::<RGB8, W>(i.as_raw(), i.dimensions(), icc, provenance, compression, out),
-        Colorized::Rgb16(i) => write_tiff::<RGB16, W>(i.as_raw(), i.dimensions(), icc, provenance, compression, out),
+        Colorized::Rgb8(i) => write_tiff::<RGB8, W>(i.as_raw(), i.dimensions(), icc, xmp, compression, out),
+        Colorized::Rgb16(i) => write_tiff::<RGB16, W>(i.as_raw(), i.dimensions(), icc, xmp, compression, out),
     }
 }
 
 /// Target size of one uncompressed TIFF strip.
 const TIFF_STRIP_BYTES: usize = 256 * 1024;
 
-fn write_tiff<C, W>(
-    samples: &[C::Inner],
-    (w, h): (u32, u32),
-    icc: Option<&[u8]>,
-    provenance: &Provenance,
-    compression: Compression,
-    out: &mut W,
-) -> anyhow::Result<()>
+fn write_tiff<C, W>(samples: &[C::Inner], (w, h): (u32, u32), icc: Option<&[u8]>, xmp: &[u8], compression: Compression, out: &mut W) -> anyhow::Result<()>
 where
     C: tiff::encoder::colortype::ColorType,
     C::Inner: bytemuck::Pod + Send + Sync,
@@ -212,7 +251,8 @@ where
     dir.write_tag(Tag::YResolution, Rational { n: 1, d: 1 })?;
     dir.write_tag(Tag::ResolutionUnit, ResolutionUnit::None.to_u16())?;
     dir.write_tag(Tag::Software, Provenance::software().as_str())?;
-    dir.write_tag(Tag::ImageDescription, provenance.description().as_str())?;
+    // hued's provenance is in the XMP packet (tag 700), not in the caption.
+    dir.write_tag(Tag::Unknown(700), xmp)?;
     if let Some(icc) = icc {
         dir.write_tag(Tag::Unknown(34675), icc)?;
     }

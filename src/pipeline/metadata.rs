@@ -68,13 +68,24 @@ pub fn icc_for_rgb_output(icc: Option<&[u8]>) -> Option<Vec<u8>> {
     (icc.len() > 20 && &icc[16..20] == b"RGB ").then(|| icc.to_vec())
 }
 
-/// An EXIF block for the colorized copy: the original's fields (orientation reset, as the
-/// pixels are already upright), with Software and ImageDescription set to the provenance.
-/// An original block that cannot be parsed is dropped (the second value says why) and the
-/// copy gets the provenance alone.
-pub fn exif_for_output(original: Option<&[u8]>, provenance: &Provenance) -> (Vec<u8>, Option<String>) {
-    let description = provenance.description();
+/// A fresh EXIF ImageUniqueID (32 hex digits): the copy is another image than its original.
+pub fn new_image_unique_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        bytes = (t ^ ((std::process::id() as u128) << 64)).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// An EXIF block for the colorized copy: the original's fields, its caption (ImageDescription)
+/// and Software included, with orientation reset (the pixels are already upright) and a fresh
+/// ImageUniqueID; Software is hued's only where the original names none. hued's provenance is
+/// in the copy's XMP ([`super::xmp`]), not here: EXIF has no field for it but the caption. An
+/// original block that cannot be parsed is dropped (the second value says why).
+pub fn exif_for_output(original: Option<&[u8]>) -> (Vec<u8>, Option<String>) {
     let software = Provenance::software();
+    let mut original_software = false;
     let mut fields: Vec<Field> = Vec::new();
     let mut little_endian = false;
     let mut warning = None;
@@ -83,8 +94,11 @@ pub fn exif_for_output(original: Option<&[u8]>, provenance: &Provenance) -> (Vec
             Ok(parsed) => {
                 little_endian = parsed.little_endian();
                 for f in parsed.fields() {
+                    if f.ifd_num == In::PRIMARY && f.tag == Tag::Software {
+                        original_software = true;
+                    }
                     if f.ifd_num != In::PRIMARY
-                        || matches!(f.tag, Tag::Orientation | Tag::Software | Tag::ImageDescription | Tag::ExifVersion)
+                        || matches!(f.tag, Tag::Orientation | Tag::ImageUniqueID)
                         || matches!(f.tag, Tag::ExifIFDPointer | Tag::GPSInfoIFDPointer | Tag::InteropIFDPointer)
                         || matches!(f.tag, Tag::JPEGInterchangeFormat | Tag::JPEGInterchangeFormatLength)
                         || matches!(f.tag, Tag::StripOffsets | Tag::StripByteCounts | Tag::TileOffsets | Tag::TileByteCounts)
@@ -95,14 +109,16 @@ pub fn exif_for_output(original: Option<&[u8]>, provenance: &Provenance) -> (Vec
                     fields.push(f.clone());
                 }
             }
-            Err(e) => warning = Some(format!("the original's EXIF block is unreadable ({e}); only the provenance was written")),
+            Err(e) => warning = Some(format!("the original's EXIF block is unreadable ({e}) and was left out")),
         }
     }
-    let ours = [
-        Field { tag: Tag::Software, ifd_num: In::PRIMARY, value: Value::Ascii(vec![software.into_bytes()]) },
-        Field { tag: Tag::ImageDescription, ifd_num: In::PRIMARY, value: Value::Ascii(vec![description.into_bytes()]) },
+    let mut ours = vec![
         Field { tag: Tag::Orientation, ifd_num: In::PRIMARY, value: Value::Short(vec![1]) },
+        Field { tag: Tag::ImageUniqueID, ifd_num: In::PRIMARY, value: Value::Ascii(vec![new_image_unique_id().into_bytes()]) },
     ];
+    if !original_software {
+        ours.push(Field { tag: Tag::Software, ifd_num: In::PRIMARY, value: Value::Ascii(vec![software.into_bytes()]) });
+    }
     let write = |fields: &[Field]| -> Result<Vec<u8>, exif::Error> {
         let mut writer = exif::experimental::Writer::new();
         for f in fields {
@@ -117,9 +133,13 @@ pub fn exif_for_output(original: Option<&[u8]>, provenance: &Provenance) -> (Vec
     match write(&all) {
         Ok(bytes) => (bytes, warning),
         Err(e) => {
-            // Some field of the original could not be re-encoded: keep the provenance at least.
-            let bytes = write(&ours).expect("provenance fields are always writable");
-            (bytes, Some(format!("the original's EXIF could not be copied ({e}); only the provenance was written")))
+            // Some field of the original could not be re-encoded: hued's fields alone.
+            let mut ours = ours;
+            if original_software {
+                ours.push(Field { tag: Tag::Software, ifd_num: In::PRIMARY, value: Value::Ascii(vec![Provenance::software().into_bytes()]) });
+            }
+            let bytes = write(&ours).expect("hued's fields are always writable");
+            (bytes, Some(format!("the original's EXIF could not be copied ({e}) and was left out")))
         }
     }
 }
@@ -135,18 +155,23 @@ fn is_tiff(file: &mut std::fs::File) -> bool {
     file.rewind().is_ok() && read && (head == *b"II*\0" || head == *b"MM\0*")
 }
 
-/// Reads the provenance of an image file, if it is a colorized copy made by hued.
+/// Reads the provenance of an image file, if it is a colorized copy made by hued: from its XMP
+/// (hued 0.2 and later), else from its EXIF ImageDescription (the copies of earlier versions).
 pub fn read_provenance(path: &std::path::Path) -> Option<Provenance> {
     let mut file = crate::pipeline::decode::open_regular(path).ok()?;
-    // The EXIF reader takes a TIFF whole into memory: a huge TIFF (or a hostile multi-GB one)
-    // is not checked here. hued's own copies are recognized by name first anyway, and a
+    // A huge TIFF (or a hostile multi-GB one) is not checked here: the EXIF reader takes a
+    // TIFF whole into memory. hued's own copies are recognized by name first anyway, and a
     // colorized copy is skipped as "already in color".
     if file.metadata().ok()?.len() > PROVENANCE_MAX_TIFF && is_tiff(&mut file) {
         return None;
     }
-    let exif = exif::Reader::new().read_from_container(&mut std::io::BufReader::new(file)).ok()?;
-    let field = exif.get_field(Tag::ImageDescription, In::PRIMARY)?;
-    match &field.value {
+    let mut decoder = image::ImageReader::new(std::io::BufReader::new(file)).with_guessed_format().ok()?.into_decoder().ok()?;
+    use image::ImageDecoder;
+    if let Some(p) = decoder.xmp_metadata().ok().flatten().and_then(|xmp| Provenance::parse(&String::from_utf8_lossy(&xmp))) {
+        return Some(p);
+    }
+    let exif = exif::Reader::new().read_raw(decoder.exif_metadata().ok().flatten()?).ok()?;
+    match &exif.get_field(Tag::ImageDescription, In::PRIMARY)?.value {
         Value::Ascii(parts) => Provenance::parse(&String::from_utf8_lossy(parts.first()?)),
         _ => None,
     }
@@ -171,8 +196,8 @@ mod tests {
     }
 
     #[test]
-    fn broken_exif_is_replaced_by_the_provenance_alone() {
-        let (bytes, warning) = exif_for_output(Some(b"II*\0garbage"), &prov());
+    fn broken_exif_is_replaced_by_hueds_fields_alone() {
+        let (bytes, warning) = exif_for_output(Some(b"II*\0garbage"));
         assert!(warning.unwrap().contains("unreadable"));
         let parsed = exif::Reader::new().read_raw(bytes).unwrap();
         assert!(parsed.get_field(Tag::Software, In::PRIMARY).is_some());

@@ -10,6 +10,7 @@ pub mod metadata;
 pub mod prepare;
 pub mod recombine;
 mod tiff_strips;
+mod xmp;
 
 use crate::job::{Job, Settings};
 use crate::model::Model;
@@ -225,11 +226,29 @@ struct Colorization {
     format: image::ImageFormat,
     icc: Option<Vec<u8>>,
     exif: Option<Vec<u8>>,
+    xmp: Option<Vec<u8>>,
+    iptc: Option<Vec<u8>>,
+    /// What was done, for the copy's XMP History: model, vividness, hints.
+    parameters: String,
     provenance: metadata::Provenance,
     /// A preview-sized copy of the original, when a comparison image is wanted.
     compare_source: Option<image::RgbImage>,
     /// The photo's share of the memory budget: held until the output is encoded and written.
     _reservation: budget::Reservation,
+}
+
+impl Colorization {
+    /// What the copy's file carries besides its pixels.
+    fn output_metadata(&self) -> encode::OutputMetadata<'_> {
+        encode::OutputMetadata {
+            icc: self.icc.as_deref(),
+            exif: self.exif.as_deref(),
+            xmp: self.xmp.as_deref(),
+            iptc: self.iptc.as_deref(),
+            provenance: &self.provenance,
+            parameters: &self.parameters,
+        }
+    }
 }
 
 /// A decoded photo and what the later stages need to know about it.
@@ -267,7 +286,7 @@ fn colorize_decoded(
     // Only a preview-sized copy of the original is kept (comparison image, kiosk page).
     let compare_source = original_preview.map(|(w, h)| encode::fit_within(&decoded.image, w, h));
     let mut luma = prepare::lightness(&decoded.image);
-    let decode::Decoded { image, format, icc, exif, reservation } = decoded;
+    let decode::Decoded { image, format, icc, exif, xmp, iptc, reservation } = decoded;
     drop(image); // the pixels are not needed past this point: free them before the big buffers
     prepare::apply_levels(&mut luma, &s.levels);
     times.prepare = t.elapsed();
@@ -281,7 +300,8 @@ fn colorize_decoded(
     drop(luma);
     times.recombine = t.elapsed();
     let provenance = metadata::Provenance { model_name: model.manifest.name.clone(), model_sha256: model.sha256.clone(), source_sha256, source_path };
-    Ok(Outcome::Done(Colorization { colorized, format, icc, exif, provenance, compare_source, _reservation: reservation }))
+    let parameters = format!("colorized by model {} (sha256 {}), vividness {}, {} color hint(s)", model.manifest.name, model.sha256, s.vividness, hints.len());
+    Ok(Outcome::Done(Colorization { colorized, format, icc, exif, xmp, iptc, parameters, provenance, compare_source, _reservation: reservation }))
 }
 
 /// Colorizes one photo. Never writes to the original; the output appears whole or not at all.
@@ -334,7 +354,7 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
         };
 
     let t = Instant::now();
-    let meta = encode::OutputMetadata { icc: c.icc.as_deref(), exif: c.exif.as_deref(), provenance: &c.provenance };
+    let meta = c.output_metadata();
     // Another run may have placed a copy at this name since it was checked (two shards, two
     // photos of one name): that copy is replaced only if it is this photo's.
     let may_replace = |_: &Path| match existing_copy(job, source_path.as_deref()) {
@@ -437,7 +457,7 @@ pub fn colorize_bytes(data: &[u8], model: &Model, s: &Settings, hints: &[crate::
         Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
     };
     let t = Instant::now();
-    let meta = encode::OutputMetadata { icc: c.icc.as_deref(), exif: c.exif.as_deref(), provenance: &c.provenance };
+    let meta = c.output_metadata();
     let mut out = std::io::Cursor::new(Vec::new());
     encode::encode(&c.colorized, c.format, &meta, s.encode_options(), &mut out).map_err(PipelineError::Encode)?;
     times.encode = t.elapsed();
