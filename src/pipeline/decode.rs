@@ -21,8 +21,34 @@ pub struct Decoded {
     /// The JPEG's Photoshop image resources (APP13 after "Photoshop 3.0\0": IPTC-IIM and the
     /// rest), if any.
     pub iptc: Option<Vec<u8>>,
+    /// The JPEG's JFIF pixel density (a scan's 600 dpi), if it states one.
+    pub density: Option<JfifDensity>,
     /// This photo's share of the process's memory budget, held until the job is done.
     pub reservation: budget::Reservation,
+}
+
+/// A JFIF APP0 segment's pixel density.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JfifDensity {
+    /// 0: an aspect ratio only; 1: per inch; 2: per centimetre.
+    pub unit: u8,
+    /// Horizontal density.
+    pub x: u16,
+    /// Vertical density.
+    pub y: u16,
+}
+
+/// The JFIF density of a JPEG whose first segment is its APP0 "JFIF" header (the decoder does
+/// not report it). Reads 18 bytes.
+fn jfif_density(source: Source<'_>) -> Option<JfifDensity> {
+    let mut head = [0u8; 18];
+    source.reader().read_exact(&mut head).ok()?;
+    // FF D8, FF E0, length (2), "JFIF\0", version (2), unit, x density (2), y density (2).
+    if head[..4] != [0xFF, 0xD8, 0xFF, 0xE0] || &head[6..11] != b"JFIF\0" {
+        return None;
+    }
+    let (unit, x, y) = (head[13], u16::from_be_bytes([head[14], head[15]]), u16::from_be_bytes([head[16], head[17]]));
+    (x > 0 && y > 0 && unit <= 2).then_some(JfifDensity { unit, x, y })
 }
 
 /// The formats hued reads and writes.
@@ -157,6 +183,7 @@ fn decode_from(source: Source<'_>, max_megapixels: f64) -> Result<Decoded, Pipel
     let xmp = decoder.xmp_metadata().ok().flatten().filter(|p| small_enough("XMP packet", p.len(), MAX_EXIF_BYTES));
     // Only a JPEG's resources are the raw blocks a JPEG copy carries back (a PNG's IPTC is
     // ImageMagick's hex text).
+    let density = if format == ImageFormat::Jpeg { jfif_density(source) } else { None };
     let iptc =
         (format == ImageFormat::Jpeg).then(|| decoder.iptc_metadata().ok().flatten()).flatten().filter(|p| small_enough("IPTC block", p.len(), MAX_EXIF_BYTES));
     let max_alloc = pixel_alloc_limit(w, h);
@@ -167,7 +194,7 @@ fn decode_from(source: Source<'_>, max_megapixels: f64) -> Result<Decoded, Pipel
         None => DynamicImage::from_decoder(decoder).map_err(corrupt)?,
     };
     image.apply_orientation(orientation);
-    Ok(Decoded { image, format, icc, exif, xmp, iptc, reservation })
+    Ok(Decoded { image, format, icc, exif, xmp, iptc, density, reservation })
 }
 
 /// The checks that need no pixels, for an upload before it is queued: not empty, a supported

@@ -29,6 +29,8 @@ pub struct OutputMetadata<'a> {
     pub xmp: Option<&'a [u8]>,
     /// The original JPEG's Photoshop image resources (IPTC-IIM among them).
     pub iptc: Option<&'a [u8]>,
+    /// The original JPEG's JFIF density.
+    pub density: Option<super::decode::JfifDensity>,
     /// Who made this copy.
     pub provenance: &'a Provenance,
     /// What was done (model, vividness, hints), for the XMP History event.
@@ -81,7 +83,7 @@ pub fn encode<W: Write + Seek>(
         Colorized::Rgb16(_) => &image::RgbImage::new(0, 0),
     };
     match format {
-        ImageFormat::Jpeg => encode_jpeg(rgb8, icc.as_deref(), &exif, &xmp, iptc, jpeg_quality, out)?,
+        ImageFormat::Jpeg => encode_jpeg(rgb8, icc.as_deref(), &exif, &xmp, iptc, meta.density, jpeg_quality, out)?,
         ImageFormat::Png => encode_png(image, icc.as_deref(), &exif, &xmp, compression, out)?,
         ImageFormat::WebP => {
             // image-webp's own encoder: image's wrapper has no place for XMP.
@@ -150,6 +152,7 @@ fn encode_jpeg<W: Write>(
     exif: &[u8],
     xmp: &[u8],
     iptc: Option<&[u8]>,
+    density: Option<super::decode::JfifDensity>,
     quality: u8,
     out: &mut W,
 ) -> anyhow::Result<()> {
@@ -158,6 +161,15 @@ fn encode_jpeg<W: Write>(
     let (Ok(w16), Ok(h16)) = (w16, h16) else { anyhow::bail!("a JPEG cannot be {w}x{h} (at most 65535 on a side)") };
     let mut enc = jpeg_encoder::Encoder::new(out, quality);
     enc.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    if let Some(d) = density {
+        // The scan's resolution (600 dpi), which print and archive software size it by.
+        let unit = match d.unit {
+            1 => jpeg_encoder::PixelDensityUnit::Inches,
+            2 => jpeg_encoder::PixelDensityUnit::Centimeters,
+            _ => jpeg_encoder::PixelDensityUnit::PixelAspectRatio,
+        };
+        enc.set_density(jpeg_encoder::PixelDensity { density: (d.x, d.y), unit });
+    }
     if !exif.is_empty() {
         let mut app1 = b"Exif\0\0".to_vec();
         app1.extend_from_slice(exif);
