@@ -83,7 +83,7 @@ pub fn encode<W: Write + Seek>(
         Colorized::Rgb16(_) => &image::RgbImage::new(0, 0),
     };
     match format {
-        ImageFormat::Jpeg => encode_jpeg(rgb8, icc.as_deref(), &exif, &xmp, iptc, meta.density, jpeg_quality, out)?,
+        ImageFormat::Jpeg => encode_jpeg(rgb8, JpegSegments { icc: icc.as_deref(), exif: &exif, xmp: &xmp, iptc, density: meta.density }, jpeg_quality, out)?,
         ImageFormat::Png => encode_png(image, icc.as_deref(), &exif, &xmp, compression, out)?,
         ImageFormat::WebP => {
             // image-webp's own encoder: image's wrapper has no place for XMP.
@@ -146,16 +146,17 @@ fn encode_png<W: Write>(image: &Colorized, icc: Option<&[u8]>, exif: &[u8], xmp:
 /// JPEG through the `jpeg-encoder` crate: AVX2 where the CPU has it, and about 3x faster than
 /// image's encoder without it (README, "Performance"). Chroma is subsampled 4:2:0 like most
 /// cameras' JPEGs: the colors come from a model that sees a quarter of the resolution anyway.
-fn encode_jpeg<W: Write>(
-    rgb: &image::RgbImage,
-    icc: Option<&[u8]>,
-    exif: &[u8],
-    xmp: &[u8],
-    iptc: Option<&[u8]>,
+/// What a JPEG copy carries besides its pixels, each in its own segment.
+struct JpegSegments<'a> {
+    icc: Option<&'a [u8]>,
+    exif: &'a [u8],
+    xmp: &'a [u8],
+    iptc: Option<&'a [u8]>,
     density: Option<super::decode::JfifDensity>,
-    quality: u8,
-    out: &mut W,
-) -> anyhow::Result<()> {
+}
+
+fn encode_jpeg<W: Write>(rgb: &image::RgbImage, segments: JpegSegments, quality: u8, out: &mut W) -> anyhow::Result<()> {
+    let JpegSegments { icc, exif, xmp, iptc, density } = segments;
     let (w, h) = rgb.dimensions();
     let (w16, h16) = (u16::try_from(w), u16::try_from(h));
     let (Ok(w16), Ok(h16)) = (w16, h16) else { anyhow::bail!("a JPEG cannot be {w}x{h} (at most 65535 on a side)") };
