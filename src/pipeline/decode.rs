@@ -23,6 +23,8 @@ pub struct Decoded {
     pub iptc: Option<Vec<u8>>,
     /// The JPEG's JFIF pixel density (a scan's 600 dpi), if it states one.
     pub density: Option<JfifDensity>,
+    /// A TIFF's own descriptive tags (caption, artist, copyright, dates, resolution, IPTC).
+    pub tiff_tags: Option<TiffTags>,
     /// This photo's share of the process's memory budget, held until the job is done.
     pub reservation: budget::Reservation,
 }
@@ -49,6 +51,84 @@ fn jfif_density(source: Source<'_>) -> Option<JfifDensity> {
     }
     let (unit, x, y) = (head[13], u16::from_be_bytes([head[14], head[15]]), u16::from_be_bytes([head[16], head[17]]));
     (x > 0 && y > 0 && unit <= 2).then_some(JfifDensity { unit, x, y })
+}
+
+/// What a TIFF says about itself in its first directory, for its TIFF copy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TiffTags {
+    /// ASCII tags by number (ImageDescription, Make, Model, Software, DateTime, Artist,
+    /// Copyright): those of 7-bit text, as TIFF's ASCII type requires.
+    pub text: Vec<(u16, String)>,
+    /// XResolution, YResolution and ResolutionUnit.
+    pub resolution: Option<TiffResolution>,
+    /// The IPTC-IIM records (tag 33723) as the byte stream they are, whatever type held them.
+    pub iptc: Option<Vec<u8>>,
+    /// The XMP packet (tag 700), read here too: image's TIFF decoder gave none for exiftool's.
+    pub xmp: Option<Vec<u8>>,
+}
+
+/// A TIFF's resolution: pixels per unit as (numerator, denominator), and the unit (1 none,
+/// 2 inch, 3 centimetre).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TiffResolution {
+    /// XResolution.
+    pub x: (u32, u32),
+    /// YResolution.
+    pub y: (u32, u32),
+    /// ResolutionUnit.
+    pub unit: u16,
+}
+
+/// The ASCII tags a TIFF copy keeps.
+pub const TIFF_TEXT_TAGS: &[u16] = &[270, 271, 272, 305, 306, 315, 33432];
+
+/// Reads [`TiffTags`] from a TIFF's first directory (none where it cannot be read).
+fn tiff_tags(source: Source<'_>) -> Option<TiffTags> {
+    use tiff::decoder::ifd::Value;
+    use tiff::tags::Tag;
+    let mut tiff = tiff::decoder::Decoder::new(source.reader()).ok()?;
+    let mut tags = TiffTags::default();
+    for &number in TIFF_TEXT_TAGS {
+        if let Ok(Some(Value::Ascii(text))) = tiff.find_tag(Tag::from_u16_exhaustive(number)) {
+            let text = text.trim_end_matches('\0').to_string();
+            if !text.is_empty() && text.is_ascii() {
+                tags.text.push((number, text));
+            }
+        }
+    }
+    let rational = |v: Option<Value>| match v {
+        Some(Value::Rational(n, d)) if d > 0 => Some((n, d)),
+        Some(Value::List(l)) => match l.first() {
+            Some(Value::Rational(n, d)) if *d > 0 => Some((*n, *d)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let (x, y) = (rational(tiff.find_tag(Tag::XResolution).ok().flatten()), rational(tiff.find_tag(Tag::YResolution).ok().flatten()));
+    let unit = tiff.find_tag_unsigned::<u16>(Tag::ResolutionUnit).ok().flatten().unwrap_or(2);
+    tags.resolution = x.zip(y).map(|(x, y)| TiffResolution { x, y, unit });
+    let big_endian = matches!(tiff.byte_order(), tiff::tags::ByteOrder::BigEndian);
+    // A byte stream stored in a tag as BYTEs, UNDEFINEDs or LONGs (libtiff's habit for IPTC):
+    // its bytes in file order.
+    let stream = |value: Value| {
+        let items = match value {
+            Value::List(items) => items,
+            one => vec![one],
+        };
+        let mut bytes = Vec::new();
+        for item in items {
+            match item {
+                Value::Byte(b) => bytes.push(b),
+                Value::SignedByte(b) => bytes.push(b as u8),
+                Value::Unsigned(v) => bytes.extend_from_slice(&if big_endian { v.to_be_bytes() } else { v.to_le_bytes() }),
+                _ => {}
+            }
+        }
+        (!bytes.is_empty()).then_some(bytes)
+    };
+    tags.iptc = tiff.find_tag(Tag::Unknown(33723)).ok().flatten().and_then(stream);
+    tags.xmp = tiff.find_tag(Tag::Unknown(700)).ok().flatten().and_then(stream);
+    Some(tags)
 }
 
 /// The formats hued reads and writes.
@@ -184,6 +264,8 @@ fn decode_from(source: Source<'_>, max_megapixels: f64) -> Result<Decoded, Pipel
     // Only a JPEG's resources are the raw blocks a JPEG copy carries back (a PNG's IPTC is
     // ImageMagick's hex text).
     let density = if format == ImageFormat::Jpeg { jfif_density(source) } else { None };
+    let tiff_tags = if format == ImageFormat::Tiff { tiff_tags(source) } else { None };
+    let xmp = xmp.or_else(|| tiff_tags.as_ref().and_then(|t| t.xmp.clone()).filter(|p| small_enough("XMP packet", p.len(), MAX_EXIF_BYTES)));
     let iptc =
         (format == ImageFormat::Jpeg).then(|| decoder.iptc_metadata().ok().flatten()).flatten().filter(|p| small_enough("IPTC block", p.len(), MAX_EXIF_BYTES));
     let max_alloc = pixel_alloc_limit(w, h);
@@ -194,7 +276,7 @@ fn decode_from(source: Source<'_>, max_megapixels: f64) -> Result<Decoded, Pipel
         None => DynamicImage::from_decoder(decoder).map_err(corrupt)?,
     };
     image.apply_orientation(orientation);
-    Ok(Decoded { image, format, icc, exif, xmp, iptc, density, reservation })
+    Ok(Decoded { image, format, icc, exif, xmp, iptc, density, tiff_tags, reservation })
 }
 
 /// The checks that need no pixels, for an upload before it is queued: not empty, a supported

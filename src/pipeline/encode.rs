@@ -31,6 +31,8 @@ pub struct OutputMetadata<'a> {
     pub iptc: Option<&'a [u8]>,
     /// The original JPEG's JFIF density.
     pub density: Option<super::decode::JfifDensity>,
+    /// The original TIFF's own tags.
+    pub tiff_tags: Option<&'a super::decode::TiffTags>,
     /// Who made this copy.
     pub provenance: &'a Provenance,
     /// What was done (model, vividness, hints), for the XMP History event.
@@ -101,7 +103,7 @@ pub fn encode<W: Write + Seek>(
         ImageFormat::Bmp => {
             BmpEncoder::new(out).write_image(rgb8.as_raw(), w, h, ExtendedColorType::Rgb8)?;
         }
-        ImageFormat::Tiff => encode_tiff(image, icc.as_deref(), &xmp, compression, out)?,
+        ImageFormat::Tiff => encode_tiff(image, icc.as_deref(), &xmp, meta.tiff_tags, compression, out)?,
         other => anyhow::bail!("cannot write {other:?}"),
     }
     notes.extend(warning);
@@ -190,23 +192,39 @@ fn encode_jpeg<W: Write>(rgb: &image::RgbImage, segments: JpegSegments, quality:
 }
 
 /// TIFF through the `tiff` crate's directory writer, which (unlike image's TIFF encoder) writes
-/// our tags: Software, XMP (with the provenance) and the ICC profile. The strips are
+/// our tags and the original's: its caption, maker, dates, artist, copyright, Software,
+/// resolution and IPTC, the XMP (with the provenance) and the ICC profile. The strips are
 /// compressed here, several at a time on all cores, because one Deflate stream over a 50 MP
 /// 16-bit scan took 1.7 s, the largest stage of the whole run; the file layout (header, IFD,
 /// offsets), the tag values and the predictor stay the crate's. Compressed strips use the
 /// horizontal predictor (read by every TIFF reader): smooth photos compress smaller and faster.
-fn encode_tiff<W: Write + Seek>(image: &Colorized, icc: Option<&[u8]>, xmp: &[u8], compression: Compression, out: &mut W) -> anyhow::Result<()> {
+fn encode_tiff<W: Write + Seek>(
+    image: &Colorized,
+    icc: Option<&[u8]>,
+    xmp: &[u8],
+    tags: Option<&super::decode::TiffTags>,
+    compression: Compression,
+    out: &mut W,
+) -> anyhow::Result<()> {
     use tiff::encoder::colortype::{RGB16, RGB8};
     match image {
-        Colorized::Rgb8(i) => write_tiff::<RGB8, W>(i.as_raw(), i.dimensions(), icc, xmp, compression, out),
-        Colorized::Rgb16(i) => write_tiff::<RGB16, W>(i.as_raw(), i.dimensions(), icc, xmp, compression, out),
+        Colorized::Rgb8(i) => write_tiff::<RGB8, W>(i.as_raw(), i.dimensions(), icc, xmp, tags, compression, out),
+        Colorized::Rgb16(i) => write_tiff::<RGB16, W>(i.as_raw(), i.dimensions(), icc, xmp, tags, compression, out),
     }
 }
 
 /// Target size of one uncompressed TIFF strip.
 const TIFF_STRIP_BYTES: usize = 256 * 1024;
 
-fn write_tiff<C, W>(samples: &[C::Inner], (w, h): (u32, u32), icc: Option<&[u8]>, xmp: &[u8], compression: Compression, out: &mut W) -> anyhow::Result<()>
+fn write_tiff<C, W>(
+    samples: &[C::Inner],
+    (w, h): (u32, u32),
+    icc: Option<&[u8]>,
+    xmp: &[u8],
+    tags: Option<&super::decode::TiffTags>,
+    compression: Compression,
+    out: &mut W,
+) -> anyhow::Result<()>
 where
     C: tiff::encoder::colortype::ColorType,
     C::Inner: bytemuck::Pod + Send + Sync,
@@ -244,6 +262,14 @@ where
             counts.push(u32::try_from(strip.len()).map_err(|_| too_big())?);
         }
     }
+    // Each value starts on a word boundary, as TIFF asks (the crate writes them back to back).
+    let word_align = |dir: &mut tiff::encoder::DirectoryEncoder<'_, &mut W, tiff::encoder::TiffKindStandard>| -> tiff::TiffResult<()> {
+        if dir.write_data(&[][..] as &[u8])? % 2 == 1 {
+            dir.write_data(&[0u8][..])?;
+        }
+        Ok(())
+    };
+    word_align(&mut dir)?;
     let (method, predictor) = match level {
         Some(_) => (CompressionMethod::Deflate, Predictor::Horizontal),
         None => (CompressionMethod::None, Predictor::None),
@@ -260,13 +286,44 @@ where
     dir.write_tag(Tag::RowsPerStrip, rows_per_strip as u32)?;
     dir.write_tag(Tag::StripOffsets, &offsets[..])?;
     dir.write_tag(Tag::StripByteCounts, &counts[..])?;
-    dir.write_tag(Tag::XResolution, Rational { n: 1, d: 1 })?;
-    dir.write_tag(Tag::YResolution, Rational { n: 1, d: 1 })?;
-    dir.write_tag(Tag::ResolutionUnit, ResolutionUnit::None.to_u16())?;
-    dir.write_tag(Tag::Software, Provenance::software().as_str())?;
-    // hued's provenance is in the XMP packet (tag 700), not in the caption.
+    // The original's resolution (a scan's 600 dpi), else none stated.
+    match tags.and_then(|t| t.resolution) {
+        Some(super::decode::TiffResolution { x: (xn, xd), y: (yn, yd), unit }) => {
+            dir.write_tag(Tag::XResolution, Rational { n: xn, d: xd })?;
+            dir.write_tag(Tag::YResolution, Rational { n: yn, d: yd })?;
+            dir.write_tag(Tag::ResolutionUnit, unit)?;
+        }
+        None => {
+            dir.write_tag(Tag::XResolution, Rational { n: 1, d: 1 })?;
+            dir.write_tag(Tag::YResolution, Rational { n: 1, d: 1 })?;
+            dir.write_tag(Tag::ResolutionUnit, ResolutionUnit::None.to_u16())?;
+        }
+    }
+    // The original's caption, maker, dates, artist, copyright and Software stay its own (hued
+    // names itself as Software only where the original names none); hued's provenance is in
+    // the XMP packet (tag 700).
+    let text = tags.map_or(&[][..], |t| &t.text[..]);
+    for (number, value) in text {
+        word_align(&mut dir)?;
+        dir.write_tag(Tag::from_u16_exhaustive(*number), value.as_str())?;
+    }
+    if !text.iter().any(|(n, _)| *n == 305) {
+        word_align(&mut dir)?;
+        dir.write_tag(Tag::Software, Provenance::software().as_str())?;
+    }
+    word_align(&mut dir)?;
     dir.write_tag(Tag::Unknown(700), xmp)?;
+    if let Some(iptc) = tags.and_then(|t| t.iptc.as_deref()) {
+        // As LONGs (libtiff's and ExifTool's way; BYTE is non-standard there), padded to a
+        // multiple of 4: the file's bytes are the stream itself in this file's byte order.
+        let mut padded = iptc.to_vec();
+        padded.resize(iptc.len().div_ceil(4) * 4, 0);
+        let longs: Vec<u32> = padded.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().expect("4 bytes"))).collect();
+        word_align(&mut dir)?;
+        dir.write_tag(Tag::Unknown(33723), &longs[..])?;
+    }
     if let Some(icc) = icc {
+        word_align(&mut dir)?;
         dir.write_tag(Tag::Unknown(34675), icc)?;
     }
     dir.finish()?;

@@ -229,6 +229,7 @@ struct Colorization {
     xmp: Option<Vec<u8>>,
     iptc: Option<Vec<u8>>,
     density: Option<decode::JfifDensity>,
+    tiff_tags: Option<decode::TiffTags>,
     /// What was done, for the copy's XMP History: model, vividness, hints.
     parameters: String,
     provenance: metadata::Provenance,
@@ -247,6 +248,7 @@ impl Colorization {
             xmp: self.xmp.as_deref(),
             iptc: self.iptc.as_deref(),
             density: self.density,
+            tiff_tags: self.tiff_tags.as_ref(),
             provenance: &self.provenance,
             parameters: &self.parameters,
         }
@@ -288,7 +290,7 @@ fn colorize_decoded(
     // Only a preview-sized copy of the original is kept (comparison image, kiosk page).
     let compare_source = original_preview.map(|(w, h)| encode::fit_within(&decoded.image, w, h));
     let mut luma = prepare::lightness(&decoded.image);
-    let decode::Decoded { image, format, icc, exif, xmp, iptc, density, reservation } = decoded;
+    let decode::Decoded { image, format, icc, exif, xmp, iptc, density, tiff_tags, reservation } = decoded;
     drop(image); // the pixels are not needed past this point: free them before the big buffers
     prepare::apply_levels(&mut luma, &s.levels);
     times.prepare = t.elapsed();
@@ -303,7 +305,20 @@ fn colorize_decoded(
     times.recombine = t.elapsed();
     let provenance = metadata::Provenance { model_name: model.manifest.name.clone(), model_sha256: model.sha256.clone(), source_sha256, source_path };
     let parameters = format!("colorized by model {} (sha256 {}), vividness {}, {} color hint(s)", model.manifest.name, model.sha256, s.vividness, hints.len());
-    Ok(Outcome::Done(Colorization { colorized, format, icc, exif, xmp, iptc, density, parameters, provenance, compare_source, _reservation: reservation }))
+    Ok(Outcome::Done(Colorization {
+        colorized,
+        format,
+        icc,
+        exif,
+        xmp,
+        iptc,
+        density,
+        tiff_tags,
+        parameters,
+        provenance,
+        compare_source,
+        _reservation: reservation,
+    }))
 }
 
 /// Colorizes one photo. Never writes to the original; the output appears whole or not at all.
