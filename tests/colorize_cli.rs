@@ -40,6 +40,15 @@ fn colorize_as_nobody(dir: &Path, args: &[&Path]) -> Command {
             fs::copy(model.with_extension(ext), tools.join("tiny-qdq").with_extension(ext)).unwrap();
         }
         fs::set_permissions(&tools, fs::Permissions::from_mode(0o755)).unwrap();
+        // A test thread that forked while the copy was open for writing holds it until its
+        // child execs: executing the copy then fails with ETXTBSY ("Text file busy"), a flake
+        // of CI. Wait until the copy runs.
+        for _ in 0..200 {
+            match std::process::Command::new(tools.join("hued")).arg("--version").output() {
+                Err(e) if e.raw_os_error() == Some(26) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                _ => break,
+            }
+        }
         (exe, model) = (tools.join("hued"), tools.join("tiny-qdq.toml"));
     }
     let mut std_cmd = std::process::Command::new(exe);
