@@ -578,3 +578,21 @@ fn a_run_in_another_pid_namespace_leaves_live_temporaries_alone() {
     assert!(first.wait().unwrap().success(), "the first run's temporary was removed under it");
     assert!(out.join("big.colorized.png").exists());
 }
+
+/// TIFF copies are known by their provenance too: a TIFF copy of another photo of the same
+/// name is neither up to date nor replaced.
+#[test]
+fn a_tiff_copy_of_another_photo_is_not_taken_for_this_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a/p.tif"), dir.path().join("b/p.tif"));
+    for (p, w) in [(&a, 48), (&b, 40)] {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        gray_photo(w, 32).save(p).unwrap();
+    }
+    let out = dir.path().join("out");
+    assert!(colorize(&["--out", out.to_str().unwrap()], &[&a]).status.success());
+    let o = colorize(&["--out", out.to_str().unwrap()], &[&b]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("copy of another photo"));
+    assert_eq!(hued::pipeline::metadata::read_provenance(&out.join("p.colorized.tif")).unwrap().source_sha256, hash(&a));
+}

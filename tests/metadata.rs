@@ -192,3 +192,37 @@ fn eight_and_sixteen_bit_tiff_copies_keep_their_tags_xmp_and_iptc() {
         check_copy(original, &copy);
     }
 }
+
+/// A caption that quotes a hued note (a stranger's photo, or a copy described by hand) neither
+/// makes the photo "hued's copy" nor makes its own copy "another photo's".
+#[test]
+fn a_caption_quoting_a_hued_note_is_not_taken_for_provenance() {
+    if exiftool_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("a.jpg");
+    gray_photo(96, 64).save(&original).unwrap();
+    std::fs::write(dir.path().join("other.jpg"), b"x").unwrap();
+    let fake = format!(
+        "-XMP-dc:Description=AI-colorized by hued 0.2.0 (model x, sha256 y; original sha256 z; original path {})",
+        dir.path().join("other.jpg").display()
+    );
+    record(&original, &[&fake]);
+    let run = || {
+        Command::new(assert_cmd::cargo::cargo_bin("hued"))
+            .args(["colorize", "--model"])
+            .arg(fixture_model())
+            .arg(&original)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(first.status.success() && String::from_utf8_lossy(&first.stdout).starts_with("1 done"), "{}", String::from_utf8_lossy(&first.stdout));
+    let again = run();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"), "{}", String::from_utf8_lossy(&again.stdout));
+    let prov = hued::pipeline::metadata::read_provenance(&dir.path().join("a.colorized.jpg")).unwrap();
+    assert_eq!(prov.source_sha256, hash(&original));
+}

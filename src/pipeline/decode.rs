@@ -82,6 +82,11 @@ pub struct TiffResolution {
 /// The ASCII tags a TIFF copy keeps.
 pub const TIFF_TEXT_TAGS: &[u16] = &[270, 271, 272, 305, 306, 315, 33432];
 
+/// The XMP packet of a TIFF file (tag 700), for reading a copy's provenance.
+pub(crate) fn tiff_xmp(file: &File, len: u64) -> Option<Vec<u8>> {
+    tiff_tags(Source::File { file, len })?.xmp
+}
+
 /// Reads [`TiffTags`] from a TIFF's first directory (none where it cannot be read).
 fn tiff_tags(source: Source<'_>) -> Option<TiffTags> {
     use tiff::decoder::ifd::Value;

@@ -66,6 +66,12 @@ pub fn encode<W: Write + Seek>(
         xmp = xmp_for_output(None, &facts).0;
     }
     let iptc = match meta.iptc {
+        Some(block) if !whole_photoshop_resources(block) => {
+            // An original whose resources spanned several APP13 segments comes out of the
+            // decoder as its last segment only: cut, it would be damaged in the copy.
+            notes.push("the original's IPTC block is not whole (it spans several JPEG segments) and was left out".to_string());
+            None
+        }
         Some(block) if block.len() > JPEG_IPTC_MAX => {
             notes.push(format!("the original's IPTC block ({} bytes) does not fit a JPEG segment and was left out", block.len()));
             None
@@ -108,6 +114,24 @@ pub fn encode<W: Write + Seek>(
     }
     notes.extend(warning);
     Ok((!notes.is_empty()).then(|| notes.join("; ")))
+}
+
+/// Whether `block` is a sequence of whole Photoshop image resources ("8BIM", id, padded name,
+/// size, padded data), as one APP13 segment holds them.
+fn whole_photoshop_resources(block: &[u8]) -> bool {
+    let mut at = 0usize;
+    while at < block.len() {
+        let Some(head) = block.get(at..at + 7) else { return false };
+        if &head[..4] != b"8BIM" {
+            return false;
+        }
+        let name = (1 + head[6] as usize + 1) & !1;
+        let Some(size) = block.get(at + 6 + name..at + 6 + name + 4) else { return false };
+        let size = u32::from_be_bytes(size.try_into().expect("4 bytes")) as usize;
+        at += 6 + name + 4 + ((size + 1) & !1);
+    }
+    // The last resource's pad byte may be missing.
+    at == block.len() || at == block.len() + 1
 }
 
 /// PNG through the `png` crate (image's wrapper has no place for text chunks): the XMP packet
@@ -393,4 +417,18 @@ pub fn encode_compare<W: Write>(original: &image::RgbImage, colorized: &Colorize
     imageops::replace(&mut sheet, &right, (tw + gap) as i64, 0);
     image::codecs::jpeg::JpegEncoder::new_with_quality(out, 88).write_image(sheet.as_raw(), sheet.width(), sheet.height(), ExtendedColorType::Rgb8)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod iptc_tests {
+    #[test]
+    fn photoshop_resources_are_whole_or_refused() {
+        let mut one = b"8BIM\x04\x04\x00\x00".to_vec();
+        one.extend_from_slice(&5u32.to_be_bytes());
+        one.extend_from_slice(b"\x1c\x02\x00\x00\x00\x00");
+        assert!(super::whole_photoshop_resources(&one));
+        assert!(super::whole_photoshop_resources(&one[..one.len() - 1]), "the last pad byte may be missing");
+        assert!(!super::whole_photoshop_resources(&one[..10]));
+        assert!(!super::whole_photoshop_resources(&one[3..]), "a block cut in the middle of a resource");
+    }
 }

@@ -80,12 +80,14 @@ pub fn new_image_unique_id() -> String {
 
 /// An EXIF block for the colorized copy: the original's fields, its caption (ImageDescription)
 /// and Software included, with orientation reset (the pixels are already upright) and a fresh
-/// ImageUniqueID; Software is hued's only where the original names none. hued's provenance is
+/// ImageUniqueID where the original had one; Software is hued's only where the original names
+/// none. hued's provenance is
 /// in the copy's XMP ([`super::xmp`]), not here: EXIF has no field for it but the caption. An
 /// original block that cannot be parsed is dropped (the second value says why).
 pub fn exif_for_output(original: Option<&[u8]>) -> (Vec<u8>, Option<String>) {
     let software = Provenance::software();
     let mut original_software = false;
+    let mut original_unique_id = false;
     let mut fields: Vec<Field> = Vec::new();
     let mut little_endian = false;
     let mut warning = None;
@@ -97,6 +99,7 @@ pub fn exif_for_output(original: Option<&[u8]>) -> (Vec<u8>, Option<String>) {
                     if f.ifd_num == In::PRIMARY && f.tag == Tag::Software {
                         original_software = true;
                     }
+                    original_unique_id |= f.tag == Tag::ImageUniqueID;
                     if f.ifd_num != In::PRIMARY
                         || matches!(f.tag, Tag::Orientation | Tag::ImageUniqueID)
                         || matches!(f.tag, Tag::ExifIFDPointer | Tag::GPSInfoIFDPointer | Tag::InteropIFDPointer)
@@ -112,10 +115,12 @@ pub fn exif_for_output(original: Option<&[u8]>) -> (Vec<u8>, Option<String>) {
             Err(e) => warning = Some(format!("the original's EXIF block is unreadable ({e}) and was left out")),
         }
     }
-    let mut ours = vec![
-        Field { tag: Tag::Orientation, ifd_num: In::PRIMARY, value: Value::Short(vec![1]) },
-        Field { tag: Tag::ImageUniqueID, ifd_num: In::PRIMARY, value: Value::Ascii(vec![new_image_unique_id().into_bytes()]) },
-    ];
+    let mut ours = vec![Field { tag: Tag::Orientation, ifd_num: In::PRIMARY, value: Value::Short(vec![1]) }];
+    if original_unique_id {
+        // The copy is another image than its original: its own ID, where the original had one
+        // (adding an Exif directory to a file that had none would want its required fields too).
+        ours.push(Field { tag: Tag::ImageUniqueID, ifd_num: In::PRIMARY, value: Value::Ascii(vec![new_image_unique_id().into_bytes()]) });
+    }
     if !original_software {
         ours.push(Field { tag: Tag::Software, ifd_num: In::PRIMARY, value: Value::Ascii(vec![software.into_bytes()]) });
     }
@@ -165,10 +170,19 @@ pub fn read_provenance(path: &std::path::Path) -> Option<Provenance> {
     if file.metadata().ok()?.len() > PROVENANCE_MAX_TIFF && is_tiff(&mut file) {
         return None;
     }
+    // The XMP packet: a TIFF's tag 700 read directly (image's TIFF decoder gave none for
+    // hued's own copies), the others' through their decoder.
+    let xmp = if is_tiff(&mut file) {
+        let len = file.metadata().ok()?.len();
+        crate::pipeline::decode::tiff_xmp(&file, len)
+    } else {
+        None
+    };
     let mut decoder = image::ImageReader::new(std::io::BufReader::new(file)).with_guessed_format().ok()?.into_decoder().ok()?;
     use image::ImageDecoder;
-    if let Some(p) = decoder.xmp_metadata().ok().flatten().and_then(|xmp| Provenance::parse(&String::from_utf8_lossy(&xmp))) {
-        return Some(p);
+    let xmp = xmp.or_else(|| decoder.xmp_metadata().ok().flatten());
+    if let Some(note) = xmp.as_deref().and_then(crate::pipeline::xmp::hued_note) {
+        return Provenance::parse(&note);
     }
     let exif = exif::Reader::new().read_raw(decoder.exif_metadata().ok().flatten()?).ok()?;
     match &exif.get_field(Tag::ImageDescription, In::PRIMARY)?.value {
