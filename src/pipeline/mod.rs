@@ -10,7 +10,7 @@ pub mod metadata;
 pub mod prepare;
 pub mod recombine;
 mod tiff_strips;
-pub(crate) mod xmp;
+pub mod xmp;
 
 use crate::job::{Job, Settings};
 use crate::model::Model;
