@@ -30,3 +30,17 @@ pub mod web;
 
 /// hued's version, as written into the provenance of every output.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `N` random bytes as lowercase hex: an id that tells apart runs and copies (not a secret:
+/// without an entropy source, the time and the process id still do).
+pub(crate) fn unique_hex<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    if getrandom::fill(&mut bytes).is_err() {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let fallback = (t ^ ((std::process::id() as u128) << 64)).to_le_bytes();
+        for (b, f) in bytes.iter_mut().zip(fallback.iter().cycle()) {
+            *b = *f;
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

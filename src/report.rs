@@ -129,13 +129,7 @@ pub fn now_utc() -> String {
 
 /// A new run's id: 12 random hex digits.
 pub fn new_run_id() -> String {
-    let mut bytes = [0u8; 6];
-    if getrandom::fill(&mut bytes).is_err() {
-        // No entropy source: the process id and the time still tell runs apart.
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        bytes.copy_from_slice(&((t.as_nanos() as u64) ^ ((std::process::id() as u64) << 32)).to_le_bytes()[..6]);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::unique_hex::<6>()
 }
 
 /// Appends records to a report file (or standard output, `-`), one flushed line each.

@@ -70,12 +70,7 @@ pub fn icc_for_rgb_output(icc: Option<&[u8]>) -> Option<Vec<u8>> {
 
 /// A fresh EXIF ImageUniqueID (32 hex digits): the copy is another image than its original.
 pub fn new_image_unique_id() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-        bytes = (t ^ ((std::process::id() as u128) << 64)).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+    crate::unique_hex::<16>().to_uppercase()
 }
 
 /// An EXIF block for the colorized copy: the original's fields, its caption (ImageDescription)
