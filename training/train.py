@@ -136,6 +136,10 @@ def main():
     if args.only:
         for name, p in net.named_parameters():
             p.requires_grad_(name.split('.')[0] in args.only)
+        # Frozen layers keep their BatchNorm statistics: a small CPU batch would drift them.
+        for name, module in net.named_children():
+            if name not in args.only:
+                module.eval()
     enc_params = list(net.stem.parameters()) + list(net.bn0.parameters()) + list(net.blocks.parameters())
     enc_ids = {id(p) for p in enc_params}
     dec_params = [p for p in net.parameters() if id(p) not in enc_ids]
