@@ -1,5 +1,5 @@
-//! `hued bench`: per-stage wall times and peak memory on a 1 MP and a 12 MP JPEG and a
-//! 50 MP 16-bit TIFF, generated from a historical photo (or a synthetic pattern) so that every
+//! `hued bench`: per-stage wall times and peak memory on a 1 MP and a 12 MP JPEG (each also
+//! with color hints) and a 50 MP 16-bit TIFF, generated from a historical photo (or a synthetic pattern) so that every
 //! machine measures the same thing. Each case runs in a child process so its peak RSS is its own.
 
 use crate::cli::Exit;
@@ -25,7 +25,8 @@ pub struct BenchArgs {
     /// Model manifest (default: the shipped model).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Only the named case (1mp-jpeg, 12mp-jpeg, 50mp-tiff16); used for the child processes.
+    /// Only the named case (1mp-jpeg, 1mp-jpeg+hints, 12mp-jpeg, 12mp-jpeg+hints, 50mp-tiff16);
+    /// used for the child processes.
     #[arg(long)]
     case: Option<String>,
     /// Threads (0 = all cores).
@@ -108,7 +109,24 @@ fn run_infer(a: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-const CASES: &[(&str, u32, u32)] = &[("1mp-jpeg", 1155, 866), ("12mp-jpeg", 4000, 3000), ("50mp-tiff16", 8660, 5774)];
+/// Name, width, height. A `+hints` case colorizes the same photo as the case without it, with
+/// [`bench_hints`]: the difference between the two rows is what the hints cost.
+const CASES: &[(&str, u32, u32)] =
+    &[("1mp-jpeg", 1155, 866), ("1mp-jpeg+hints", 1155, 866), ("12mp-jpeg", 4000, 3000), ("12mp-jpeg+hints", 4000, 3000), ("50mp-tiff16", 8660, 5774)];
+
+/// The hints of a `+hints` case, as a person at the kiosk gives them to the Cliff House photo:
+/// blue in the sky, sand on the beach, a stroke along the surf, a dark coat.
+fn bench_hints(w: u32, h: u32) -> Vec<crate::hints::Hint> {
+    let at = |fx: f64, fy: f64| [(fx * w as f64) as u32, (fy * h as f64) as u32];
+    let point = |fx, fy, rgb| crate::hints::Hint { points: vec![at(fx, fy)], rgb };
+    vec![
+        point(0.2, 0.15, [110, 150, 200]),
+        point(0.5, 0.1, [110, 150, 200]),
+        point(0.7, 0.85, [200, 180, 140]),
+        point(0.35, 0.7, [40, 40, 60]),
+        crate::hints::Hint { points: vec![at(0.05, 0.6), at(0.3, 0.62), at(0.6, 0.63), at(0.9, 0.6)], rgb: [60, 110, 130] },
+    ]
+}
 
 fn source_photo() -> DynamicImage {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/historical");
@@ -150,13 +168,16 @@ fn peak_rss_mib() -> f64 {
 
 fn run_case(a: &BenchArgs, dir: &Path, name: &str) -> anyhow::Result<()> {
     let &(_, w, h) = CASES.iter().find(|c| c.0 == name).ok_or_else(|| anyhow::anyhow!("unknown case {name}"))?;
-    let input = make_input(dir, name, w, h)?;
+    let input = make_input(dir, name.trim_end_matches("+hints"), w, h)?;
     let model = Model::load(&resolve_manifest(a.model.as_deref())?)?;
     crate::model::set_threads(a.threads);
     let mut settings = Settings::from_config(&ColorizeConfig::default());
     settings.force = true; // every run colorizes, though the last one's copy is up to date
     settings.skip_color = false;
-    let job = Job::new(input.clone(), &OutputTarget::Beside, ".colorized", settings);
+    let mut job = Job::new(input.clone(), &OutputTarget::Beside, ".colorized", settings);
+    if name.ends_with("+hints") {
+        job.hints = bench_hints(w, h);
+    }
     let mut runs: Vec<StageTimes> = Vec::new();
     for _ in 0..a.runs.max(1) {
         match pipeline::colorize(&job, &model)? {
@@ -169,7 +190,7 @@ fn run_case(a: &BenchArgs, dir: &Path, name: &str) -> anyhow::Result<()> {
     let decoded_mib = w as f64 * h as f64 * if name.ends_with("tiff16") { 6.0 } else { 1.0 } / (1 << 20) as f64;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "{:<12} {:>9.1} {:>7.0} {:>7.0} {:>7.0} {:>9.0} {:>7.0} {:>8.0} {:>9.0} {:>9.0}",
+        "{:<16} {:>9.1} {:>7.0} {:>7.0} {:>7.0} {:>9.0} {:>7.0} {:>8.0} {:>9.0} {:>9.0}",
         name,
         w as f64 * h as f64 / 1e6,
         ms(t.decode),
@@ -218,7 +239,7 @@ pub fn run(a: BenchArgs) -> Exit {
     let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
     println!("hued {} bench: median of {} runs, {threads} threads, times in ms", crate::VERSION, a.runs);
     println!(
-        "{:<12} {:>9} {:>7} {:>7} {:>7} {:>9} {:>7} {:>8} {:>9} {:>9}",
+        "{:<16} {:>9} {:>7} {:>7} {:>7} {:>9} {:>7} {:>8} {:>9} {:>9}",
         "case", "MP", "decode", "prepare", "infer", "recombine", "encode", "total", "decodedMiB", "peakRSSMiB"
     );
     let exe = std::env::current_exe().expect("own path");

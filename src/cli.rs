@@ -171,10 +171,16 @@ struct ColorizeArgs {
     #[arg(short, long)]
     recursive: bool,
     /// A color hint, X,Y,#RRGGBB: "the photo was this color at pixel X,Y" (from the top-left
-    /// corner of the photo as shown). Repeatable; applies to every photo given. Without it, a
-    /// sidecar <photo>.hints.toml beside a photo gives its hints (default: none).
+    /// corner of the photo as shown); its color spreads over the region the point lies in.
+    /// Repeatable; applies to every photo given. Without --hint or --stroke, a sidecar
+    /// <photo>.hints.toml beside a photo gives its hints (default: none).
     #[arg(long = "hint", value_name = "X,Y,#RRGGBB", value_parser = parse_hint)]
     hints: Vec<Hint>,
+    /// A color stroke, "X1,Y1 X2,Y2 ...,#RRGGBB": a line drawn over a region (its points, in
+    /// pixels from the top-left corner, then the color). Like --hint, the color spreads over
+    /// the region the line lies in. Repeatable; applies to every photo given, like --hint.
+    #[arg(long = "stroke", value_name = "X1,Y1 X2,Y2 ...,#RRGGBB", value_parser = Hint::parse_stroke)]
+    strokes: Vec<Hint>,
 }
 
 fn parse_hint(s: &str) -> Result<Hint, String> {
@@ -389,8 +395,10 @@ fn colorize(a: ColorizeArgs) -> Exit {
             return Exit::Failed;
         }
     }
-    if !a.hints.is_empty() && !model.has_hints() {
-        say_err!("error: --hint: model {} takes no color hints", model.manifest.name);
+    // Points first, then strokes, as in a sidecar.
+    let hints: Vec<Hint> = a.hints.iter().chain(&a.strokes).cloned().collect();
+    if !hints.is_empty() && !model.has_hints() {
+        say_err!("error: {}: model {} takes no color hints", if a.hints.is_empty() { "--stroke" } else { "--hint" }, model.manifest.name);
         return Exit::Usage;
     }
     let target = a.out.clone().map_or(OutputTarget::Beside, OutputTarget::Folder);
@@ -443,7 +451,7 @@ fn colorize(a: ColorizeArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let run = Run { target: &target, suffix: &c.suffix, settings: &settings, model: &model, hints: &a.hints, shard, run_id: crate::report::new_run_id() };
+    let run = Run { target: &target, suffix: &c.suffix, settings: &settings, model: &model, hints: &hints, shard, run_id: crate::report::new_run_id() };
     let list_error = std::cell::RefCell::new(None);
     let listed = listed.map_while(|r| r.map_err(|e| *list_error.borrow_mut() = Some(e)).ok());
     let summary = run.all(args::stream(&a.paths, listed, a.recursive), report.as_mut());

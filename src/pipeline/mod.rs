@@ -1,5 +1,6 @@
-//! The colorization pipeline: decode → prepare → infer → recombine → encode, each stage a plain
-//! function in its own module, and [`colorize`] running them for one [`Job`].
+//! The colorization pipeline: decode → prepare → infer → propagate (with hints) → recombine →
+//! encode, each stage a plain function in its own module, and [`colorize`] running them for
+//! one [`Job`].
 
 pub mod budget;
 pub mod decode;
@@ -8,6 +9,7 @@ pub mod hints;
 pub mod infer;
 pub mod metadata;
 pub mod prepare;
+pub mod propagate;
 pub mod recombine;
 mod tiff_strips;
 pub mod xmp;
@@ -148,7 +150,7 @@ pub struct StageTimes {
     pub decode: Duration,
     /// Lightness, color check, levels.
     pub prepare: Duration,
-    /// Shrinking and the model.
+    /// Shrinking, the model, and spreading the hints.
     pub infer: Duration,
     /// Guided upsampling and Lab → RGB.
     pub recombine: Duration,
@@ -297,6 +299,13 @@ fn colorize_decoded(
 
     let t = Instant::now();
     let ab = infer::infer(model, &luma, s.model_long_side, hints).map_err(PipelineError::Model)?;
+    let ab = if hints.is_empty() {
+        ab
+    } else {
+        // The hint-free guess too: where the hints do not reach, it is what stays.
+        let plain = infer::infer(model, &luma, s.model_long_side, &[]).map_err(PipelineError::Model)?;
+        propagate::propagate(&luma, ab, &plain, hints, &propagate::Params::default())
+    };
     times.infer = t.elapsed();
 
     let t = Instant::now();

@@ -131,6 +131,30 @@ impl ColorField {
     }
 }
 
+/// The low-resolution colors `ab` carried to `w` x `h` along the edges of `l` (L, 0..100, at
+/// that size) as [`recombine`] carries them to full resolution, at vividness 1.
+pub fn upsample_ab(l: &[f32], w: usize, h: usize, ab: &AbLow) -> AbLow {
+    let (lw, lh) = (ab.width, ab.height);
+    let guide: Vec<f32> = shrink_plane(l, w, h, lw, lh).iter().map(|v| v / 100.0).collect();
+    let (ca, cb) = (guided(&guide, &ab.a, lw, lh), guided(&guide, &ab.b, lw, lh));
+    let field = ColorField::new(ca, cb, 1.0, (lw, lh), (w, h));
+    let mut rows = vec![0f32; 4 * (lw + 1)];
+    let (mut a, mut b) = (Vec::with_capacity(w * h), Vec::with_capacity(w * h));
+    for (y, l_row) in l.chunks_exact(w).enumerate() {
+        field.rows(y, &mut rows);
+        let (slope_a, rest) = rows.split_at(lw + 1);
+        let (offset_a, rest) = rest.split_at(lw + 1);
+        let (slope_b, offset_b) = rest.split_at(lw + 1);
+        for (&l, &(x0, tx)) in l_row.iter().zip(&field.xs) {
+            let x0 = x0 as usize;
+            let at = |r: &[f32]| r[x0] + (r[x0 + 1] - r[x0]) * tx;
+            a.push(at(slope_a) * l + at(offset_a));
+            b.push(at(slope_b) * l + at(offset_b));
+        }
+    }
+    AbLow { width: w, height: h, a, b }
+}
+
 /// Full-resolution color from full-resolution L and low-resolution ab. `vividness` scales
 /// chroma (1 = the model's colors); `sixteen_bit` picks the output depth.
 pub fn recombine(luma: &Luma, ab: &AbLow, vividness: f32, sixteen_bit: bool) -> Colorized {

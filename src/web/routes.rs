@@ -243,7 +243,7 @@ pub fn handle(req: &Incoming, body: &mut dyn Read, ctx: &Context) -> Reply {
             json!({ "hints": ctx.hints, "max_upload_bytes": ctx.max_upload, "keep_minutes": ctx.keep_minutes,
                     "max_megapixels": ctx.max_megapixels, "version": env!("CARGO_PKG_VERSION") }),
         ),
-        ("POST", ["jobs"]) => upload(req, body, ctx, param("name").unwrap_or("photo"), params.iter().filter(|(k, _)| k == "hint").map(|(_, v)| v.as_str())),
+        ("POST", ["jobs"]) => upload(req, body, ctx, param("name").unwrap_or("photo"), params.iter().filter(|(k, _)| k == "hint" || k == "stroke")),
         ("GET", ["jobs", id]) if is_id(id) => match ctx.jobs.status(id) {
             None => gone(),
             Some(s) => Reply::json(200, status_json(&s.stage, s.ahead)),
@@ -321,7 +321,9 @@ fn status_json(stage: &Stage, ahead: usize) -> serde_json::Value {
     }
 }
 
-fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hint_params: impl Iterator<Item = &'a str>) -> Reply {
+/// An upload; `hint_params` are its `hint=X,Y,#RRGGBB` and `stroke=X1,Y1 X2,Y2 ...,#RRGGBB`
+/// query parameters.
+fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hint_params: impl Iterator<Item = &'a (String, String)>) -> Reply {
     let limit = ctx.max_upload;
     let too_big = || Reply::error(413, format!("The file is larger than the limit of {} MB.", limit / 1_000_000));
     if req.content_length.is_some_and(|n| n > limit) {
@@ -333,7 +335,7 @@ fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hi
         return Reply::error(415, "uploads are sent as the photo file itself, as the page sends them (not as a form)");
     }
     let Some(slot) = ctx.jobs.reserve() else { return busy() };
-    let hints: Result<Vec<Hint>, String> = hint_params.map(str::parse).collect();
+    let hints: Result<Vec<Hint>, String> = hint_params.map(|(k, v)| if k == "stroke" { Hint::parse_stroke(v) } else { v.parse() }).collect();
     let hints = match hints {
         Ok(h) if !h.is_empty() && !ctx.hints => return Reply::error(400, format!("this model takes no color hints ({} given)", h.len())),
         Ok(h) => h,

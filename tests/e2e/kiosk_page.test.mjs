@@ -89,7 +89,14 @@ try {
   assert.equal(await page.isVisible('#hints'), true, 'the shipped model takes hints, so the page offers them');
   await page.fill('#hint-color', '#2255cc');
   await page.click('#hint-mode');
-  const box = await page.$eval('#compare', (e) => { const r = e.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height }; });
+  // The mouse works in viewport coordinates: bring the whole photo into view first (the
+  // controls under it may have scrolled it partly off the top).
+  const compareBox = () => page.$eval('#compare', (e) => {
+    e.scrollIntoView({ block: 'center' });
+    const r = e.getBoundingClientRect();
+    return { x: r.left, y: r.top, w: r.width, h: r.height };
+  });
+  let box = await compareBox();
   await page.mouse.click(box.x + box.w * 0.5, box.y + box.h * 0.2);
   await page.mouse.click(box.x + box.w * 0.2, box.y + box.h * 0.8);
   assert.equal(await page.locator('.dot').count(), 2);
@@ -110,6 +117,41 @@ try {
   await page.click('#rerun');
   await page.waitForFunction(() => /1 color hint used/.test(document.getElementById('facts').textContent), null, { timeout: 60000 });
   await page.waitForFunction(() => document.getElementById('after').complete && document.getElementById('after').naturalWidth > 0);
+
+  // 3b. A stroke: drawn over the beach (lower left), in green, beside the point hint; the
+  //     stroked region turns greener, the point hint still counts, and the hint list shows
+  //     what each hint gives at its spot (the photo keeps its lightness).
+  const sample = () => page.evaluate(() => {
+    const img = document.getElementById('after');
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const [x0, y0, w, h] = [0.08, 0.82, 0.3, 0.1].map((f, i) => Math.round(f * (i % 2 ? c.height : c.width)));
+    const d = ctx.getImageData(x0, y0, w, h).data;
+    let g = 0;
+    for (let i = 0; i < d.length; i += 4) g += d[i + 1] - (d[i] + d[i + 2]) / 2;
+    return g / (d.length / 4);
+  });
+  const greenBefore = await sample();
+  await page.fill('#hint-color', '#1f9d3a');
+  await page.click('#hint-mode');
+  box = await compareBox();
+  await page.mouse.move(box.x + box.w * 0.1, box.y + box.h * 0.87);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.w * 0.35, box.y + box.h * 0.87, { steps: 12 });
+  await page.mouse.up();
+  assert.equal(await page.locator('#hint-list li').count(), 2, 'a point and a stroke');
+  assert.equal(await page.locator('.strokes polyline').count(), 1, 'the stroke is drawn over the photo');
+  const strokeItem = await page.textContent('#hint-list li:nth-child(2)');
+  assert.match(strokeItem, /#1f9d3a stroke from \d+, \d+/, strokeItem);
+  assert.match(strokeItem, /gives #[0-9a-f]{6}/, 'the list shows the color the hint gives there');
+  await page.click('#rerun');
+  await page.waitForFunction(() => /2 color hints used/.test(document.getElementById('facts').textContent), null, { timeout: 60000 });
+  await page.waitForFunction(() => document.getElementById('after').complete && document.getElementById('after').naturalWidth > 0);
+  const greenAfter = await sample();
+  assert.ok(greenAfter - greenBefore > 8, `the stroked beach should turn green: ${greenBefore.toFixed(1)} -> ${greenAfter.toFixed(1)}`);
+  assert.match(await page.textContent('#lightness-note'), /keeps its own lightness/);
 
   await page.screenshot({ path: path.join(root, 'result.png'), fullPage: true });
 
@@ -195,7 +237,7 @@ try {
   await page.screenshot({ path: path.join(root, 'page.png'), fullPage: true });
 
   assert.deepEqual(consoleErrors.filter((e) => !/status of 4\d\d/.test(e)), [], 'no script errors');
-  console.log('PASS: upload, result, hints (place, drag, remove), re-run, download, nothing on disk, bad upload, drag and drop, kiosk view');
+  console.log('PASS: upload, result, hints (place, drag, remove), re-run, a stroke, download, nothing on disk, bad upload, drag and drop, kiosk view');
   console.log('screenshots in', root);
 } catch (e) {
   failed = true;

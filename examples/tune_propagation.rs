@@ -1,0 +1,159 @@
+//! Chooses the hint propagation's settings (`src/pipeline/propagate.rs`, `Params`) on the
+//! validation photos, in one process: each photo is turned gray, given 0, 5 and 20 true-color
+//! hints at seeded random points (each the truth's mean over 5x5 pixels: the protocol of
+//! Zhang et al. 2017), run through hued's stages (the model once per hint count, then the
+//! propagation with each candidate setting, then the recombination), and scored by PSNR
+//! against the truth. The official measurement goes through the real binary:
+//! `bench/hint_propagation.py`.
+//!
+//!     cargo run --release --example tune_propagation -- [VAL_DIR] [PHOTOS]
+//!
+//! Prints, per candidate: mean PSNR at 0/5/20 hints, the gains, and the worst photo's change.
+use hued::hints::Hint;
+use hued::pipeline::{infer, prepare, propagate, recombine};
+use std::path::Path;
+
+/// A small seeded generator (SplitMix64): the same points on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u32) -> u32 {
+        (self.next() % n as u64) as u32
+    }
+}
+
+/// `n` true-color hints: at random points, the mean color of the truth's 5x5 pixels there.
+fn true_hints(truth: &image::RgbImage, rng: &mut Rng, n: usize) -> Vec<Hint> {
+    let (w, h) = truth.dimensions();
+    (0..n)
+        .map(|_| {
+            let (x, y) = (2 + rng.below(w - 4), 2 + rng.below(h - 4));
+            let mut sum = [0u32; 3];
+            for dy in 0..5 {
+                for dx in 0..5 {
+                    let p = truth.get_pixel(x + dx - 2, y + dy - 2).0;
+                    (0..3).for_each(|c| sum[c] += p[c] as u32);
+                }
+            }
+            Hint::point(x, y, sum.map(|s| ((s + 12) / 25) as u8))
+        })
+        .collect()
+}
+
+fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    let se: f64 = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum();
+    let mse = se / a.as_raw().len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse.max(1e-10)).log10()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let val = args.get(1).map(String::as_str).unwrap_or("../shared/data/val");
+    let limit: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(usize::MAX);
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(hued::model::DEFAULT_MANIFEST);
+    let model = hued::model::Model::load(&manifest)?;
+    let mut files: Vec<_> = std::fs::read_dir(val)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "png" || e == "jpeg"))
+        .collect();
+    files.sort();
+    files.truncate(limit);
+
+    let base = propagate::Params::default();
+    let mut candidates = vec![("shipped".to_string(), base)];
+    // Candidates: HUED_TUNE="smooth,sigma,lambda,chroma[,grid side[,gate]];..." or the default sweep.
+    let sweep = std::env::var("HUED_TUNE").unwrap_or_else(|_| "1,1.5,5e-5,0;1,1.5,1e-4,0;1,1.5,5e-5,0.5;1,1.5,5e-5,1;1,2.5,5e-5,1;2,2.5,5e-5,1".into());
+    for c in sweep.split(';') {
+        let v: Vec<f64> = c.split(',').map(str::parse).collect::<Result<_, _>>()?;
+        let work_side = v.get(4).map_or(base.work_side, |&s| s as usize);
+        let gate = v.get(5).map_or(base.gate, |&g| g as f32);
+        let params = propagate::Params { smooth: v[0] as f32, sigma: v[1] as f32, lambda: v[2], chroma: v[3] as f32, work_side, gate, ..base };
+        candidates.push((format!("smooth {} sigma {} lambda {:e} chroma {} grid {work_side} gate {gate}", v[0], v[1], v[2], v[3]), params));
+    }
+    // psnr[candidate][hint count] summed, and the worst per-photo change from no hints.
+    let counts = [5usize, 20];
+    let mut sums = vec![[0f64; 2]; candidates.len()];
+    let mut worst = vec![[f64::MAX; 2]; candidates.len()];
+    let mut worse = vec![[0usize; 2]; candidates.len()];
+    let mut worst_name = vec![[String::new(), String::new()]; candidates.len()];
+    let mut no_hints = 0f64;
+    let mut model_only = [0f64; 2];
+    for (i, f) in files.iter().enumerate() {
+        let truth = image::open(f)?.to_rgb8();
+        // The gray photo as evaluate.py writes it: its L as 8-bit gray.
+        let luma_truth = prepare::lightness(&image::DynamicImage::ImageRgb8(truth.clone()));
+        let gray = image::GrayImage::from_fn(truth.width(), truth.height(), |x, y| {
+            let l = luma_truth.l[(y * truth.width() + x) as usize];
+            let lin = if l > 8.0 { ((l + 16.0) / 116.0).powi(3) } else { l / 903.3 };
+            let s = if lin <= 0.003_130_8 { 12.92 * lin } else { 1.055 * lin.powf(1.0 / 2.4) - 0.055 };
+            image::Luma([(s * 255.0 + 0.5).clamp(0.0, 255.0) as u8])
+        });
+        let gray_img = image::DynamicImage::ImageLuma8(gray);
+        let luma = prepare::lightness(&gray_img);
+        let score = |ab: &hued::model::AbLow| {
+            let recombine::Colorized::Rgb8(img) = recombine::recombine(&luma, ab, 1.0, false) else { unreachable!() };
+            psnr(&img, &truth)
+        };
+        let plain_ab = infer::infer(&model, &luma, 0, &[])?;
+        let plain = score(&plain_ab);
+        no_hints += plain;
+        let mut rng = Rng(i as u64 + 1);
+        let twenty = true_hints(&truth, &mut rng, 20);
+        for (k, &n) in counts.iter().enumerate() {
+            let hints = &twenty[..n];
+            let ab = infer::infer(&model, &luma, 0, hints)?;
+            model_only[k] += score(&ab);
+            for (c, (_, params)) in candidates.iter().enumerate() {
+                let spread = propagate::propagate(&luma, ab.clone(), &plain_ab, hints, params);
+                let p = score(&spread);
+                // HUED_TUNE_DUMP=NAME: the photo NAME as colorized by each candidate, and its hints.
+                if std::env::var("HUED_TUNE_DUMP").is_ok_and(|d| f.ends_with(&d)) {
+                    let recombine::Colorized::Rgb8(img) = recombine::recombine(&luma, &spread, 1.0, false) else { unreachable!() };
+                    img.save(format!("/tmp/dump-{n}-{c}.png"))?;
+                    let recombine::Colorized::Rgb8(img) = recombine::recombine(&luma, &plain_ab, 1.0, false) else { unreachable!() };
+                    img.save("/tmp/dump-plain.png")?;
+                    eprintln!("{n} hints: {:?}", hints.iter().map(|h| (h.points[0], h.rgb)).collect::<Vec<_>>());
+                }
+                sums[c][k] += p;
+                worse[c][k] += (p < plain) as usize;
+                if p - plain < worst[c][k] {
+                    worst[c][k] = p - plain;
+                    worst_name[c][k] = f.file_name().unwrap().to_string_lossy().into_owned();
+                }
+            }
+        }
+        eprint!("\r{}/{}", i + 1, files.len());
+    }
+    eprintln!();
+    let n = files.len() as f64;
+    println!(
+        "{} photos; no hints {:.2} dB; model hint planes only: 5 {:+.2}, 20 {:+.2}",
+        files.len(),
+        no_hints / n,
+        model_only[0] / n - no_hints / n,
+        model_only[1] / n - no_hints / n
+    );
+    println!("| candidate | 5 hints | 20 hints | worst photo 5 / 20 | photos worse 5 / 20 |");
+    println!("|---|---|---|---|---|");
+    for (c, (name, _)) in candidates.iter().enumerate() {
+        let (w5, w20) = (&worst_name[c][0], &worst_name[c][1]);
+        println!(
+            "| {name} | {:+.2} | {:+.2} | {:+.2} ({w5}) / {:+.2} ({w20}) | {} / {} |",
+            sums[c][0] / n - no_hints / n,
+            sums[c][1] / n - no_hints / n,
+            worst[c][0],
+            worst[c][1],
+            worse[c][0],
+            worse[c][1]
+        );
+    }
+    Ok(())
+}
