@@ -581,9 +581,14 @@ impl Run<'_> {
                 continue;
             }
             claimed.insert(job.output.clone(), path.clone());
-            job.hints = if self.hints.is_empty() && self.model.has_hints() {
-                match hints::read_sidecar(&path) {
-                    Ok(h) => h,
+            job.hints = if self.hints.is_empty() {
+                match hints::sidecar_hints(&path, self.model.has_hints(), &self.model.manifest.name) {
+                    Ok((h, warning)) => {
+                        if let Some(w) = warning {
+                            bar.suspend(|| log::warn!("{}: {w}", path.display()));
+                        }
+                        h
+                    }
                     Err(reason) => {
                         bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
                         self.record(&mut report, &mut summary, &path, "failed", Some(&reason), None, ms());

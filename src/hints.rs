@@ -209,6 +209,18 @@ pub fn read_sidecar(image: &Path) -> Result<Vec<Hint>, String> {
     parse_sidecar(&text).map_err(|e| format!("hints sidecar {}: {e}", path.display()))
 }
 
+/// The hints `image` is colorized with when none are given on the command line: its
+/// sidecar's, where the model takes hints. Where it does not, the sidecar is not read (not
+/// even checked) and the second value is a warning naming it. One rule for `hued colorize`
+/// and the daemon.
+pub fn sidecar_hints(image: &Path, model_takes_hints: bool, model_name: &str) -> Result<(Vec<Hint>, Option<String>), String> {
+    if model_takes_hints {
+        return read_sidecar(image).map(|hints| (hints, None));
+    }
+    let warning = find_sidecar(image).map(|s| format!("hints sidecar {} ignored: model {model_name} takes no color hints", s.display()));
+    Ok((Vec::new(), warning))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -437,9 +437,13 @@ fn hints_for_a_model_without_hint_inputs_are_a_usage_error() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("model tiny-qdq-nohints takes no color hints"));
-    // Without --hint it colorizes, and a sidecar is not even read.
+    // Without --hint it colorizes; a sidecar is not read (the model could not use it) and
+    // the run says so, as the daemon does.
     fs::write(dir.path().join("photo.png.hints.toml"), "not toml at all [[[").unwrap();
-    colorize_with(&model, &[&input]).assert().success();
+    colorize_with(&model, &[&input])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("photo.png.hints.toml ignored: model tiny-qdq-nohints takes no color hints"));
 }
 
 #[test]

@@ -460,6 +460,21 @@ fn a_hints_sidecar_is_used_and_a_mended_one_brings_the_scan_back() {
 }
 
 #[test]
+fn a_sidecar_beside_a_scan_whose_model_takes_no_hints_is_ignored_with_a_warning() {
+    // The same rule as `hued colorize`: the scan is colorized, the sidecar (even a malformed
+    // one) is not read, and the log says so naming it.
+    let st = Station::new();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-qdq-nohints.toml");
+    let d = Daemon::start(&st.config(&format!("model = {:?}", model.display().to_string()), ""));
+    let scan = st.scans().join("coat.jpg");
+    fs::write(st.scans().join("coat.jpg.hints.toml"), "not toml at all [[[").unwrap();
+    st.put(&scan, &photo_bytes(160, 120));
+    wait_for("the colorized copy", &d, 30, || colorized(&scan).exists());
+    assert!(d.log().contains("coat.jpg.hints.toml ignored: model tiny-qdq-nohints takes no color hints"), "{}", d.log());
+    st.check_originals();
+}
+
+#[test]
 fn temp_files_of_a_killed_hued_are_swept_at_start() {
     let st = Station::new();
     let out = st.dir.path().join("out");

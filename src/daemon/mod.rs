@@ -481,12 +481,13 @@ impl Daemon {
             return;
         }
         let w = &self.setup.watches[watch];
-        let hints = match crate::hints::read_sidecar(&path) {
-            Ok(h) if !h.is_empty() && !w.model.has_hints() => {
-                log::warn!("{}: hints sidecar ignored: model {} takes no color hints", path.display(), w.model.manifest.name);
-                Vec::new()
+        let hints = match crate::hints::sidecar_hints(&path, w.model.has_hints(), &w.model.manifest.name) {
+            Ok((h, warning)) => {
+                if let Some(warning) = warning {
+                    log::warn!("{}: {warning}", path.display());
+                }
+                h
             }
-            Ok(h) => h,
             Err(reason) => {
                 // Not recorded as failed: saving a mended sidecar brings the photo back.
                 log::error!("failed {}: {reason}; waiting for the sidecar to be mended", path.display());
