@@ -23,6 +23,8 @@ pub struct Decoded {
     pub iptc: Option<Vec<u8>>,
     /// The JPEG's JFIF pixel density (a scan's 600 dpi), if it states one.
     pub density: Option<JfifDensity>,
+    /// The PNG's text chunks and resolution.
+    pub png: Option<PngExtras>,
     /// A TIFF's own descriptive tags (caption, artist, copyright, dates, resolution, IPTC).
     pub tiff_tags: Option<TiffTags>,
     /// This photo's share of the process's memory budget, held until the job is done.
@@ -88,6 +90,62 @@ pub(crate) fn tiff_xmp(file: &File, len: u64) -> Option<Vec<u8>> {
 }
 
 /// Reads [`TiffTags`] from a TIFF's first directory (none where it cannot be read).
+/// What a PNG says of itself outside EXIF and XMP, for its copy: its text chunks and its
+/// resolution.
+#[derive(Debug, Clone, Default)]
+pub struct PngExtras {
+    /// The pHYs chunk: pixels per unit and the unit (a scan's 600 dpi is 23622 per metre).
+    pub pixel_dims: Option<png::PixelDimensions>,
+    /// tEXt and zTXt chunks (Latin-1), as keyword and text.
+    pub latin1: Vec<(String, String)>,
+    /// iTXt chunks (UTF-8), as keyword and text; the XMP packet's own chunk is not among them
+    /// (the copy writes its updated packet).
+    pub utf8: Vec<(String, String)>,
+}
+
+/// Most text a PNG copy carries over (the sum of its chunks' text): more is not a record.
+const MAX_PNG_TEXT_BYTES: usize = 1 << 20;
+
+/// Whether the `png` crate's encoder takes `keyword` (1 to 79 Latin-1 characters): a chunk
+/// with any other keyword would fail the whole copy, so it is left out.
+fn png_keyword_ok(keyword: &str) -> bool {
+    (1..=79).contains(&keyword.chars().count()) && keyword.chars().all(|c| (c as u32) <= 0xff)
+}
+
+/// A PNG's text chunks and pHYs, read from its header chunks by the `png` crate.
+fn png_extras(source: Source<'_>) -> Option<PngExtras> {
+    let mut decoder = png::Decoder::new(source.reader());
+    decoder.set_ignore_text_chunk(false);
+    let reader = decoder.read_info().ok()?;
+    let info = reader.info();
+    let mut extras = PngExtras { pixel_dims: info.pixel_dims, ..PngExtras::default() };
+    let mut total = 0usize;
+    let mut fits = |keyword: &str, text: &str| {
+        total += text.len();
+        total <= MAX_PNG_TEXT_BYTES && png_keyword_ok(keyword)
+    };
+    for chunk in &info.uncompressed_latin1_text {
+        if fits(&chunk.keyword, &chunk.text) {
+            extras.latin1.push((chunk.keyword.clone(), chunk.text.clone()));
+        }
+    }
+    for chunk in &info.compressed_latin1_text {
+        if let Ok(text) = chunk.get_text() {
+            if fits(&chunk.keyword, &text) {
+                extras.latin1.push((chunk.keyword.clone(), text));
+            }
+        }
+    }
+    for chunk in info.utf8_text.iter().filter(|c| c.keyword != "XML:com.adobe.xmp") {
+        if let Ok(text) = chunk.get_text() {
+            if fits(&chunk.keyword, &text) {
+                extras.utf8.push((chunk.keyword.clone(), text));
+            }
+        }
+    }
+    Some(extras)
+}
+
 fn tiff_tags(source: Source<'_>) -> Option<TiffTags> {
     use tiff::decoder::ifd::Value;
     use tiff::tags::Tag;
@@ -270,6 +328,7 @@ fn decode_from(source: Source<'_>, max_megapixels: f64) -> Result<Decoded, Pipel
     // ImageMagick's hex text).
     let density = if format == ImageFormat::Jpeg { jfif_density(source) } else { None };
     let tiff_tags = if format == ImageFormat::Tiff { tiff_tags(source) } else { None };
+    let png = if format == ImageFormat::Png { png_extras(source) } else { None };
     let xmp = xmp.or_else(|| tiff_tags.as_ref().and_then(|t| t.xmp.clone()).filter(|p| small_enough("XMP packet", p.len(), MAX_EXIF_BYTES)));
     let iptc =
         (format == ImageFormat::Jpeg).then(|| decoder.iptc_metadata().ok().flatten()).flatten().filter(|p| small_enough("IPTC block", p.len(), MAX_EXIF_BYTES));
@@ -281,7 +340,7 @@ fn decode_from(source: Source<'_>, max_megapixels: f64) -> Result<Decoded, Pipel
         None => DynamicImage::from_decoder(decoder).map_err(corrupt)?,
     };
     image.apply_orientation(orientation);
-    Ok(Decoded { image, format, icc, exif, xmp, iptc, density, tiff_tags, reservation })
+    Ok(Decoded { image, format, icc, exif, xmp, iptc, density, tiff_tags, png, reservation })
 }
 
 /// The checks that need no pixels, for an upload before it is queued: not empty, a supported
@@ -425,7 +484,13 @@ fn jpeg_has_end<R: Read>(r: R) -> std::io::Result<bool> {
 
 #[cfg(test)]
 mod tests {
-    use super::jpeg_has_end;
+    #[test]
+    fn png_keywords_the_encoder_would_refuse_are_left_out() {
+        assert!(png_keyword_ok("Author") && png_keyword_ok("Négatif"));
+        assert!(!png_keyword_ok("") && !png_keyword_ok(&"k".repeat(80)) && !png_keyword_ok("Ébène ✓"));
+    }
+
+    use super::{jpeg_has_end, png_keyword_ok};
 
     fn jpeg() -> Vec<u8> {
         let img = image::GrayImage::from_fn(64, 48, |x, y| image::Luma([(x * 3 + y * 5) as u8]));

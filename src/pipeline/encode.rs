@@ -33,6 +33,8 @@ pub struct OutputMetadata<'a> {
     pub density: Option<super::decode::JfifDensity>,
     /// The original TIFF's own tags.
     pub tiff_tags: Option<&'a super::decode::TiffTags>,
+    /// The original PNG's text chunks and resolution.
+    pub png: Option<&'a super::decode::PngExtras>,
     /// Who made this copy.
     pub provenance: &'a Provenance,
     /// What was done (model, vividness, hints), for the XMP History event.
@@ -92,7 +94,7 @@ pub fn encode<W: Write + Seek>(
     };
     match format {
         ImageFormat::Jpeg => encode_jpeg(rgb8, JpegSegments { icc: icc.as_deref(), exif: &exif, xmp: &xmp, iptc, density: meta.density }, jpeg_quality, out)?,
-        ImageFormat::Png => encode_png(image, icc.as_deref(), &exif, &xmp, compression, out)?,
+        ImageFormat::Png => encode_png(image, icc.as_deref(), &exif, &xmp, meta.png, compression, out)?,
         ImageFormat::WebP => {
             // image-webp's own encoder: image's wrapper has no place for XMP.
             let mut enc = image_webp::WebPEncoder::new(out);
@@ -135,13 +137,23 @@ fn whole_photoshop_resources(block: &[u8]) -> bool {
 }
 
 /// PNG through the `png` crate (image's wrapper has no place for text chunks): the XMP packet
-/// in an iTXt chunk "XML:com.adobe.xmp", EXIF in eXIf, the ICC profile in iCCP.
-fn encode_png<W: Write>(image: &Colorized, icc: Option<&[u8]>, exif: &[u8], xmp: &[u8], compression: Compression, out: &mut W) -> anyhow::Result<()> {
+/// in an iTXt chunk "XML:com.adobe.xmp", EXIF in eXIf, the ICC profile in iCCP; the
+/// original PNG's text chunks (tEXt as tEXt, iTXt as iTXt) and its pHYs resolution as they were.
+fn encode_png<W: Write>(
+    image: &Colorized,
+    icc: Option<&[u8]>,
+    exif: &[u8],
+    xmp: &[u8],
+    extras: Option<&super::decode::PngExtras>,
+    compression: Compression,
+    out: &mut W,
+) -> anyhow::Result<()> {
     use std::borrow::Cow;
     let (w, h) = image.dimensions();
     let mut info = png::Info::with_size(w, h);
     info.icc_profile = icc.map(Cow::Borrowed);
     info.exif_metadata = Some(Cow::Borrowed(exif));
+    info.pixel_dims = extras.and_then(|e| e.pixel_dims);
     let mut enc = png::Encoder::with_info(out, info)?;
     enc.set_color(png::ColorType::Rgb);
     enc.set_compression(match compression {
@@ -151,6 +163,14 @@ fn encode_png<W: Write>(image: &Colorized, icc: Option<&[u8]>, exif: &[u8], xmp:
     });
     enc.set_filter(png::Filter::Adaptive);
     enc.add_itxt_chunk("XML:com.adobe.xmp".into(), String::from_utf8_lossy(xmp).into_owned())?;
+    if let Some(extras) = extras {
+        for (keyword, text) in &extras.latin1 {
+            enc.add_text_chunk(keyword.clone(), text.clone())?;
+        }
+        for (keyword, text) in &extras.utf8 {
+            enc.add_itxt_chunk(keyword.clone(), text.clone())?;
+        }
+    }
     match image {
         Colorized::Rgb8(i) => {
             enc.set_depth(png::BitDepth::Eight);

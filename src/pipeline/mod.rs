@@ -232,6 +232,7 @@ struct Colorization {
     iptc: Option<Vec<u8>>,
     density: Option<decode::JfifDensity>,
     tiff_tags: Option<decode::TiffTags>,
+    png: Option<decode::PngExtras>,
     /// What was done, for the copy's XMP History: model, vividness, hints.
     parameters: String,
     provenance: metadata::Provenance,
@@ -251,6 +252,7 @@ impl Colorization {
             iptc: self.iptc.as_deref(),
             density: self.density,
             tiff_tags: self.tiff_tags.as_ref(),
+            png: self.png.as_ref(),
             provenance: &self.provenance,
             parameters: &self.parameters,
         }
@@ -292,7 +294,7 @@ fn colorize_decoded(
     // Only a preview-sized copy of the original is kept (comparison image, kiosk page).
     let compare_source = original_preview.map(|(w, h)| encode::fit_within(&decoded.image, w, h));
     let mut luma = prepare::lightness(&decoded.image);
-    let decode::Decoded { image, format, icc, exif, xmp, iptc, density, tiff_tags, reservation } = decoded;
+    let decode::Decoded { image, format, icc, exif, xmp, iptc, density, tiff_tags, png, reservation } = decoded;
     drop(image); // the pixels are not needed past this point: free them before the big buffers
     prepare::apply_levels(&mut luma, &s.levels);
     times.prepare = t.elapsed();
@@ -323,6 +325,7 @@ fn colorize_decoded(
         iptc,
         density,
         tiff_tags,
+        png,
         parameters,
         provenance,
         compare_source,
