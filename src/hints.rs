@@ -107,15 +107,21 @@ impl Hint {
     }
 }
 
+/// A hint has 1 to [`MAX_STROKE_POINTS`] points.
+fn check_point_count(n: usize) -> Result<(), String> {
+    if n == 0 || n > MAX_STROKE_POINTS {
+        return Err(format!("a stroke has {n} points; 1 to {MAX_STROKE_POINTS} are accepted"));
+    }
+    Ok(())
+}
+
 /// Checks that every point of every hint lies on a `width` x `height` photo and that there
 /// are not too many hints or stroke points.
 pub fn check(hints: &[Hint], width: u32, height: u32) -> Result<(), String> {
     if hints.len() > MAX_HINTS {
         return Err(format!("{} hints given; at most {MAX_HINTS} are accepted", hints.len()));
     }
-    if let Some(h) = hints.iter().find(|h| h.points.is_empty() || h.points.len() > MAX_STROKE_POINTS) {
-        return Err(format!("a stroke has {} points; 1 to {MAX_STROKE_POINTS} are accepted", h.points.len()));
-    }
+    hints.iter().try_for_each(|h| check_point_count(h.points.len()))?;
     match hints.iter().find(|h| h.points.iter().any(|&[x, y]| x >= width || y >= height)) {
         Some(h) if h.is_stroke() => Err(format!("stroke {} has a point outside the {width}x{height} photo", h.describe())),
         Some(h) => Err(format!("hint at {} lies outside the {width}x{height} photo", h.describe())),
@@ -163,9 +169,7 @@ pub fn parse_sidecar(text: &str) -> Result<Vec<Hint>, String> {
     let file: SidecarFile = toml::from_str(text).map_err(|e| e.message().trim().to_string())?;
     let points = file.hint.into_iter().map(|h| Ok(Hint::point(h.x, h.y, parse_color(&h.color)?)));
     let strokes = file.stroke.into_iter().map(|s| {
-        if s.points.is_empty() || s.points.len() > MAX_STROKE_POINTS {
-            return Err(format!("a stroke has {} points; 1 to {MAX_STROKE_POINTS} are accepted", s.points.len()));
-        }
+        check_point_count(s.points.len())?;
         Ok(Hint { points: s.points, rgb: parse_color(&s.color)? })
     });
     points.chain(strokes).collect()

@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             let luma = hued::pipeline::prepare::Luma { width: w as usize, height: h as usize, l: (0..w * h).map(|i| (i % 101) as f32).collect() };
             let ab = hued::model::AbLow { width: 4, height: 4, a: vec![0.0; 16], b: vec![0.0; 16] };
             let params = hued::pipeline::propagate::Params { work_side: 24, ..Default::default() };
-            let out = hued::pipeline::propagate::propagate(&luma, ab, &hints, &params);
+            let out = hued::pipeline::propagate::propagate(&luma, ab.clone(), &ab, &hints, &params);
             assert!(out.a.iter().chain(&out.b).all(|v| v.is_finite()));
         }
     }

@@ -89,7 +89,6 @@ pub(crate) fn tiff_xmp(file: &File, len: u64) -> Option<Vec<u8>> {
     tiff_tags(Source::File { file, len })?.xmp
 }
 
-/// Reads [`TiffTags`] from a TIFF's first directory (none where it cannot be read).
 /// What a PNG says of itself outside EXIF and XMP, for its copy: its text chunks and its
 /// resolution.
 #[derive(Debug, Clone, Default)]
@@ -112,6 +111,23 @@ fn png_keyword_ok(keyword: &str) -> bool {
     (1..=79).contains(&keyword.chars().count()) && keyword.chars().all(|c| (c as u32) <= 0xff)
 }
 
+/// One PNG text chunk's text, decompressed only when asked for.
+enum Text<'a> {
+    Plain(&'a String),
+    Latin1(&'a png::text_metadata::ZTXtChunk),
+    Utf8(&'a png::text_metadata::ITXtChunk),
+}
+
+impl Text<'_> {
+    fn get(&self) -> Result<String, png::DecodingError> {
+        match self {
+            Text::Plain(text) => Ok((*text).clone()),
+            Text::Latin1(chunk) => chunk.get_text(),
+            Text::Utf8(chunk) => chunk.get_text(),
+        }
+    }
+}
+
 /// A PNG's text chunks and pHYs, read from its header chunks by the `png` crate.
 fn png_extras(source: Source<'_>) -> Option<PngExtras> {
     let mut decoder = png::Decoder::new(source.reader());
@@ -119,33 +135,26 @@ fn png_extras(source: Source<'_>) -> Option<PngExtras> {
     let reader = decoder.read_info().ok()?;
     let info = reader.info();
     let mut extras = PngExtras { pixel_dims: info.pixel_dims, ..PngExtras::default() };
+    // Past the cap nothing more is decompressed: a file of many small chunks that each inflate
+    // to the png crate's 2 MiB limit would otherwise cost seconds of work for nothing.
     let mut total = 0usize;
-    let mut fits = |keyword: &str, text: &str| {
+    let latin1 = info.uncompressed_latin1_text.iter().map(|c| (&c.keyword, Text::Plain(&c.text), false));
+    let compressed = info.compressed_latin1_text.iter().map(|c| (&c.keyword, Text::Latin1(c), false));
+    let utf8 = info.utf8_text.iter().filter(|c| c.keyword != "XML:com.adobe.xmp").map(|c| (&c.keyword, Text::Utf8(c), true));
+    for (keyword, text, is_utf8) in latin1.chain(compressed).chain(utf8) {
+        if total > MAX_PNG_TEXT_BYTES {
+            break;
+        }
+        let Ok(text) = text.get() else { continue };
         total += text.len();
-        total <= MAX_PNG_TEXT_BYTES && png_keyword_ok(keyword)
-    };
-    for chunk in &info.uncompressed_latin1_text {
-        if fits(&chunk.keyword, &chunk.text) {
-            extras.latin1.push((chunk.keyword.clone(), chunk.text.clone()));
-        }
-    }
-    for chunk in &info.compressed_latin1_text {
-        if let Ok(text) = chunk.get_text() {
-            if fits(&chunk.keyword, &text) {
-                extras.latin1.push((chunk.keyword.clone(), text));
-            }
-        }
-    }
-    for chunk in info.utf8_text.iter().filter(|c| c.keyword != "XML:com.adobe.xmp") {
-        if let Ok(text) = chunk.get_text() {
-            if fits(&chunk.keyword, &text) {
-                extras.utf8.push((chunk.keyword.clone(), text));
-            }
+        if total <= MAX_PNG_TEXT_BYTES && png_keyword_ok(keyword) {
+            (if is_utf8 { &mut extras.utf8 } else { &mut extras.latin1 }).push((keyword.clone(), text));
         }
     }
     Some(extras)
 }
 
+/// Reads [`TiffTags`] from a TIFF's first directory (none where it cannot be read).
 fn tiff_tags(source: Source<'_>) -> Option<TiffTags> {
     use tiff::decoder::ifd::Value;
     use tiff::tags::Tag;
@@ -484,13 +493,33 @@ fn jpeg_has_end<R: Read>(r: R) -> std::io::Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    use super::{jpeg_has_end, png_keyword_ok};
+
+    #[test]
+    fn png_text_is_carried_up_to_its_cap_and_no_further() {
+        // A short tEXt, then five zTXt chunks of 1 MiB each (a few KB compressed): each would
+        // take the text past the 1 MiB cap, so only the short one is kept (and past the cap
+        // the rest are not even inflated).
+        let mut png_bytes = Vec::new();
+        let mut enc = png::Encoder::new(&mut png_bytes, 2, 2);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.add_text_chunk("Author".into(), "Jane".into()).unwrap();
+        for i in 0..5 {
+            enc.add_ztxt_chunk(format!("Big{i}"), "a".repeat(1 << 20)).unwrap();
+        }
+        let mut writer = enc.write_header().unwrap();
+        writer.write_image_data(&[0; 4]).unwrap();
+        writer.finish().unwrap();
+        let extras = super::png_extras(super::Source::Bytes(&png_bytes)).unwrap();
+        let keywords: Vec<&str> = extras.latin1.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keywords, ["Author"]);
+    }
+
     #[test]
     fn png_keywords_the_encoder_would_refuse_are_left_out() {
         assert!(png_keyword_ok("Author") && png_keyword_ok("Négatif"));
         assert!(!png_keyword_ok("") && !png_keyword_ok(&"k".repeat(80)) && !png_keyword_ok("Ébène ✓"));
     }
-
-    use super::{jpeg_has_end, png_keyword_ok};
 
     fn jpeg() -> Vec<u8> {
         let img = image::GrayImage::from_fn(64, 48, |x, y| image::Luma([(x * 3 + y * 5) as u8]));
