@@ -118,7 +118,9 @@ fn a_stroke_colors_its_region_from_the_command_line_and_from_a_sidecar() {
     assert!(disc >= 0.90 && outside <= 0.05, "stroke: {:.1} % of the disc, {:.1} % outside", 100.0 * disc, 100.0 * outside);
     std::fs::write(dir.path().join("disc.png.hints.toml"), "[[stroke]]\npoints = [[200, 180], [256, 200], [310, 190]]\ncolor = \"#c81e1e\"\n").unwrap();
     assert_eq!(colorize(&input, &[]), stroke, "a sidecar stroke gives the same picture as --stroke");
-    // A stroke off the photo is refused, naming the photo and the stroke.
+    // A stroke off the photo is refused, naming the photo and the stroke; the copy made
+    // before stays as it was and no temporary file is left.
+    let before = std::fs::read(dir.path().join("disc.colorized.png")).unwrap();
     Command::cargo_bin("hued")
         .unwrap()
         .args(["colorize", "--force", "--stroke", "10,10 600,20,#c81e1e"])
@@ -126,6 +128,9 @@ fn a_stroke_colors_its_region_from_the_command_line_and_from_a_sidecar() {
         .assert()
         .code(1)
         .stderr(predicates::str::contains("disc.png").and(predicates::str::contains("stroke 10,10 600,20 has a point outside the 512x384 photo")));
+    assert_eq!(std::fs::read(dir.path().join("disc.colorized.png")).unwrap(), before);
+    let temps: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".hued-tmp-")).collect();
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
     Command::cargo_bin("hued")
         .unwrap()
         .args(["colorize", "--stroke", "10,10 20,#c81e1e"])
