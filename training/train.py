@@ -101,6 +101,7 @@ def main():
     ap.add_argument('--save-every', type=int, default=1000, help='checkpoint (and --half-out) every N steps')
     ap.add_argument('--head-lr-mult', type=float, default=1.0, help='learning rate of the classification head as a multiple of --lr (a fresh head learns faster)')
     ap.add_argument('--only', nargs='*', default=[], help='train only the parameters under these module names (e.g. cls); the rest stay frozen')
+    ap.add_argument('--freeze-bn', action='store_true', help='keep every BatchNorm layer in eval mode (its running statistics as loaded, its scale and shift still trained): a small CPU batch would drift the statistics (v7)')
     ap.add_argument('--neutral-weight', type=float, default=0.0, help='weight of the cast penalty: the squared batch-mean (a, b) the regression head paints on truly neutral pixels (true chroma < 6), plus their L1 weighted up by the same factor (v4)')
     ap.add_argument('--half-out', help='also write the final weights (the average where --ema) in float16 here, for transfer')
     args = ap.parse_args()
@@ -139,6 +140,10 @@ def main():
         # Frozen layers keep their BatchNorm statistics: a small CPU batch would drift them.
         for name, module in net.named_children():
             if name not in args.only:
+                module.eval()
+    if args.freeze_bn:
+        for module in net.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.eval()
     enc_params = list(net.stem.parameters()) + list(net.bn0.parameters()) + list(net.blocks.parameters())
     enc_ids = {id(p) for p in enc_params}
