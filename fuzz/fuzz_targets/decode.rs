@@ -4,12 +4,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = hued::pipeline::decode::probe_bytes(data, 4.0);
-    if let Ok(decoded) = hued::pipeline::decode::decode_bytes(data, 4.0) {
-        // What the pipeline does next with a decoded photo: its lightness and color check.
-        let luma = hued::pipeline::prepare::lightness(&decoded.image);
-        assert_eq!(luma.l.len(), luma.width * luma.height);
-        let _ = hued::pipeline::prepare::color_stats(&decoded.image);
-    }
-});
+#[path = "../bodies.rs"]
+mod bodies;
+
+fuzz_target!(|data: &[u8]| bodies::decode(data));
