@@ -2,12 +2,12 @@
 //! with color hints) and a 50 MP 16-bit TIFF, generated from a historical photo (or a synthetic pattern) so that every
 //! machine measures the same thing. Each case runs in a child process so its peak RSS is its own.
 
-use crate::cli::Exit;
+use crate::base::Exit;
+use crate::base::OutputTarget;
 use crate::config::ColorizeConfig;
 use crate::job::{Job, Settings};
 use crate::model::{resolve_manifest, Model};
 use crate::pipeline::{self, Outcome, StageTimes};
-use crate::sink::OutputTarget;
 use clap::Args;
 use image::{DynamicImage, ImageBuffer, Rgb};
 use std::path::{Path, PathBuf};

@@ -1,11 +1,11 @@
 //! The `hued` command line.
 
+use crate::base::{Exit, OutputTarget};
 use crate::config::{load_config, ColorizeOverrides, Config, LevelsMode};
 use crate::hints::{self, Hint};
 use crate::job::{Job, Settings};
 use crate::model::{resolve_manifest, Model};
 use crate::pipeline::{self, Outcome, Written};
-use crate::sink::OutputTarget;
 use crate::source::args;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -24,24 +24,6 @@ macro_rules! say_err {
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), $($arg)*);
     }};
-}
-
-/// How `hued` exits: the one list of its exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Exit {
-    /// Everything done (or skipped with a reason).
-    Success = 0,
-    /// A photo failed (the others were done).
-    Failed = 1,
-    /// Bad usage, config or model: nothing was attempted.
-    Usage = 2,
-}
-
-impl From<Exit> for std::process::ExitCode {
-    fn from(e: Exit) -> Self {
-        std::process::ExitCode::from(e as u8)
-    }
 }
 
 #[derive(Parser)]
@@ -275,9 +257,14 @@ fn check_config(file: &Path) -> Exit {
             let model = resolve_manifest(config.colorize.model.as_deref());
             say!("{}: OK", file.display());
             print_effective(&config, &model);
-            match model.and_then(|m| Model::load_with(&m, config.colorize.precision)) {
-                Ok(m) => {
+            let credentials = crate::pipeline::credentials::from_config(&config.provenance);
+            match model.and_then(|m| Model::load_with(&m, config.colorize.precision)).and_then(|m| Ok((m, credentials?))) {
+                Ok((m, credentials)) => {
                     say!("model: {} loads (sha256 {})", m.manifest.name, m.sha256);
+                    match credentials {
+                        Some(c) => say!("provenance: every copy carries Content Credentials signed with {c:?}"),
+                        None => say!("provenance: XMP only (no [provenance] c2pa_cert and c2pa_key: no Content Credentials)"),
+                    }
                     Exit::Success
                 }
                 Err(e) => {
@@ -405,6 +392,13 @@ fn colorize(a: ColorizeArgs) -> Exit {
     let mut settings = Settings::from_config(c);
     settings.compare = a.compare;
     settings.force = a.force;
+    settings.credentials = match crate::pipeline::credentials::from_config(&config.provenance) {
+        Ok(credentials) => credentials,
+        Err(e) => {
+            say_err!("error: {e:#}");
+            return Exit::Usage;
+        }
+    };
     let shard = match (a.shard.as_deref(), a.shards) {
         (None, None) => None,
         (None, Some(_)) => {

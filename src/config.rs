@@ -28,6 +28,24 @@ pub struct Config {
     /// Counters for monitoring a fleet of stations. Default: see [`MetricsConfig`] (no file).
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Signed Content Credentials on every copy. Default: see [`ProvenanceConfig`] (none).
+    #[serde(default)]
+    pub provenance: ProvenanceConfig,
+}
+
+/// The `[provenance]` section: a signed C2PA manifest (Content Credentials) in every copy, when
+/// the institution gives hued a signing certificate and its key. Without them a copy carries
+/// its XMP provenance and AI label only: a manifest signed with a key nobody vouches for would
+/// prove nothing.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvenanceConfig {
+    /// PEM certificate chain: the signing certificate first, then the certificates that issued
+    /// it (not the root). Default: none (no Content Credentials).
+    pub c2pa_cert: Option<PathBuf>,
+    /// PEM private key of the signing certificate (ECDSA P-256/P-384, RSA-PSS or Ed25519).
+    /// Default: none.
+    pub c2pa_key: Option<PathBuf>,
 }
 
 /// The `[metrics]` section: Prometheus counters for node_exporter's textfile collector.
@@ -605,6 +623,13 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     if web.token.as_deref().is_some_and(|t| t.len() < 8 || !t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))) {
         return Err(err(place("token"), "web.token must be at least 8 characters of A-Z a-z 0-9 - _ . ~".into()));
     }
+    let p = &config.provenance;
+    if p.c2pa_cert.is_some() != p.c2pa_key.is_some() {
+        return Err(err(
+            place(if p.c2pa_cert.is_some() { "c2pa_cert" } else { "c2pa_key" }),
+            "provenance: c2pa_cert and c2pa_key go together (a certificate chain and its private key, both PEM)".into(),
+        ));
+    }
     let base = origin.parent().unwrap_or(Path::new(".")).to_path_buf();
     let anchor = |p: &mut Option<PathBuf>| {
         if let Some(model) = p {
@@ -614,6 +639,8 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         }
     };
     anchor(&mut config.colorize.model);
+    anchor(&mut config.provenance.c2pa_cert);
+    anchor(&mut config.provenance.c2pa_key);
     for w in &mut config.watch {
         anchor(&mut w.model);
     }
@@ -632,6 +659,18 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         parse_config(text, Path::new("/etc/hued/hued.toml"))
+    }
+
+    #[test]
+    fn a_c2pa_certificate_needs_its_key_and_paths_are_anchored() {
+        let e = parse("[provenance]\nc2pa_cert = \"cert.pem\"\n").unwrap_err();
+        assert!(e.to_string().contains("c2pa_cert and c2pa_key go together"), "{e}");
+        assert_eq!(e.position, Some((2, 1)));
+        assert!(parse("[provenance]\nc2pa_key = \"key.pem\"\n").is_err());
+        assert!(parse("[provenance]\nc2pa_certificate = \"cert.pem\"\n").is_err());
+        let c = parse("[provenance]\nc2pa_cert = \"cert.pem\"\nc2pa_key = \"/keys/key.pem\"\n").unwrap();
+        assert_eq!(c.provenance.c2pa_cert.as_deref(), Some(Path::new("/etc/hued/cert.pem")));
+        assert_eq!(c.provenance.c2pa_key.as_deref(), Some(Path::new("/keys/key.pem")));
     }
 
     #[test]

@@ -206,7 +206,7 @@ pub fn read_sidecar(image: &Path) -> Result<Vec<Hint>, String> {
         use std::io::Read;
         // A sidecar is a few lines: anything over 1 MiB is not one.
         let mut text = String::new();
-        crate::pipeline::decode::open_regular(path)?.take(1 << 20).read_to_string(&mut text)?;
+        crate::base::open_regular(path)?.take(1 << 20).read_to_string(&mut text)?;
         Ok(text)
     };
     let text = read(&path).map_err(|e| format!("hints sidecar {}: cannot read: {e}", path.display()))?;

@@ -1,9 +1,9 @@
 //! One photo to colorize: where it is, where its copy goes, and the options that apply.
 
+use crate::base::{compare_path, output_path, OutputTarget};
 use crate::config::ColorizeConfig;
 use crate::hints::Hint;
 pub use crate::pipeline::prepare::Levels;
-use crate::sink::{compare_path, output_path, OutputTarget};
 use std::path::PathBuf;
 
 /// The per-photo settings, resolved from the config and the command line.
@@ -27,6 +27,8 @@ pub struct Settings {
     pub compare: bool,
     /// Colorize photos already in color too, and redo copies that are up to date.
     pub force: bool,
+    /// Sign each copy's Content Credentials with these (`[provenance]`); none: no manifest.
+    pub credentials: Option<crate::pipeline::credentials::Credentials>,
 }
 
 impl Settings {
@@ -47,6 +49,7 @@ impl Settings {
             model_long_side: c.model_long_side,
             compare: false,
             force: false,
+            credentials: None,
         }
     }
 }

@@ -10,9 +10,11 @@
 //! * [`sink`]: where a result lands, written atomically (temp file + fsync + rename);
 //!   [`report`]: the JSON-lines record of a batch run.
 //!
-//! [`model`] loads a colorization model described by its manifest; [`config`] reads hued.toml.
+//! [`model`] loads a colorization model described by its manifest; [`config`] reads hued.toml;
+//! [`base`] holds the low pieces every layer may use (exit codes, hued's file names).
 #![warn(missing_docs)]
 
+pub mod base;
 pub mod bench;
 pub mod cli;
 pub mod color;

@@ -226,7 +226,7 @@ pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
     let mut t = Totals::default();
     for file in files {
         // Regular files only: a device (/dev/zero) or a FIFO has no end to read to.
-        let opened = crate::pipeline::decode::open_regular(file).map_err(|e| anyhow::anyhow!("cannot read report {}: {e}", file.display()))?;
+        let opened = crate::base::open_regular(file).map_err(|e| anyhow::anyhow!("cannot read report {}: {e}", file.display()))?;
         let mut reader = std::io::BufReader::new(opened);
         let read_error = |e: std::io::Error| anyhow::anyhow!("cannot read report {}: {e}", file.display());
         let mut line = Vec::new();

@@ -2,57 +2,16 @@
 //! in the destination folder, which is flushed to disk (fsync) and then renamed over the final
 //! name; the folder is synced too, so the rename survives a power cut.
 
+use crate::base::{is_temp_name, TEMP_PREFIX};
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Where a colorized copy goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutputTarget {
-    /// Beside its original, named `<stem><suffix>.<ext>`.
-    Beside,
-    /// In this folder, with the same `<stem><suffix>.<ext>` name.
-    Folder(PathBuf),
-}
-
-/// The name of the colorized copy of `input`: `<stem><suffix>.<ext>`, in the target folder.
-/// Built on the name's bytes: two names that are not UTF-8 (`x\xff.jpg`, `x\xfe.jpg`) keep
-/// their own copies (a lossy string made both `x\u{fffd}.colorized.jpg`).
-pub fn output_path(input: &Path, target: &OutputTarget, suffix: &str) -> PathBuf {
-    use std::os::unix::ffi::{OsStrExt, OsStringExt};
-    let mut name = input.file_stem().unwrap_or_default().as_bytes().to_vec();
-    name.extend_from_slice(suffix.as_bytes());
-    if let Some(ext) = input.extension() {
-        name.push(b'.');
-        name.extend_from_slice(ext.as_bytes());
-    }
-    let name = std::ffi::OsString::from_vec(name);
-    match target {
-        OutputTarget::Beside => input.with_file_name(name),
-        OutputTarget::Folder(dir) => dir.join(name),
-    }
-}
-
-/// The side-by-side comparison image for `input`: `<name>.compare.jpg` beside its output, the
-/// original's whole file name kept so that `a.jpg` and `a.png` get a sheet each.
-pub fn compare_path(output: &Path, input: &Path) -> PathBuf {
-    let mut name = input.file_name().unwrap_or_default().to_os_string();
-    name.push(".compare.jpg");
-    output.with_file_name(name)
-}
-
-/// Every temporary file's name starts with this, then the writing process's id.
-pub(crate) const TEMP_PREFIX: &str = ".hued-tmp-";
 /// A temporary file of a dead process is removed once it has not been written for this long.
 const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(120);
 /// Bytes of the destination's name kept in a temporary file's name.
 const TEMP_NAME_KEEP: usize = 64;
-
-/// True for file names hued uses for its temporary files.
-pub fn is_temp_name(name: &str) -> bool {
-    name.starts_with(TEMP_PREFIX)
-}
 
 /// The id of the process that wrote a temporary file, from its name, and whether it ran on
 /// this machine (since its last boot): `.hued-tmp-<pid>-<n>-h<host>-<name>`. Names without the
@@ -135,7 +94,7 @@ impl AtomicFile {
         let temp = dir.join(format!("{TEMP_PREFIX}{}-{}-h{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), host_tag(), &name[..cut]));
         // Created and registered under the registry's lock, so remove_live_temps never misses one.
         let mut live = live_temps();
-        let file = File::options().write(true).create_new(true).open(&temp)?;
+        let file = File::options().read(true).write(true).create_new(true).open(&temp)?;
         live.push(temp.clone());
         drop(live);
         Ok(AtomicFile { writer: Some(BufWriter::with_capacity(1 << 20, file)), temp, dest: dest.to_path_buf() })
@@ -213,6 +172,15 @@ impl Write for AtomicFile {
     }
 }
 
+/// Reads back what was written (signing reads the encoded copy while it writes the signed one).
+impl io::Read for AtomicFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let writer = self.writer();
+        writer.flush()?;
+        writer.get_mut().read(buf)
+    }
+}
+
 impl Seek for AtomicFile {
     fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
         self.writer().seek(pos)
@@ -273,14 +241,6 @@ pub fn is_up_to_date(input: &Path, output: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn output_names() {
-        let p = Path::new("/scans/a/photo.tif");
-        assert_eq!(output_path(p, &OutputTarget::Beside, ".colorized"), PathBuf::from("/scans/a/photo.colorized.tif"));
-        assert_eq!(output_path(p, &OutputTarget::Folder("/out".into()), ".c"), PathBuf::from("/out/photo.c.tif"));
-        assert_eq!(compare_path(Path::new("/out/photo.c.tif"), p), PathBuf::from("/out/photo.tif.compare.jpg"));
-    }
 
     #[test]
     fn commit_replaces_and_drop_leaves_nothing() {

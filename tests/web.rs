@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fixture_model, gray16_photo, gray_photo, shared_data};
+use common::*;
 use hued::pipeline::metadata::read_provenance;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -739,4 +739,24 @@ fn a_panic_while_colorizing_an_upload_answers_500_and_the_page_goes_on() {
     let good = encode(image::DynamicImage::ImageLuma8(gray_photo(80, 60)), image::ImageFormat::Png);
     let (_, status) = s.colorize("good.png", &good, "");
     assert_eq!(status["state"], "done", "the worker lives on: {status}");
+}
+
+/// The page's downloads carry the same signed Content Credentials as the service's copies.
+#[cfg(feature = "c2pa")]
+#[test]
+fn page_downloads_carry_content_credentials_with_a_key() {
+    let s = Server::start(&format!(
+        "[provenance]\nc2pa_cert = \"{}\"\nc2pa_key = \"{}\"",
+        c2pa_fixture("chain.pem").display(),
+        c2pa_fixture("signer.key").display()
+    ));
+    let bytes = gray_jpeg(200, 150);
+    let (id, status) = s.colorize("scan.jpg", &bytes, "");
+    assert_eq!(status["state"], "done", "{status}");
+    let r = s.get(&format!("/api/jobs/{id}/download"));
+    assert_eq!(r.status, 200);
+    let c = read_credentials("image/jpeg", &r.body).unwrap();
+    assert_eq!(c.state, "Trusted", "{c:?}");
+    assert_eq!(c.parent, Some(("scan.jpg".to_string(), Some(hued::model::sha256_bytes(&bytes)))));
+    assert!(c.actions.iter().any(|(a, _)| a == "c2pa.edited"), "{c:?}");
 }

@@ -12,14 +12,14 @@ pub mod state;
 pub mod systemd;
 pub mod worker;
 
-use crate::cli::Exit;
+use crate::base::Exit;
+use crate::base::{output_path, OutputTarget};
 use crate::config::{load_config, Config};
 use crate::job::{Job, Settings};
 use crate::metrics::Counted;
 use crate::model::{resolve_manifest, Model, Precision};
 use crate::pipeline::metadata::read_provenance;
 use crate::pipeline::{Outcome, Written};
-use crate::sink::{output_path, OutputTarget};
 use crate::source::watch::{self, FileFilter, FolderWatch};
 use crate::source::SourceEvent;
 use crate::web::latest::Latest;
@@ -97,6 +97,8 @@ fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: &mut Models
         anyhow::bail!("no [[watch]] folders, [[camera]] devices or [web] page configured: nothing to do");
     }
     let precision = config.colorize.precision;
+    let credentials = crate::pipeline::credentials::from_config(&config.provenance)?;
+    let settings = |c: &crate::config::ColorizeConfig| Settings { credentials: credentials.clone(), ..Settings::from_config(c) };
     let mut load = |model: Option<&Path>| load_model(models, model, precision);
     let mut watches = Vec::new();
     for (i, w) in config.watch.iter().enumerate() {
@@ -122,7 +124,7 @@ fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: &mut Models
             target: w.output.clone().map_or(OutputTarget::Beside, OutputTarget::Folder),
             suffix: c.suffix.clone(),
             filter,
-            settings: Settings::from_config(&c),
+            settings: settings(&c),
             model,
             rescan_every: (w.rescan_interval > 0.0).then(|| Duration::from_secs_f64(w.rescan_interval)),
             _source: source,
@@ -130,7 +132,7 @@ fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: &mut Models
     }
     let camera_model = if config.camera.is_empty() { None } else { Some(load(config.colorize.model.as_deref())?) };
     let cameras = start_cameras(&config.camera, tx, usr1);
-    let camera_settings = Settings::from_config(&config.colorize);
+    let camera_settings = settings(&config.colorize);
     Ok(Setup { config, watches, camera_model, camera_settings, cameras })
 }
 
@@ -298,7 +300,9 @@ fn start_web(config: &Config, models: &mut Models, latest: &Latest) -> anyhow::R
         return Ok(None);
     }
     let model = load_model(models, config.colorize.model.as_deref(), config.colorize.precision)?;
-    Ok(Some(crate::web::start(&config.web, model, Settings::from_config(&config.colorize), latest.clone())?))
+    let credentials = crate::pipeline::credentials::from_config(&config.provenance)?;
+    let settings = Settings { credentials, ..Settings::from_config(&config.colorize) };
+    Ok(Some(crate::web::start(&config.web, model, settings, latest.clone())?))
 }
 
 impl Daemon {
@@ -634,7 +638,7 @@ impl Daemon {
             }
         }
         if exited < workers.len() {
-            let prefix = format!("{}{}-", crate::sink::TEMP_PREFIX, std::process::id());
+            let prefix = format!("{}{}-", crate::base::TEMP_PREFIX, std::process::id());
             for output in self.in_flight.values() {
                 let dir = output.parent().unwrap_or(Path::new("."));
                 for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {

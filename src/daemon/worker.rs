@@ -144,11 +144,7 @@ impl Pool {
 /// One photo through the pipeline, a panic included: a bug met by one file fails that file
 /// (permanently, logged with its message) and the worker goes on with the next.
 fn colorize_guarded(item: &WorkItem) -> Result<Outcome, JobError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline::colorize(&item.job, &item.model))).unwrap_or_else(|panic| {
-        let message =
-            panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".to_string());
-        Err(JobError { path: item.job.input.clone(), error: pipeline::PipelineError::Panicked(message) })
-    })
+    pipeline::guarded(|| pipeline::colorize(&item.job, &item.model), |error| JobError { path: item.job.input.clone(), error })
 }
 
 fn work(queue: &(Mutex<Queue>, Condvar), results: &Sender<WorkResult>) {

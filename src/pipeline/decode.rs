@@ -1,9 +1,11 @@
 //! Stage 1, decode: file → pixels (EXIF orientation applied) + the metadata to carry over.
 
+use super::bytes::Source;
 use super::{budget, PipelineError};
+use crate::base::{open_regular, SUPPORTED};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// A decoded photo.
@@ -67,6 +69,71 @@ pub struct TiffTags {
     pub iptc: Option<Vec<u8>>,
     /// The XMP packet (tag 700), read here too: image's TIFF decoder gave none for exiftool's.
     pub xmp: Option<Vec<u8>>,
+    /// The Exif directory (tag 34665: the date taken, the photo's ID, exposure, comments), each
+    /// entry as it was, with the Interoperability directory it points to.
+    pub exif: Option<TiffSubIfd>,
+    /// The GPS directory (tag 34853).
+    pub gps: Option<TiffSubIfd>,
+}
+
+/// A directory a TIFF's first directory points to (Exif, GPS), kept entry by entry as raw
+/// values in this machine's byte order, to be written back as they were.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TiffSubIfd {
+    /// The entries but the pointer to a further directory.
+    pub entries: Vec<TiffRawTag>,
+    /// The Interoperability directory (tag 40965 of an Exif directory).
+    pub interop: Vec<TiffRawTag>,
+}
+
+/// One TIFF directory entry: its tag number, its type and its value's bytes (native order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TiffRawTag {
+    /// The tag number.
+    pub number: u16,
+    /// The value's TIFF type.
+    pub ty: tiff::tags::Type,
+    /// The value's bytes, in this machine's byte order.
+    pub bytes: Vec<u8>,
+}
+
+/// The Interoperability directory's pointer in an Exif directory.
+pub const TIFF_INTEROP_POINTER: u16 = 40965;
+/// At most this many entries of a sub-directory are kept (Exif defines about 70).
+const SUB_IFD_MAX_ENTRIES: usize = 512;
+/// At most this many bytes of one sub-directory's values are kept (a maker note is the largest).
+const SUB_IFD_MAX_BYTES: usize = 4 << 20;
+
+/// The entries of the directory at `pointer`, each as its raw value (a pointer to a further
+/// directory left out): none where the directory cannot be read, entries whose value cannot be
+/// read left out.
+fn tiff_sub_ifd<R: std::io::Read + std::io::Seek>(
+    tiff: &mut tiff::decoder::Decoder<R>,
+    pointer: tiff::decoder::ifd::Value,
+) -> Option<(Vec<TiffRawTag>, Option<tiff::decoder::ifd::Value>)> {
+    use tiff::tags::{ByteOrder, Tag, Type, ValueBuffer};
+    let pointer = pointer.into_ifd_pointer().ok()?;
+    let directory = tiff.read_directory(pointer).ok()?;
+    let numbers: Vec<Tag> = directory.iter().map(|(tag, _)| tag).take(SUB_IFD_MAX_ENTRIES).collect();
+    let mut reader = tiff.read_directory_tags(&directory);
+    let interop = reader.find_tag(Tag::from_u16_exhaustive(TIFF_INTEROP_POINTER)).ok().flatten();
+    let (mut entries, mut total) = (Vec::new(), 0usize);
+    for tag in numbers {
+        if tag.to_u16() == TIFF_INTEROP_POINTER {
+            continue;
+        }
+        let mut value = ValueBuffer::empty(Type::BYTE);
+        if reader.find_tag_buf(tag, &mut value).ok().flatten().is_none() {
+            continue;
+        }
+        total += value.as_bytes().len();
+        if total > SUB_IFD_MAX_BYTES {
+            break;
+        }
+        value.set_byte_order(ByteOrder::native());
+        entries.push(TiffRawTag { number: tag.to_u16(), ty: value.data_type(), bytes: value.as_bytes().to_vec() });
+    }
+    Some((entries, interop))
 }
 
 /// A TIFF's resolution: pixels per unit as (numerator, denominator), and the unit (1 none,
@@ -81,8 +148,9 @@ pub struct TiffResolution {
     pub unit: u16,
 }
 
-/// The ASCII tags a TIFF copy keeps.
-pub const TIFF_TEXT_TAGS: &[u16] = &[270, 271, 272, 305, 306, 315, 33432];
+/// The ASCII tags a TIFF copy keeps: DocumentName, ImageDescription, Make, Model, PageName,
+/// Software, DateTime, Artist, HostComputer, Copyright.
+pub const TIFF_TEXT_TAGS: &[u16] = &[269, 270, 271, 272, 285, 305, 306, 315, 316, 33432];
 
 /// The XMP packet of a TIFF file (tag 700), for reading a copy's provenance.
 pub(crate) fn tiff_xmp(file: &File, len: u64) -> Option<Vec<u8>> {
@@ -200,29 +268,21 @@ fn tiff_tags(source: Source<'_>) -> Option<TiffTags> {
     };
     tags.iptc = tiff.find_tag(Tag::Unknown(33723)).ok().flatten().and_then(stream);
     tags.xmp = tiff.find_tag(Tag::Unknown(700)).ok().flatten().and_then(stream);
+    if let Some(pointer) = tiff.find_tag(Tag::ExifDirectory).ok().flatten() {
+        tags.exif = tiff_sub_ifd(&mut tiff, pointer).map(|(entries, interop)| {
+            // Only one level down: an Interoperability directory points nowhere further.
+            let interop = interop.and_then(|p| tiff_sub_ifd(&mut tiff, p)).map(|(entries, _)| entries).unwrap_or_default();
+            TiffSubIfd { entries, interop }
+        });
+    }
+    if let Some(pointer) = tiff.find_tag(Tag::GpsDirectory).ok().flatten() {
+        tags.gps = tiff_sub_ifd(&mut tiff, pointer).map(|(entries, _)| TiffSubIfd { entries, interop: Vec::new() });
+    }
     Some(tags)
 }
 
-/// The formats hued reads and writes.
-pub const SUPPORTED: &[ImageFormat] = &[ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::Tiff, ImageFormat::Bmp, ImageFormat::WebP];
-
-/// File extensions (lowercase) of [`SUPPORTED`] formats.
-pub const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "bmp", "webp"];
-
 fn read_error(e: std::io::Error) -> PipelineError {
     PipelineError::Read(e)
-}
-
-/// Opens a file for reading only if it is a regular file. A FIFO, socket or device node named
-/// like a photo would block a plain open (a FIFO until someone writes to it) or never end: it is
-/// opened non-blocking, checked on the open handle (no race with a rename), and refused.
-pub fn open_regular(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = File::options().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file (a FIFO, socket, device or folder)"));
-    }
-    Ok(file)
 }
 
 /// Decodes `path`, refusing images over `max_megapixels` before their pixels are allocated.
@@ -236,64 +296,6 @@ pub fn decode(path: &Path, max_megapixels: f64) -> Result<Decoded, PipelineError
 /// Decodes a photo held in memory (an upload), with the same checks as [`decode`].
 pub fn decode_bytes(data: &[u8], max_megapixels: f64) -> Result<Decoded, PipelineError> {
     decode_from(Source::Bytes(data), max_megapixels)
-}
-
-/// Where a photo's bytes are: an open file or memory, which any number of readers can read at
-/// once, each at its own position (a TIFF's strips are read in parallel).
-#[derive(Clone, Copy)]
-pub(super) enum Source<'a> {
-    File { file: &'a File, len: u64 },
-    Bytes(&'a [u8]),
-}
-
-impl<'a> Source<'a> {
-    fn len(self) -> u64 {
-        match self {
-            Source::File { len, .. } => len,
-            Source::Bytes(data) => data.len() as u64,
-        }
-    }
-
-    /// A new buffered reader at the start.
-    pub(super) fn reader(self) -> BufReader<At<'a>> {
-        BufReader::new(At { source: self, position: 0 })
-    }
-}
-
-/// A reader of a [`Source`] with its own position: positioned reads (`pread`), so that readers
-/// of one file never move each other's offset.
-pub(super) struct At<'a> {
-    source: Source<'a>,
-    position: u64,
-}
-
-impl Read for At<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = match self.source {
-            Source::File { file, .. } => std::os::unix::fs::FileExt::read_at(file, buf, self.position)?,
-            Source::Bytes(data) => {
-                let rest = data.get(self.position.min(data.len() as u64) as usize..).unwrap_or_default();
-                let n = rest.len().min(buf.len());
-                buf[..n].copy_from_slice(&rest[..n]);
-                n
-            }
-        };
-        self.position += n as u64;
-        Ok(n)
-    }
-}
-
-impl Seek for At<'_> {
-    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let (base, offset) = match to {
-            SeekFrom::Start(n) => (n, 0),
-            SeekFrom::Current(d) => (self.position, d),
-            SeekFrom::End(d) => (self.source.len(), d),
-        };
-        self.position =
-            base.checked_add_signed(offset).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start or past 2^64 bytes"))?;
-        Ok(self.position)
-    }
 }
 
 /// What a decoder may allocate before the pixel size is known and checked: headers and
@@ -510,7 +512,7 @@ mod tests {
         let mut writer = enc.write_header().unwrap();
         writer.write_image_data(&[0; 4]).unwrap();
         writer.finish().unwrap();
-        let extras = super::png_extras(super::Source::Bytes(&png_bytes)).unwrap();
+        let extras = super::png_extras(super::super::bytes::Source::Bytes(&png_bytes)).unwrap();
         let keywords: Vec<&str> = extras.latin1.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keywords, ["Author"]);
     }

@@ -39,6 +39,10 @@ pub struct OutputMetadata<'a> {
     pub provenance: &'a Provenance,
     /// What was done (model, vividness, hints), for the XMP History event.
     pub parameters: &'a str,
+    /// The copy is signed afterwards (Content Credentials): C2PA's TIFF writer rewrites the
+    /// directories it knows and would leave an Interoperability directory's pointer dangling,
+    /// so a signed TIFF copy goes without it (two DCF fields that TIFF does not define).
+    pub signed: bool,
 }
 
 /// The largest XMP packet a JPEG APP1 segment holds (standard XMP, no extension).
@@ -111,7 +115,7 @@ pub fn encode<W: Write + Seek>(
         ImageFormat::Bmp => {
             BmpEncoder::new(out).write_image(rgb8.as_raw(), w, h, ExtendedColorType::Rgb8)?;
         }
-        ImageFormat::Tiff => encode_tiff(image, icc.as_deref(), &xmp, meta.tiff_tags, compression, out)?,
+        ImageFormat::Tiff => encode_tiff(image, icc.as_deref(), &xmp, meta.tiff_tags, meta.signed, compression, out)?,
         other => anyhow::bail!("cannot write {other:?}"),
     }
     notes.extend(warning);
@@ -247,10 +251,20 @@ fn encode_tiff<W: Write + Seek>(
     icc: Option<&[u8]>,
     xmp: &[u8],
     tags: Option<&super::decode::TiffTags>,
+    signed: bool,
     compression: Compression,
     out: &mut W,
 ) -> anyhow::Result<()> {
     use tiff::encoder::colortype::{RGB16, RGB8};
+    let without_interop;
+    let tags = match (signed, tags) {
+        (true, Some(t)) if t.exif.as_ref().is_some_and(|e| !e.interop.is_empty()) => {
+            let exif = t.exif.as_ref().map(|e| super::decode::TiffSubIfd { interop: Vec::new(), ..e.clone() });
+            without_interop = super::decode::TiffTags { exif, ..t.clone() };
+            Some(&without_interop)
+        }
+        _ => tags,
+    };
     match image {
         Colorized::Rgb8(i) => write_tiff::<RGB8, W>(i.as_raw(), i.dimensions(), icc, xmp, tags, compression, out),
         Colorized::Rgb16(i) => write_tiff::<RGB16, W>(i.as_raw(), i.dimensions(), icc, xmp, tags, compression, out),
@@ -290,6 +304,21 @@ where
     let rows_per_strip = (TIFF_STRIP_BYTES / (row_samples * size_of::<C::Inner>())).clamp(1, h as usize);
     let strip_samples = rows_per_strip * row_samples;
     let mut enc = TiffEncoder::new(out)?;
+    // The original's Exif and GPS directories go first: the image's directory points to them.
+    let exif_pointer = match tags.and_then(|t| t.exif.as_ref()) {
+        Some(exif) => {
+            let interop = match exif.interop.is_empty() {
+                true => None,
+                false => Some(write_sub_ifd(&mut enc, &exif.interop, None)?),
+            };
+            Some(write_sub_ifd(&mut enc, &exif.entries, interop)?)
+        }
+        None => None,
+    };
+    let gps_pointer = match tags.and_then(|t| t.gps.as_ref()) {
+        Some(gps) => Some(write_sub_ifd(&mut enc, &gps.entries, None)?),
+        None => None,
+    };
     let mut dir = enc.image_directory()?;
     let (mut offsets, mut counts) = (Vec::<u32>::new(), Vec::<u32>::new());
     let too_big = || anyhow::anyhow!("a TIFF of {w}x{h} at {} bits does not fit 4 GB", C::BITS_PER_SAMPLE[0]);
@@ -370,8 +399,48 @@ where
         word_align(&mut dir)?;
         dir.write_tag(Tag::Unknown(34675), icc)?;
     }
+    if let Some(pointer) = exif_pointer {
+        dir.write_tag(Tag::ExifDirectory, pointer)?;
+    }
+    if let Some(pointer) = gps_pointer {
+        dir.write_tag(Tag::GpsDirectory, pointer)?;
+    }
     dir.finish()?;
     Ok(())
+}
+
+/// Writes a directory of the original's raw entries (an Exif, GPS or Interoperability
+/// directory) outside the image chain, pointing to `interop` where given; returns its offset.
+/// An ImageUniqueID gets a fresh value: the copy is another image than its original.
+fn write_sub_ifd<W: Write + Seek>(
+    enc: &mut tiff::encoder::TiffEncoder<W>,
+    entries: &[super::decode::TiffRawTag],
+    interop: Option<u32>,
+) -> tiff::TiffResult<u32> {
+    use tiff::tags::{Tag, Type};
+    const IMAGE_UNIQUE_ID: u16 = 42016;
+    let mut sub = enc.extra_directory()?;
+    let mut directory = tiff::Directory::empty();
+    for raw in entries {
+        if sub.write_data(&[][..] as &[u8])? % 2 == 1 {
+            sub.write_data(&[0u8][..])?;
+        }
+        let fresh;
+        let (ty, bytes) = match raw.number {
+            IMAGE_UNIQUE_ID => {
+                fresh = [super::metadata::new_image_unique_id().as_bytes(), &[0]].concat();
+                (Type::ASCII, &fresh[..])
+            }
+            _ => (raw.ty, &raw.bytes[..]),
+        };
+        let entry = sub.write_entry_bytes(ty, bytes)?;
+        directory.extend([(Tag::from_u16_exhaustive(raw.number), entry)]);
+    }
+    sub.extend_from(&directory);
+    if let Some(pointer) = interop {
+        sub.write_tag(Tag::from_u16_exhaustive(super::decode::TIFF_INTEROP_POINTER), pointer)?;
+    }
+    Ok(sub.finish_with_offsets()?.offset)
 }
 
 /// One strip (whole rows of `row_samples`) through the crate's horizontal predictor, then

@@ -158,7 +158,7 @@ fn is_tiff(file: &mut std::fs::File) -> bool {
 /// Reads the provenance of an image file, if it is a colorized copy made by hued: from its XMP
 /// (hued 0.2 and later), else from its EXIF ImageDescription (the copies of earlier versions).
 pub fn read_provenance(path: &std::path::Path) -> Option<Provenance> {
-    let mut file = crate::pipeline::decode::open_regular(path).ok()?;
+    let mut file = crate::base::open_regular(path).ok()?;
     // A huge TIFF (or a hostile multi-GB one) is not checked here: the EXIF reader takes a
     // TIFF whole into memory. hued's own copies are recognized by name first anyway, and a
     // colorized copy is skipped as "already in color".

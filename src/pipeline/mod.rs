@@ -3,6 +3,8 @@
 //! one [`Job`].
 
 pub mod budget;
+mod bytes;
+pub mod credentials;
 pub mod decode;
 pub mod encode;
 pub mod hints;
@@ -104,24 +106,6 @@ fn is_transient_write(e: &std::io::Error) -> bool {
 }
 
 impl PipelineError {
-    /// The HTTP status that reports this error to the kiosk page: the request was wrong (400),
-    /// too large (413), not an image hued reads (415), an image it cannot use (422), or hued
-    /// itself failed (500).
-    pub fn http_status(&self) -> u16 {
-        match self {
-            PipelineError::Empty | PipelineError::Hints(_) => 400,
-            PipelineError::TooLarge { .. } | PipelineError::OverBudget { .. } => 413,
-            PipelineError::Unsupported(_) => 415,
-            PipelineError::Corrupt(_) => 422,
-            PipelineError::Read(_)
-            | PipelineError::Model(_)
-            | PipelineError::Encode(_)
-            | PipelineError::Panicked(_)
-            | PipelineError::Write { .. }
-            | PipelineError::AnotherPhotosCopy { .. } => 500,
-        }
-    }
-
     /// Errors that may go away by themselves (a busy or vanished file, a full disk, an output
     /// folder not writable yet): worth retrying later, unlike a damaged image.
     pub fn is_transient(&self) -> bool {
@@ -244,8 +228,10 @@ struct Colorization {
 
 impl Colorization {
     /// What the copy's file carries besides its pixels.
-    fn output_metadata(&self) -> encode::OutputMetadata<'_> {
+    /// The metadata its copy carries; `signed`: the copy gets Content Credentials.
+    fn output_metadata(&self, signed: bool) -> encode::OutputMetadata<'_> {
         encode::OutputMetadata {
+            signed,
             icc: self.icc.as_deref(),
             exif: self.exif.as_deref(),
             xmp: self.xmp.as_deref(),
@@ -365,7 +351,7 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
     // The hash runs beside the decode (a plain thread, not rayon's: the decode may wait for the
     // memory budget, and a pool thread must never wait on work that needs the pool).
     let (source_sha256, decoded) = std::thread::scope(|scope| {
-        let hash = scope.spawn(|| decode::open_regular(&job.input).and_then(crate::model::sha256_reader));
+        let hash = scope.spawn(|| crate::base::open_regular(&job.input).and_then(crate::model::sha256_reader));
         let decoded = decode::decode(&job.input, s.max_megapixels);
         (hash.join().unwrap_or_else(|_| Err(std::io::Error::other("hashing the original panicked"))), decoded)
     });
@@ -383,26 +369,38 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
         };
 
     let t = Instant::now();
-    let meta = c.output_metadata();
+    let signed = s.credentials.is_some() && credentials::c2pa_mime(c.format).is_some();
+    let meta = c.output_metadata(signed);
     // Another run may have placed a copy at this name since it was checked (two shards, two
     // photos of one name): that copy is replaced only if it is this photo's.
     let may_replace = |_: &Path| match existing_copy(job, source_path.as_deref()) {
         ExistingCopy::Another { gone, .. } => gone && s.force,
         _ => true,
     };
-    let warning =
-        write_output(&job.output, Some(&may_replace), |w| encode::encode(&c.colorized, c.format, &meta, s.encode_options(), w)).map_err(|e| match e {
-            PipelineError::Write { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
-                let original = match existing_copy(job, source_path.as_deref()) {
-                    ExistingCopy::Another { original, .. } => original,
-                    _ => "written by another run meanwhile".to_string(),
-                };
-                fail(PipelineError::AnotherPhotosCopy { output: job.output.clone(), original })
-            }
-            e => fail(e),
-        })?;
+    let (format, source_sha256) = (c.format, &c.provenance.source_sha256);
+    let sign = s.credentials.as_ref().filter(|_| signed).map(|credentials| {
+        move |copy: &mut AtomicFile, dest: &mut AtomicFile| -> anyhow::Result<()> {
+            let mut original = std::io::BufReader::new(crate::base::open_regular(&job.input)?);
+            let title = job.input.file_name().unwrap_or_default().to_string_lossy();
+            let original = credentials::Original { stream: &mut original, format, title: &title, sha256: source_sha256 };
+            credentials.sign(original, format, copy, dest)
+        }
+    });
+    let warning = write_output(&job.output, Some(&may_replace), sign.as_ref().map(|f| f as &SignFn), |w| {
+        encode::encode(&c.colorized, c.format, &meta, s.encode_options(), w)
+    })
+    .map_err(|e| match e {
+        PipelineError::Write { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            let original = match existing_copy(job, source_path.as_deref()) {
+                ExistingCopy::Another { original, .. } => original,
+                _ => "written by another run meanwhile".to_string(),
+            };
+            fail(PipelineError::AnotherPhotosCopy { output: job.output.clone(), original })
+        }
+        e => fail(e),
+    })?;
     if let (Some(path), Some(original)) = (&job.compare, &c.compare_source) {
-        write_output(path, None, |w| {
+        write_output(path, None, None, |w| {
             encode::encode_compare(original, &c.colorized, w)?;
             Ok(None)
         })
@@ -442,7 +440,7 @@ fn existing_copy(job: &Job, source_path: Option<&Path>) -> ExistingCopy {
     if theirs.source_path.is_some() && theirs.source_path.as_deref() == source_path {
         return ExistingCopy::Ours;
     }
-    match decode::open_regular(&job.input).and_then(crate::model::sha256_reader) {
+    match crate::base::open_regular(&job.input).and_then(crate::model::sha256_reader) {
         Ok(ours) if ours == theirs.source_sha256 => ExistingCopy::Ours,
         Ok(_) => match theirs.source_path {
             Some(p) => ExistingCopy::Another { gone: std::fs::symlink_metadata(&p).is_err(), original: p.display().to_string() },
@@ -466,15 +464,45 @@ pub struct InMemory {
     pub height: u32,
     /// Stage timings.
     pub times: StageTimes,
-    /// The original, shrunk to fit the preview size.
-    pub before_preview: image::RgbImage,
-    /// The colorized photo, shrunk to the same size.
-    pub after_preview: image::RgbImage,
+    /// The original, shrunk to fit the preview size, as a JPEG.
+    pub before_jpeg: Vec<u8>,
+    /// The colorized photo, shrunk to the same size, as a JPEG.
+    pub after_jpeg: Vec<u8>,
 }
 
-/// Colorizes an encoded photo held in memory into an encoded photo in memory, with before and
-/// after previews that fit in `preview_side` pixels.
-pub fn colorize_bytes(data: &[u8], model: &Model, s: &Settings, hints: &[crate::hints::Hint], preview_side: u32) -> Result<Outcome<InMemory>, PipelineError> {
+/// Runs one photo's work so that a panic (a bug met by this photo) fails only this photo, as
+/// `on_panic` of [`PipelineError::Panicked`] with the panic's message, and the caller goes on with
+/// the next. The one guard of the service's workers and the page's.
+pub fn guarded<T, E>(work: impl FnOnce() -> Result<T, E>, on_panic: impl FnOnce(PipelineError) -> E) -> Result<T, E> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let message =
+            panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".to_string());
+        Err(on_panic(PipelineError::Panicked(message)))
+    })
+}
+
+/// What the kiosk page uses besides [`colorize_bytes`]: the memory budget its results are held
+/// in, and the quick look at an upload before it is queued. The page goes through these, not
+/// into the stages.
+pub use budget::{reserve as reserve_memory, total as memory_budget, Reservation};
+pub use decode::probe_bytes;
+
+/// A JPEG preview of the photo at `path`, at most `side` pixels long (the kiosk view).
+pub fn preview_file(path: &Path, max_megapixels: f64, side: u32) -> Result<Vec<u8>, PipelineError> {
+    let d = decode::decode(path, max_megapixels)?;
+    Ok(encode::preview_jpeg(&encode::fit_within(&d.image, side, side)))
+}
+
+/// Colorizes an encoded photo held in memory (named `name`, as uploaded) into an encoded photo in
+/// memory, with before and after previews that fit in `preview_side` pixels.
+pub fn colorize_bytes(
+    data: &[u8],
+    name: &str,
+    model: &Model,
+    s: &Settings,
+    hints: &[crate::hints::Hint],
+    preview_side: u32,
+) -> Result<Outcome<InMemory>, PipelineError> {
     let mut times = StageTimes::default();
     let t = Instant::now();
     let source_sha256 = crate::model::sha256_bytes(data);
@@ -486,34 +514,60 @@ pub fn colorize_bytes(data: &[u8], model: &Model, s: &Settings, hints: &[crate::
         Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
     };
     let t = Instant::now();
-    let meta = c.output_metadata();
+    let signed = s.credentials.is_some() && credentials::c2pa_mime(c.format).is_some();
+    let meta = c.output_metadata(signed);
     let mut out = std::io::Cursor::new(Vec::new());
-    encode::encode(&c.colorized, c.format, &meta, s.encode_options(), &mut out).map_err(PipelineError::Encode)?;
+    let warning = encode::encode(&c.colorized, c.format, &meta, s.encode_options(), &mut out).map_err(PipelineError::Encode)?;
+    if let Some(warning) = warning {
+        log::warn!("upload: {warning}");
+    }
+    if let Some(credentials) = s.credentials.as_ref().filter(|_| signed) {
+        let original = credentials::Original { stream: &mut std::io::Cursor::new(data), format: c.format, title: name, sha256: &c.provenance.source_sha256 };
+        let mut signed = std::io::Cursor::new(Vec::new());
+        out.set_position(0);
+        credentials.sign(original, c.format, &mut out, &mut signed).map_err(|e| PipelineError::Encode(e.context("signing the Content Credentials")))?;
+        out = signed;
+    }
     times.encode = t.elapsed();
     let (width, height) = c.colorized.dimensions();
     let before_preview = c.compare_source.expect("asked for a preview");
     let after_preview = encode::resized_rgb8(&c.colorized, before_preview.width(), before_preview.height());
-    Ok(Outcome::Done(InMemory { bytes: out.into_inner(), format: c.format, width, height, times, before_preview, after_preview }))
+    let (before_jpeg, after_jpeg) = (encode::preview_jpeg(&before_preview), encode::preview_jpeg(&after_preview));
+    Ok(Outcome::Done(InMemory { bytes: out.into_inner(), format: c.format, width, height, times, before_jpeg, after_jpeg }))
 }
+
+/// Signs the encoded copy (first file, read from its start) into the second.
+type SignFn<'a> = dyn Fn(&mut AtomicFile, &mut AtomicFile) -> anyhow::Result<()> + 'a;
 
 /// Encodes into an [`AtomicFile`] at `path`; nothing is left behind on failure. With
 /// `may_replace`, a file placed at `path` by someone else meanwhile is replaced only if it
-/// says so (else a `Write` error of kind `AlreadyExists`).
+/// says so (else a `Write` error of kind `AlreadyExists`). With `sign`, the encoded copy is a
+/// first temporary, and what is placed is its signed version.
 fn write_output(
     path: &Path,
     may_replace: Option<&dyn Fn(&Path) -> bool>,
+    sign: Option<&SignFn>,
     encode: impl FnOnce(&mut AtomicFile) -> anyhow::Result<Option<String>>,
 ) -> Result<Option<String>, PipelineError> {
     let write_err = |source| PipelineError::Write { path: path.to_path_buf(), source };
-    let mut file = AtomicFile::create(path).map_err(write_err)?;
-    let warning = encode(&mut file).map_err(|e| match e.downcast::<std::io::Error>() {
+    let encode_err = |e: anyhow::Error| match e.downcast::<std::io::Error>() {
         Ok(io) => write_err(io),
         Err(e) => match e.downcast::<image::ImageError>() {
             Ok(image::ImageError::IoError(io)) => write_err(io),
             Ok(other) => PipelineError::Encode(other.into()),
             Err(e) => PipelineError::Encode(e),
         },
-    })?;
+    };
+    let mut file = AtomicFile::create(path).map_err(write_err)?;
+    let warning = encode(&mut file).map_err(encode_err)?;
+    if let Some(sign) = sign {
+        use std::io::Seek;
+        let mut signed = AtomicFile::create(path).map_err(write_err)?;
+        file.rewind().map_err(write_err)?;
+        sign(&mut file, &mut signed).map_err(|e| encode_err(e.context("signing the Content Credentials")))?;
+        // The unsigned temporary goes as it is dropped.
+        file = signed;
+    }
     match may_replace {
         Some(may_replace) => file.commit_unless_taken(may_replace),
         None => file.commit(),

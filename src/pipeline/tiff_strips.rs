@@ -11,7 +11,7 @@
 //! planar, tiles, floats) and compressions that allocate a whole strip's data (JPEG) are left to
 //! the image crate.
 
-use super::decode::Source;
+use super::bytes::Source;
 use super::PipelineError;
 use image::{ColorType, DynamicImage, ImageBuffer, Pixel};
 use rayon::prelude::*;

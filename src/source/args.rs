@@ -1,6 +1,6 @@
 //! Photos named on the command line: files, and folders of images (recursively with `-r`).
 
-use crate::pipeline::decode::EXTENSIONS;
+use crate::base::EXTENSIONS;
 use std::path::{Path, PathBuf};
 
 /// An input that is not a photo to process, with the reason.
@@ -24,8 +24,7 @@ pub struct Rejected {
 /// temporary.
 fn is_hued_side_file(path: &Path) -> bool {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-    stem.ends_with(".compare") || crate::sink::is_temp_name(&name)
+    crate::base::is_compare_name(path) || crate::base::is_temp_name(&name)
 }
 
 /// True when the file name has the form of one of hued's outputs: `<stem><suffix>.<ext>`, a

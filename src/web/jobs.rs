@@ -5,7 +5,7 @@
 use crate::hints::Hint;
 use crate::job::Settings;
 use crate::model::Model;
-use crate::pipeline::{self, encode, InMemory, Outcome};
+use crate::pipeline::{self, InMemory, Outcome};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -52,7 +52,7 @@ pub struct WebResult {
     pub after_jpeg: Vec<u8>,
     /// Its bytes' share of the process's memory budget, while it waits to be downloaded: a
     /// result can be large (a 90 MP BMP is 270 MB) and up to 4 x queue_capacity wait.
-    pub reservation: crate::pipeline::budget::Reservation,
+    pub reservation: crate::pipeline::Reservation,
 }
 
 struct Entry {
@@ -121,7 +121,7 @@ impl WebJobs {
     fn full(&self, inner: &Inner) -> bool {
         inner.queue.len() + inner.running + inner.reserved >= self.capacity
             || inner.entries.len() + inner.reserved >= 4 * self.capacity
-            || crate::pipeline::budget::total().is_some_and(|total| held_result_bytes(inner) >= total / RESULTS_SHARE_OF_BUDGET)
+            || crate::pipeline::memory_budget().is_some_and(|total| held_result_bytes(inner) >= total / RESULTS_SHARE_OF_BUDGET)
     }
 
     /// Takes a place for an upload before its body is read, so a busy station answers 503
@@ -255,9 +255,7 @@ impl WebJobs {
     /// One worker: colorizes uploads until [`WebJobs::stop`].
     pub fn work(&self, model: &Model, settings: &Settings) {
         while let Some((id, seq, upload, name, hints)) = self.next() {
-            // A bug met by one upload fails that upload; the page's worker goes on.
-            let stage = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| colorize_upload(&upload, &name, model, settings, &hints)))
-                .unwrap_or_else(|_| Stage::Failed { status: 500, message: "Internal error while colorizing this photo.".to_string() });
+            let stage = colorize_upload(&upload, &name, model, settings, &hints);
             drop(upload);
             match &stage {
                 Stage::Done(r) => log::info!("web: colorized an upload ({}x{}) in {} ms", r.width, r.height, r.millis),
@@ -290,10 +288,11 @@ type NextUpload = (String, u64, Vec<u8>, String, Vec<Hint>);
 
 /// Runs the pipeline on one upload, in memory.
 fn colorize_upload(upload: &[u8], name: &str, model: &Model, settings: &Settings, hints: &[Hint]) -> Stage {
-    match pipeline::colorize_bytes(upload, model, settings, hints, PREVIEW_SIDE) {
-        Ok(Outcome::Done(InMemory { bytes, format, width, height, times, before_preview, after_preview })) => {
+    // A bug met by one upload fails that upload; the page's worker goes on.
+    match pipeline::guarded(|| pipeline::colorize_bytes(upload, name, model, settings, hints, PREVIEW_SIDE), |e| e) {
+        Ok(Outcome::Done(InMemory { bytes, format, width, height, times, before_jpeg, after_jpeg })) => {
             let held = (bytes.len() + 2 * PREVIEW_SIDE as usize * PREVIEW_SIDE as usize) as u64;
-            let Ok(reservation) = crate::pipeline::budget::reserve(held) else {
+            let Ok(reservation) = crate::pipeline::reserve_memory(held) else {
                 return Stage::Failed { status: 413, message: "Not colorized: the result is too large to keep in memory for download.".into() };
             };
             Stage::Done(Arc::new(WebResult {
@@ -303,13 +302,17 @@ fn colorize_upload(upload: &[u8], name: &str, model: &Model, settings: &Settings
                 width,
                 height,
                 millis: times.total().as_millis(),
-                before_jpeg: encode::preview_jpeg(&before_preview),
-                after_jpeg: encode::preview_jpeg(&after_preview),
+                before_jpeg,
+                after_jpeg,
                 reservation,
             }))
         }
         Ok(Outcome::Skipped(reason)) => Stage::Failed { status: 422, message: format!("Not colorized: this photo is {reason}.") },
-        Err(e) => Stage::Failed { status: e.http_status(), message: e.to_string() },
+        Err(pipeline::PipelineError::Panicked(message)) => {
+            log::error!("web: colorizing an upload panicked: {message}");
+            Stage::Failed { status: 500, message: "Internal error while colorizing this photo.".to_string() }
+        }
+        Err(e) => Stage::Failed { status: super::http_status(&e), message: e.to_string() },
     }
 }
 
@@ -376,7 +379,7 @@ mod tests {
             millis: 1,
             before_jpeg: vec![],
             after_jpeg: vec![],
-            reservation: crate::pipeline::budget::reserve(1).unwrap(),
+            reservation: crate::pipeline::reserve_memory(1).unwrap(),
         });
         jobs.finish(&id, seq, Stage::Done(result));
         assert!(jobs.result(&id).is_some(), "previews leave the result in place");

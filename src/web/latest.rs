@@ -1,7 +1,6 @@
 //! The newest result of the folder watches and the camera, for the kiosk view. Only the two
 //! paths are held; the previews are made from the files when the page first asks.
 
-use crate::pipeline::{decode, encode};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -60,8 +59,7 @@ impl Latest {
         let name = |path: &PathBuf| path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let shrink = |path: &PathBuf| -> Result<Vec<u8>, String> {
             // Named by file name only: web clients never learn where the scans live.
-            let d = decode::decode(path, max_megapixels).map_err(|e| format!("{}: {e}", name(path)))?;
-            Ok(encode::preview_jpeg(&encode::fit_within(&d.image, side, side)))
+            crate::pipeline::preview_file(path, max_megapixels, side).map_err(|e| format!("{}: {e}", name(path)))
         };
         let outcome = shrink(&newest.original).and_then(|before| Ok((newest.seq, Arc::new(before), Arc::new(shrink(&newest.colorized)?))));
         match &outcome {

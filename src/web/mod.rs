@@ -24,6 +24,25 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// The HTTP status that reports a pipeline error to the kiosk page: the request was wrong
+/// (400), too large (413), not an image hued reads (415), an image it cannot use (422), or hued
+/// itself failed (500). The pipeline knows nothing of HTTP; this is the page's reading of it.
+pub(crate) fn http_status(e: &crate::pipeline::PipelineError) -> u16 {
+    use crate::pipeline::PipelineError;
+    match e {
+        PipelineError::Empty | PipelineError::Hints(_) => 400,
+        PipelineError::TooLarge { .. } | PipelineError::OverBudget { .. } => 413,
+        PipelineError::Unsupported(_) => 415,
+        PipelineError::Corrupt(_) => 422,
+        PipelineError::Read(_)
+        | PipelineError::Model(_)
+        | PipelineError::Encode(_)
+        | PipelineError::Panicked(_)
+        | PipelineError::Write { .. }
+        | PipelineError::AnotherPhotosCopy { .. } => 500,
+    }
+}
+
 /// Connections served at once, in all and from one client address; more are closed at once.
 const MAX_CONNECTIONS: usize = 32;
 const MAX_CONNECTIONS_PER_CLIENT: usize = 4;

@@ -4,8 +4,7 @@
 use super::jobs::{QueueFull, Stage, WebJobs, WebResult};
 use super::latest::Latest;
 use crate::hints::{self, Hint};
-use crate::pipeline::decode::probe_bytes;
-use crate::pipeline::PipelineError;
+use crate::pipeline::{probe_bytes, PipelineError};
 use serde_json::json;
 use std::io::Read;
 use std::sync::Arc;
@@ -358,7 +357,7 @@ fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hi
             }
         }
         Err(e) => {
-            let status = e.http_status();
+            let status = super::http_status(&e);
             let message = match e {
                 PipelineError::Empty => "The upload is empty (0 bytes).".to_string(),
                 e => format!("{name}: {e}"),

@@ -107,3 +107,51 @@ pub fn rss_mib(pid: u32) -> f64 {
     let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
     kb / 1024.0
 }
+
+/// The test signing chain of tests/fixtures/c2pa (FOR TESTING ONLY): the chain, its key, its
+/// root and a chain C2PA refuses (no document-signing key use).
+pub fn c2pa_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/c2pa").join(name)
+}
+
+/// What a copy's Content Credentials say, read and validated by the C2PA reference SDK with
+/// the test root as its trust anchor.
+#[cfg(feature = "c2pa")]
+#[derive(Debug)]
+pub struct Credentials {
+    /// "Trusted", "Valid" or "Invalid".
+    pub state: String,
+    /// The validation failures' codes.
+    pub failures: Vec<String>,
+    /// claim_generator_info names.
+    pub generator: Vec<String>,
+    /// (action, digitalSourceType).
+    pub actions: Vec<(String, Option<String>)>,
+    /// The parent ingredient's title and the sha256 hued records beside it.
+    pub parent: Option<(String, Option<String>)>,
+}
+
+/// Reads `bytes` (of `mime`): `Err` where it holds no manifest or cannot be read.
+#[cfg(feature = "c2pa")]
+pub fn read_credentials(mime: &str, bytes: &[u8]) -> Result<Credentials, String> {
+    use c2pa::assertions::Actions;
+    let root = std::fs::read_to_string(c2pa_fixture("root.crt")).unwrap();
+    let settings = serde_json::json!({ "verify": { "ocsp_fetch": false, "remote_manifest_fetch": false }, "trust": { "user_anchors": root } });
+    let context = c2pa::Context::new().with_settings(settings).map_err(|e| e.to_string())?;
+    let reader = c2pa::Reader::from_context(context).with_stream(mime, std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let failures =
+        reader.validation_results().and_then(|r| r.active_manifest()).map(|m| m.failure().iter().map(|s| s.code().to_string()).collect()).unwrap_or_default();
+    let manifest = reader.active_manifest().ok_or("no active manifest")?;
+    let generator = manifest.claim_generator_info.as_ref().map(|v| v.iter().map(|g| g.name.clone()).collect()).unwrap_or_default();
+    let actions: Actions = manifest.find_assertion(Actions::LABEL).map_err(|e| e.to_string())?;
+    let actions = actions
+        .actions()
+        .iter()
+        .map(|a| (a.action().to_string(), a.source_type().map(|d| serde_json::to_value(d).unwrap().as_str().unwrap_or("").to_string())))
+        .collect();
+    let parent = manifest.parent().map(|p| {
+        let sha = p.metadata().and_then(|m| m.get_field("hued:sha256")).and_then(|v| v.as_str().map(str::to_string));
+        (p.title().unwrap_or_default().to_string(), sha)
+    });
+    Ok(Credentials { state: format!("{:?}", reader.validation_state()), failures, generator, actions, parent })
+}

@@ -1,0 +1,111 @@
+//! The low pieces every layer may use, and which use nothing of hued's: how `hued` exits,
+//! opening a file as a regular file only, the formats hued reads and their extensions, and
+//! hued's own file names (copies, comparison sheets, temporaries). Keeping them here keeps the
+//! import picture one-way: sources, the pipeline, the sink, the daemon and the page all import
+//! this, and it imports none of them.
+
+use image::ImageFormat;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// How `hued` exits: the one list of its exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Everything done (or skipped with a reason).
+    Success = 0,
+    /// A photo failed (the others were done).
+    Failed = 1,
+    /// Bad usage, config or model: nothing was attempted.
+    Usage = 2,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e as u8)
+    }
+}
+
+/// Opens a file for reading only if it is a regular file. A FIFO, socket or device node named
+/// like a photo would block a plain open (a FIFO until someone writes to it) or never end: it is
+/// opened non-blocking, checked on the open handle (no race with a rename), and refused.
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = File::options().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file (a FIFO, socket, device or folder)"));
+    }
+    Ok(file)
+}
+
+/// The formats hued reads and writes.
+pub const SUPPORTED: &[ImageFormat] = &[ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::Tiff, ImageFormat::Bmp, ImageFormat::WebP];
+
+/// File extensions (lowercase) of [`SUPPORTED`] formats.
+pub const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "bmp", "webp"];
+
+/// Where a colorized copy goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputTarget {
+    /// Beside its original, named `<stem><suffix>.<ext>`.
+    Beside,
+    /// In this folder, with the same `<stem><suffix>.<ext>` name.
+    Folder(PathBuf),
+}
+
+/// The name of the colorized copy of `input`: `<stem><suffix>.<ext>`, in the target folder.
+/// Built on the name's bytes: two names that are not UTF-8 (`x\xff.jpg`, `x\xfe.jpg`) keep
+/// their own copies (a lossy string made both `x\u{fffd}.colorized.jpg`).
+pub fn output_path(input: &Path, target: &OutputTarget, suffix: &str) -> PathBuf {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut name = input.file_stem().unwrap_or_default().as_bytes().to_vec();
+    name.extend_from_slice(suffix.as_bytes());
+    if let Some(ext) = input.extension() {
+        name.push(b'.');
+        name.extend_from_slice(ext.as_bytes());
+    }
+    let name = std::ffi::OsString::from_vec(name);
+    match target {
+        OutputTarget::Beside => input.with_file_name(name),
+        OutputTarget::Folder(dir) => dir.join(name),
+    }
+}
+
+/// The side-by-side comparison image for `input`: `<name>.compare.jpg` beside its output, the
+/// original's whole file name kept so that `a.jpg` and `a.png` get a sheet each.
+pub fn compare_path(output: &Path, input: &Path) -> PathBuf {
+    let mut name = input.file_name().unwrap_or_default().to_os_string();
+    name.push(COMPARE_SUFFIX);
+    output.with_file_name(name)
+}
+
+/// What ends a comparison sheet's name.
+const COMPARE_SUFFIX: &str = ".compare.jpg";
+
+/// True for a comparison sheet's name (`<name>.compare.jpg`, as [`compare_path`] makes them).
+pub fn is_compare_name(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    path.file_name().is_some_and(|n| n.as_bytes().ends_with(COMPARE_SUFFIX.as_bytes()))
+}
+
+/// Every temporary file's name starts with this, then the writing process's id.
+pub(crate) const TEMP_PREFIX: &str = ".hued-tmp-";
+/// True for file names hued uses for its temporary files.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_names() {
+        let p = Path::new("/scans/a/photo.tif");
+        assert_eq!(output_path(p, &OutputTarget::Beside, ".colorized"), PathBuf::from("/scans/a/photo.colorized.tif"));
+        assert_eq!(output_path(p, &OutputTarget::Folder("/out".into()), ".c"), PathBuf::from("/out/photo.c.tif"));
+        let sheet = compare_path(Path::new("/out/photo.c.tif"), p);
+        assert_eq!(sheet, PathBuf::from("/out/photo.tif.compare.jpg"));
+        assert!(is_compare_name(&sheet) && !is_compare_name(Path::new("/out/photo.compare.png")));
+    }
+}
