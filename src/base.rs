@@ -95,6 +95,39 @@ pub fn is_temp_name(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX)
 }
 
+/// What became of one photo: the one vocabulary of the report (`outcome`), the counters
+/// (`hued_files_total{outcome}`), the service's state and the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PhotoOutcome {
+    /// Colorized.
+    Done,
+    /// Left alone on purpose (already in color, its copy up to date).
+    Skipped,
+    /// Not colorized: damaged, unsupported, or hued could not write the copy.
+    Failed,
+}
+
+impl PhotoOutcome {
+    /// The word in reports and counters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhotoOutcome::Done => "done",
+            PhotoOutcome::Skipped => "skipped",
+            PhotoOutcome::Failed => "failed",
+        }
+    }
+
+    /// The word read back: a word hued does not write counts as a failure (a report line that
+    /// does not say what became of its photo does not say it is done).
+    pub fn from_word(word: &str) -> PhotoOutcome {
+        match word {
+            "done" => PhotoOutcome::Done,
+            "skipped" => PhotoOutcome::Skipped,
+            _ => PhotoOutcome::Failed,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! The `hued` command line.
 
-use crate::base::{Exit, OutputTarget};
+use crate::base::{Exit, OutputTarget, PhotoOutcome};
 use crate::config::{load_config, ColorizeOverrides, Config, LevelsMode};
 use crate::hints::{self, Hint};
 use crate::job::{Job, Settings};
@@ -510,7 +510,15 @@ impl Run<'_> {
                     if !r.is_input {
                         continue;
                     }
-                    self.record(&mut report, &mut summary, &r.path, if r.is_error { "failed" } else { "skipped" }, Some(&r.reason), None, 0);
+                    self.record(
+                        &mut report,
+                        &mut summary,
+                        &r.path,
+                        if r.is_error { PhotoOutcome::Failed } else { PhotoOutcome::Skipped },
+                        Some(&r.reason),
+                        None,
+                        0,
+                    );
                     if r.is_error { &mut summary.failed } else { &mut summary.skipped }.push((r.path, r.reason));
                     continue;
                 }
@@ -523,7 +531,7 @@ impl Run<'_> {
                 // hued's own copy: passed over in a folder, a skip when named.
                 if subfolder.is_none() {
                     let reason = "is a colorized copy made by hued".to_string();
-                    self.record(&mut report, &mut summary, &path, "skipped", Some(&reason), None, 0);
+                    self.record(&mut report, &mut summary, &path, PhotoOutcome::Skipped, Some(&reason), None, 0);
                     summary.skipped.push((path, reason));
                 }
                 continue;
@@ -553,7 +561,7 @@ impl Run<'_> {
                 if let Err(e) = std::fs::create_dir_all(folder) {
                     let reason = format!("cannot create output folder {}: {e}", folder.display());
                     bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
-                    self.record(&mut report, &mut summary, &path, "failed", Some(&reason), None, 0);
+                    self.record(&mut report, &mut summary, &path, PhotoOutcome::Failed, Some(&reason), None, 0);
                     summary.failed.push((path, reason));
                     continue;
                 }
@@ -570,7 +578,7 @@ impl Run<'_> {
                 let reason =
                     format!("its copy {} would overwrite the copy of {}: colorize them into different --out folders", job.output.display(), first.display());
                 bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
-                self.record(&mut report, &mut summary, &path, "failed", Some(&reason), None, 0);
+                self.record(&mut report, &mut summary, &path, PhotoOutcome::Failed, Some(&reason), None, 0);
                 summary.failed.push((path, reason));
                 continue;
             }
@@ -585,7 +593,7 @@ impl Run<'_> {
                     }
                     Err(reason) => {
                         bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
-                        self.record(&mut report, &mut summary, &path, "failed", Some(&reason), None, ms());
+                        self.record(&mut report, &mut summary, &path, PhotoOutcome::Failed, Some(&reason), None, ms());
                         summary.failed.push((path, reason));
                         continue;
                     }
@@ -599,17 +607,17 @@ impl Run<'_> {
                         bar.suspend(|| log::warn!("{}: {w}", path.display()));
                     }
                     bar.suspend(|| log::info!("{} -> {} in {times}", path.display(), output.display()));
-                    self.record(&mut report, &mut summary, &path, "done", warning.as_deref(), Some((&output, &source_sha256)), ms());
+                    self.record(&mut report, &mut summary, &path, PhotoOutcome::Done, warning.as_deref(), Some((&output, &source_sha256)), ms());
                     summary.done += 1;
                 }
                 Ok(Outcome::Skipped(reason)) => {
                     bar.suspend(|| log::info!("{}: skipped: {reason} (use --force to colorize anyway)", path.display()));
-                    self.record(&mut report, &mut summary, &path, "skipped", Some(&reason.to_string()), None, ms());
+                    self.record(&mut report, &mut summary, &path, PhotoOutcome::Skipped, Some(&reason.to_string()), None, ms());
                     summary.skipped.push((path, reason.to_string()));
                 }
                 Err(e) => {
                     bar.suspend(|| say_err!("error: {e}"));
-                    self.record(&mut report, &mut summary, &path, "failed", Some(&e.error.to_string()), None, ms());
+                    self.record(&mut report, &mut summary, &path, PhotoOutcome::Failed, Some(&e.error.to_string()), None, ms());
                     summary.failed.push((e.path, e.error.to_string()));
                 }
             }
@@ -627,7 +635,7 @@ impl Run<'_> {
         report: &mut Option<&mut crate::report::ReportWriter>,
         summary: &mut Summary,
         path: &Path,
-        outcome: &str,
+        outcome: PhotoOutcome,
         reason: Option<&str>,
         done: Option<(&Path, &str)>,
         ms: u64,
@@ -635,7 +643,7 @@ impl Run<'_> {
         let Some(report) = report else { return };
         let record = crate::report::Record {
             path: path.to_path_buf(),
-            outcome: outcome.into(),
+            outcome,
             reason: reason.map(str::to_string),
             output: done.map(|d| d.0.to_path_buf()),
             sha256: done.map(|d| d.1.to_string()),

@@ -2,22 +2,12 @@
 //! for node_exporter's textfile collector (`[metrics] textfile`) and served at `GET /metrics`
 //! when the kiosk page is on.
 
+use crate::base::PhotoOutcome;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// What became of one photo, as counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Counted {
-    /// Colorized.
-    Done,
-    /// Left alone (already in color).
-    Skipped,
-    /// Failed (for now or for good).
-    Failed,
-}
 
 #[derive(Default)]
 struct Inner {
@@ -42,17 +32,12 @@ pub fn global() -> &'static Metrics {
 
 impl Metrics {
     /// Counts one photo from `source`.
-    pub fn count(&self, source: &str, outcome: Counted) {
+    pub fn count(&self, source: &str, outcome: PhotoOutcome) {
         let mut m = self.0.lock().unwrap();
-        let name = match outcome {
-            Counted::Done => {
-                m.last_success = Some(SystemTime::now());
-                "done"
-            }
-            Counted::Skipped => "skipped",
-            Counted::Failed => "failed",
-        };
-        *m.files.entry((source.to_string(), name)).or_default() += 1;
+        if outcome == PhotoOutcome::Done {
+            m.last_success = Some(SystemTime::now());
+        }
+        *m.files.entry((source.to_string(), outcome.as_str())).or_default() += 1;
     }
 
     /// Photos waiting or being colorized.
@@ -123,9 +108,9 @@ mod tests {
     fn renders_counters_with_escaped_labels() {
         let m = Metrics::default();
         m.set_model("hued-color-v3-int8", "974e");
-        m.count("watch:/srv/scans", Counted::Done);
-        m.count("watch:/srv/scans", Counted::Done);
-        m.count("watch:/srv/\"odd\"", Counted::Failed);
+        m.count("watch:/srv/scans", PhotoOutcome::Done);
+        m.count("watch:/srv/scans", PhotoOutcome::Done);
+        m.count("watch:/srv/\"odd\"", PhotoOutcome::Failed);
         m.set_camera("/dev/video0", false);
         m.set_queued(3);
         let text = m.render();

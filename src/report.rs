@@ -2,6 +2,7 @@
 //! goes, so that an interrupted shard's report stays valid and a cluster's reports can be merged
 //! (`hued report merge`).
 
+use crate::base::PhotoOutcome;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Read, Write};
@@ -13,8 +14,8 @@ use std::path::{Path, PathBuf};
 pub struct Record {
     /// The original, as given or found.
     pub path: PathBuf,
-    /// "done", "skipped" or "failed".
-    pub outcome: String,
+    /// What became of it (`"done"`, `"skipped"` or `"failed"` in the line).
+    pub outcome: crate::base::PhotoOutcome,
     /// Why it was skipped or failed.
     pub reason: Option<String>,
     /// The colorized copy (done).
@@ -87,7 +88,7 @@ impl From<Record> for Line {
         Line {
             path,
             path_bytes,
-            outcome: r.outcome,
+            outcome: r.outcome.as_str().to_string(),
             reason: r.reason,
             output,
             output_bytes,
@@ -109,7 +110,7 @@ impl From<Line> for Record {
         };
         Record {
             path: path_from(l.path, l.path_bytes),
-            outcome: l.outcome,
+            outcome: crate::base::PhotoOutcome::from_word(&l.outcome),
             reason: l.reason,
             output,
             sha256: l.sha256,
@@ -249,10 +250,10 @@ pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
             match serde_json::from_slice::<Record>(&line) {
                 Ok(r) => {
                     t.ms = t.ms.saturating_add(r.ms);
-                    match r.outcome.as_str() {
-                        "done" => t.work.done += 1,
-                        "skipped" => t.work.skipped += 1,
-                        _ => t.work.failed += 1,
+                    match r.outcome {
+                        PhotoOutcome::Done => t.work.done += 1,
+                        PhotoOutcome::Skipped => t.work.skipped += 1,
+                        PhotoOutcome::Failed => t.work.failed += 1,
                     }
                     if !r.run.is_empty() && !runs.contains(&r.run) {
                         runs.insert(r.run.clone());
@@ -278,10 +279,10 @@ pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
     let mut records: Vec<Record> = last.into_values().collect();
     records.sort_by(|a, b| a.path.cmp(&b.path));
     for r in records {
-        match r.outcome.as_str() {
-            "done" => t.done += 1,
-            "skipped" => t.skipped += 1,
-            _ => {
+        match r.outcome {
+            PhotoOutcome::Done => t.done += 1,
+            PhotoOutcome::Skipped => t.skipped += 1,
+            PhotoOutcome::Failed => {
                 t.failed += 1;
                 t.failures.push((r.path.to_string_lossy().into_owned(), r.reason.unwrap_or_default()));
             }
@@ -297,7 +298,7 @@ mod tests {
     fn record(path: &str, outcome: &str) -> Record {
         Record {
             path: path.into(),
-            outcome: outcome.into(),
+            outcome: PhotoOutcome::from_word(outcome),
             reason: None,
             output: None,
             sha256: None,

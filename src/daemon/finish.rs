@@ -15,23 +15,26 @@ impl Daemon {
                 self.in_flight.remove(&input);
                 self.dispatched.remove(&input);
                 let record = |verdict, reason: String, attempts| Record { stamp, verdict, reason, attempts };
+                let Some(result) = result.transpose() else {
+                    // Changed since it was queued: it goes back through the stability check.
+                    self.retouch(origin, input);
+                    return;
+                };
+                crate::metrics::global().count(&self.source_label(origin), crate::pipeline::photo_outcome(&result));
                 match result {
-                    Ok(None) => self.retouch(origin, input),
-                    Ok(Some(Outcome::Done(Written { output, times, warning, .. }))) => {
+                    Ok(Outcome::Done(Written { output, times, warning, .. })) => {
                         if let Some(w) = warning {
                             log::warn!("{}: {w}", input.display());
                         }
                         log::info!("done {} -> {} in {times}", input.display(), output.display());
                         self.latest.record(input.clone(), output);
                         self.counts.done += 1;
-                        crate::metrics::global().count(&self.source_label(origin), Counted::Done);
                         if self.state.files.remove(&input).is_some() {
                             self.state_changed();
                         }
                     }
-                    Ok(Some(Outcome::Skipped(reason))) => {
+                    Ok(Outcome::Skipped(reason)) => {
                         log::info!("skipped {}: {reason}", input.display());
-                        crate::metrics::global().count(&self.source_label(origin), Counted::Skipped);
                         self.state.files.insert(input, record(Verdict::Skipped, reason.to_string(), 0));
                         self.state_changed();
                     }
@@ -40,14 +43,12 @@ impl Daemon {
                         let max = self.setup.config.daemon.max_retry_delay;
                         let delay = Duration::from_secs_f64((2f64.powi(attempts as i32 - 1)).min(max));
                         log::warn!("failed {e} (after {} ms); retrying in {:.0} s", elapsed.as_millis(), delay.as_secs_f64());
-                        crate::metrics::global().count(&self.source_label(origin), Counted::Failed);
                         self.retries.push((Instant::now() + delay, origin, input.clone()));
                         self.state.files.insert(input, record(Verdict::Retrying, e.error.to_string(), attempts));
                         self.state_changed();
                     }
                     Err(e) => {
                         log::error!("failed {e}; not retried until the file changes");
-                        crate::metrics::global().count(&self.source_label(origin), Counted::Failed);
                         self.state.files.insert(input, record(Verdict::Failed, e.error.to_string(), 1));
                         self.state_changed();
                     }

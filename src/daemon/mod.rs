@@ -20,7 +20,6 @@ use crate::base::Exit;
 use crate::base::{output_path, OutputTarget};
 use crate::config::{load_config, Config};
 use crate::job::{Job, Settings};
-use crate::metrics::Counted;
 use crate::model::{resolve_manifest, Model, Precision};
 use crate::pipeline::metadata::read_provenance;
 use crate::pipeline::{Outcome, Written};

@@ -470,6 +470,15 @@ pub struct InMemory {
     pub after_jpeg: Vec<u8>,
 }
 
+/// What became of a photo, in the words every part of hued uses ([`crate::base::PhotoOutcome`]).
+pub fn photo_outcome<T, E>(result: &Result<Outcome<T>, E>) -> crate::base::PhotoOutcome {
+    match result {
+        Ok(Outcome::Done(_)) => crate::base::PhotoOutcome::Done,
+        Ok(Outcome::Skipped(_)) => crate::base::PhotoOutcome::Skipped,
+        Err(_) => crate::base::PhotoOutcome::Failed,
+    }
+}
+
 /// Runs one photo's work so that a panic (a bug met by this photo) fails only this photo, as
 /// `on_panic` of [`PipelineError::Panicked`] with the panic's message, and the caller goes on with
 /// the next. The one guard of the service's workers and the page's.
