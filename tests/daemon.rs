@@ -561,6 +561,36 @@ fn a_photo_over_the_memory_budget_fails_with_the_numbers_and_the_daemon_goes_on(
     st.check_originals();
 }
 
+/// Signing a TIFF copy holds a whole copy of the file in memory (C2PA's TIFF writer): that comes
+/// out of the memory budget too. A TIFF that fills the budget by itself is not signed past it
+/// (it waits for a retry); a JPEG of the same size, which needs no such copy, is done.
+#[cfg(feature = "c2pa")]
+#[test]
+fn signing_a_tiff_stays_within_the_memory_budget() {
+    let st = Station::new();
+    let provenance = format!(
+        "memory_budget_mb = 80\n[provenance]\nc2pa_cert = {:?}\nc2pa_key = {:?}",
+        c2pa_fixture("chain.pem").display().to_string(),
+        c2pa_fixture("signer.key").display().to_string()
+    );
+    let mut d = Daemon::start(&st.config("", &provenance));
+    wait_for("start", &d, 20, || d.log().contains("watching 1 folder"));
+    // 1 MP: 16 MB + 64 MB of the 80 MB budget, less than 1 MB left for the signing copy.
+    let tiff = st.scans().join("plate.tif");
+    gray_photo(1000, 1000).save(&tiff).unwrap();
+    st.originals.borrow_mut().push((tiff.clone(), hash(&tiff)));
+    wait_for("refused for now", &d, 60, || d.log().contains("the memory budget is busy now"));
+    assert!(d.log().contains("retrying in"), "{}", d.log());
+    assert!(!colorized(&tiff).exists());
+    let jpeg = st.scans().join("plate.jpg");
+    st.put(&jpeg, &photo_bytes(1000, 1000));
+    wait_for("the JPEG", &d, 60, || colorized(&jpeg).exists());
+    assert!(d.alive());
+    assert_eq!(d.stop(), 0);
+    no_temp_files(&st.scans());
+    st.check_originals();
+}
+
 #[test]
 fn a_burst_of_bad_files_writes_the_state_a_few_times_and_gone_files_are_forgotten() {
     let st = Station::new();

@@ -73,3 +73,18 @@ pub fn reserve(bytes: u64) -> Result<Reservation, u64> {
     *used += bytes;
     Ok(Reservation(bytes))
 }
+
+/// Reserves `bytes` if they fit now, without waiting: for memory a job needs on top of what it
+/// already holds (a job waiting for more while holding its share could wait for ever beside
+/// others doing the same). None: not now.
+pub fn try_reserve(bytes: u64) -> Option<Reservation> {
+    let Some(b) = BUDGET.get() else {
+        return Some(Reservation(0));
+    };
+    let mut used = b.used.lock().unwrap();
+    if *used + bytes > b.total {
+        return None;
+    }
+    *used += bytes;
+    Some(Reservation(bytes))
+}

@@ -380,6 +380,20 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
     let (format, source_sha256) = (c.format, &c.provenance.source_sha256);
     let sign = s.credentials.as_ref().filter(|_| signed).map(|credentials| {
         move |copy: &mut AtomicFile, dest: &mut AtomicFile| -> anyhow::Result<()> {
+            // C2PA's TIFF writer holds a whole copy of the file in memory while it signs: that
+            // comes out of the memory budget too, now or, if the budget is busy, at a retry.
+            let _held = match format {
+                image::ImageFormat::Tiff => {
+                    use std::io::Seek;
+                    let len = copy.seek(std::io::SeekFrom::End(0))?;
+                    copy.rewind()?;
+                    let need = len + (1 << 20);
+                    Some(budget::try_reserve(need).ok_or_else(|| {
+                        std::io::Error::other(format!("signing needs a copy of the {} MB TIFF in memory and the memory budget is busy now", need >> 20))
+                    })?)
+                }
+                _ => None,
+            };
             let mut original = std::io::BufReader::new(crate::base::open_regular(&job.input)?);
             let title = job.input.file_name().unwrap_or_default().to_string_lossy();
             let original = credentials::Original { stream: &mut original, format, title: &title, sha256: source_sha256 };
@@ -531,6 +545,14 @@ pub fn colorize_bytes(
         log::warn!("upload: {warning}");
     }
     if let Some(credentials) = s.credentials.as_ref().filter(|_| signed) {
+        // C2PA's TIFF writer holds a whole copy of the file while it signs (see colorize).
+        let _held = match c.format {
+            image::ImageFormat::Tiff => Some(
+                budget::try_reserve(out.get_ref().len() as u64 + (1 << 20))
+                    .ok_or_else(|| PipelineError::Encode(anyhow::anyhow!("signing this TIFF needs more of the memory budget than is free now; try again")))?,
+            ),
+            _ => None,
+        };
         let original = credentials::Original { stream: &mut std::io::Cursor::new(data), format: c.format, title: name, sha256: &c.provenance.source_sha256 };
         let mut signed = std::io::Cursor::new(Vec::new());
         out.set_position(0);
