@@ -7,7 +7,7 @@ use crate::job::{Job, Settings};
 use crate::model::{resolve_manifest, Model};
 use crate::pipeline::{self, Outcome, Written};
 use crate::source::args;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
 /// println! and eprintln! that do not panic when the reader is gone (`hued colorize 2>&1 |
@@ -91,13 +91,6 @@ enum CameraCommand {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum LevelsArg {
-    Auto,
-    On,
-    Off,
-}
-
 #[derive(Args)]
 struct ColorizeArgs {
     /// Photos, or folders of photos.
@@ -135,7 +128,7 @@ struct ColorizeArgs {
     vividness: Option<f32>,
     /// Levels correction before colorizing (default: config, else auto).
     #[arg(long, value_enum)]
-    levels: Option<LevelsArg>,
+    levels: Option<LevelsMode>,
     /// Threads for the model and the per-pixel stages, 0 = one per core (default: config, else 0).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -356,12 +349,8 @@ fn colorize(a: ColorizeArgs) -> Exit {
     };
     // The flags override the config's [colorize] through the same resolver and rules as a
     // [[watch]] entry's fields.
-    let levels = a.levels.map(|l| match l {
-        LevelsArg::Auto => LevelsMode::Auto,
-        LevelsArg::On => LevelsMode::On,
-        LevelsArg::Off => LevelsMode::Off,
-    });
-    let flags = ColorizeOverrides { model: a.model.clone(), vividness: a.vividness, levels, skip_color: None, precision: a.precision, threads: a.threads };
+    let flags =
+        ColorizeOverrides { model: a.model.clone(), vividness: a.vividness, levels: a.levels, skip_color: None, precision: a.precision, threads: a.threads };
     let resolved = config.colorize.apply(&flags);
     if let Err(bad) = resolved.validate() {
         say_err!("error: --{} {}: expected {}", bad.key.replace('_', "-"), bad.value, bad.expected);

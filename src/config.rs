@@ -289,8 +289,9 @@ impl WatchConfig {
     }
 }
 
-/// Whether the black and white points are stretched before colorizing.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+/// Whether the black and white points are stretched before colorizing (`levels` in
+/// hued.toml, `--levels` on the command line: one type for both).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LevelsMode {
     /// Stretch only a faded print: one whose black point is lifted and whose tonal range is
