@@ -228,7 +228,14 @@ fn our_description(f: &CopyFacts, original: &Statements, history: bool) -> Strin
 pub fn xmp_for_output(original: Option<&[u8]>, facts: &CopyFacts) -> (Vec<u8>, Option<String>) {
     if let Some(raw) = original {
         match rewrite(raw, facts) {
-            Ok(packet) => return (packet, None),
+            // The provenance must read back from the copy (it is how hued knows its copies):
+            // a packet odd enough that it does not (found by fuzzing: attributes a reader takes
+            // otherwise than the rewriter) is replaced as an unreadable one is.
+            Ok(packet) if hued_note(&packet).is_some() => return (packet, None),
+            Ok(_) => {
+                let fresh = fresh_packet(facts);
+                return (fresh, Some("the original's XMP could not be carried over readably; the copy has hued's XMP alone".to_string()));
+            }
             Err(reason) => {
                 let fresh = fresh_packet(facts);
                 return (fresh, Some(format!("the original's XMP could not be read ({reason}); the copy has hued's XMP alone")));
