@@ -15,15 +15,15 @@ pub(super) enum Admission {
 
 impl Daemon {
     /// Decides about a stable file of watch `watch`.
-    pub(super) fn admit(&self, watch: usize, path: &Path, stamp: &FileStamp) -> Admission {
-        let Some(w) = self.setup.watches.get(watch) else {
+    pub(super) fn admit(&self, watch: WatchId, path: &Path, stamp: &FileStamp) -> Admission {
+        let Some(w) = self.setup.watch(watch) else {
             return Admission::Leave; // its watch went away in a reload
         };
         if !w.follow_symlinks && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
             log::warn!("{}: is a symbolic link; skipped (set follow_symlinks = true for this watch to colorize links)", path.display());
             return Admission::Leave;
         }
-        let output = self.setup.output_for(watch, path);
+        let output = Setup::output_for(w, path);
         if crate::sink::is_up_to_date(path, &output) {
             log::debug!("{}: up to date", path.display());
             return Admission::Leave;
@@ -52,9 +52,9 @@ impl Daemon {
     }
 
     /// A stable file: queued if [`Daemon::admit`] takes it.
-    pub(super) fn consider(&mut self, watch: usize, path: PathBuf, stamp: FileStamp) {
+    pub(super) fn consider(&mut self, watch: WatchId, path: PathBuf, stamp: FileStamp) {
         let Admission::Take(job) = self.admit(watch, &path, &stamp) else { return };
-        let model = self.setup.watches[watch].model.clone();
+        let Some(model) = self.setup.watch(watch).map(|w| w.model.clone()) else { return };
         match self.pool.push(WorkItem { job, model, stamp, origin: Origin::Watch(watch) }) {
             Ok(()) => {
                 self.dispatched.insert(path);

@@ -8,9 +8,9 @@ use super::*;
 impl Daemon {
     pub(super) fn scan_backlog(&mut self) {
         let now = Instant::now();
-        for (i, w) in self.setup.watches.iter().enumerate() {
+        for (id, w) in self.setup.watch_ids() {
             for path in watch::scan(&w.root, w.recursive, &w.filter) {
-                self.settler.touch(i, path, now);
+                self.settler.touch(id, path, now);
             }
         }
     }
@@ -19,7 +19,7 @@ impl Daemon {
         let now = Instant::now();
         match ev {
             SourceEvent::Touched { watch, path, arrival } => {
-                if watch < self.setup.watches.len() {
+                if self.setup.watch(watch).is_some() {
                     if self.pool.withdraw(&path) {
                         self.dispatched.remove(&path);
                     }
@@ -38,15 +38,15 @@ impl Daemon {
                 }
             }
             SourceEvent::Rescan { watch } => {
-                if let Some(w) = self.setup.watches.get(watch) {
-                    log::warn!("watch #{}: events were lost (too many at once); scanning {} again", watch + 1, w.root.display());
+                if let Some(w) = self.setup.watch(watch) {
+                    log::warn!("{watch}: events were lost (too many at once); scanning {} again", w.root.display());
                     for file in watch::scan(&w.root, w.recursive, &w.filter) {
                         self.settler.touch(watch, file, now);
                     }
                 }
             }
             SourceEvent::NewFolder { watch, path } => {
-                if let Some(w) = self.setup.watches.get(watch) {
+                if let Some(w) = self.setup.watch(watch) {
                     for file in watch::scan(&path, true, &w.filter) {
                         self.settler.touch(watch, file, now);
                     }
@@ -58,18 +58,18 @@ impl Daemon {
     /// Lists the watches whose `rescan_interval` has passed again: every photo found goes
     /// through the stability check, and `consider` drops those already up to date or settled.
     pub(super) fn rescan_due(&mut self, now: Instant) {
-        for (i, w) in self.setup.watches.iter().enumerate() {
+        for (id, w) in self.setup.watch_ids() {
             let Some(every) = w.rescan_every else { continue };
-            let last = self.last_rescan.entry(i).or_insert(now);
+            let last = self.last_rescan.entry(id).or_insert(now);
             if now.duration_since(*last) < every {
                 continue;
             }
             *last = now;
             let files = watch::scan(&w.root, w.recursive, &w.filter);
-            log::debug!("watch #{}: rescan of {} found {} photo(s)", i + 1, w.root.display(), files.len());
+            log::debug!("{id}: rescan of {} found {} photo(s)", w.root.display(), files.len());
             // `consider` drops files in flight, queued, settled or up to date.
             for file in files {
-                self.settler.touch(i, file, now);
+                self.settler.touch(id, file, now);
             }
         }
     }
@@ -79,7 +79,7 @@ impl Daemon {
     pub(super) fn retouch(&mut self, origin: Origin, path: PathBuf) {
         match origin {
             Origin::Camera(camera) => self.on_event(SourceEvent::Captured { camera, path }),
-            Origin::Watch(watch) if watch < self.setup.watches.len() => self.settler.touch(watch, path, Instant::now()),
+            Origin::Watch(watch) if self.setup.watch(watch).is_some() => self.settler.touch(watch, path, Instant::now()),
             Origin::Watch(_) => {} // its watch went away in a reload
         }
     }

@@ -24,7 +24,7 @@ use crate::model::{resolve_manifest, Model, Precision};
 use crate::pipeline::metadata::read_provenance;
 use crate::pipeline::{Outcome, Written};
 use crate::source::watch::{self, FileFilter, FolderWatch};
-use crate::source::SourceEvent;
+use crate::source::{SourceEvent, WatchId};
 use crate::web::latest::Latest;
 use crate::web::WebServer;
 use settle::{FileStamp, Settler};
@@ -68,7 +68,7 @@ struct Daemon {
     /// When `[metrics] textfile` was last written.
     metrics_written: Instant,
     /// When each watch with a `rescan_interval` was last listed.
-    last_rescan: HashMap<usize, Instant>,
+    last_rescan: HashMap<WatchId, Instant>,
     /// Files handed to the pool and not finished: a worker may have taken one before its
     /// `Started` arrives, and a second event for it (a rename reports twice) must not queue
     /// it again.
@@ -240,7 +240,7 @@ impl Daemon {
     /// The metrics label of a job's source: its watched folder or camera device.
     fn source_label(&self, origin: Origin) -> String {
         match origin {
-            Origin::Watch(i) => self.setup.watches.get(i).map_or_else(|| "watch:?".into(), |w| format!("watch:{}", w.root.display())),
+            Origin::Watch(id) => self.setup.watch(id).map_or_else(|| "watch:?".into(), |w| format!("watch:{}", w.root.display())),
             Origin::Camera(i) => self.setup.config.camera.get(i).map_or_else(|| "camera:?".into(), |c| format!("camera:{}", c.device.display())),
         }
     }

@@ -2,7 +2,7 @@
 //! stayed the same for the stability delay. Scanners write slowly, copies over SMB arrive in
 //! pieces, and inotify's "closed after writing" comes once per write session, not per file.
 
-use crate::source::Arrival;
+use crate::source::{Arrival, WatchId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -40,7 +40,7 @@ impl FileStamp {
 }
 
 struct Pending {
-    watch: usize,
+    watch: WatchId,
     stamp: Option<FileStamp>,
     since: Instant,
     /// How long it must stay unchanged: the stability delay, or less when the writer said it
@@ -71,14 +71,14 @@ impl Settler {
     }
 
     /// The file was touched: (re)start its clock, waiting the full stability delay.
-    pub fn touch(&mut self, watch: usize, path: PathBuf, now: Instant) {
+    pub fn touch(&mut self, watch: WatchId, path: PathBuf, now: Instant) {
         self.arrived(watch, path, Arrival::Changed, now);
     }
 
     /// An event about the file: (re)start its clock. A file renamed into place is complete at
     /// once; one its writer closed, after [`CLOSE_CONFIRMATION`] without a change; any other,
     /// after the stability delay.
-    pub fn arrived(&mut self, watch: usize, path: PathBuf, arrival: Arrival, now: Instant) {
+    pub fn arrived(&mut self, watch: WatchId, path: PathBuf, arrival: Arrival, now: Instant) {
         let quiet = match arrival {
             Arrival::Changed => None,
             Arrival::Closed => Some(CLOSE_CONFIRMATION),
@@ -106,7 +106,7 @@ impl Settler {
     /// is stable when its stamp has not changed for the delay, or when it was last modified
     /// longer ago than the delay (the backlog, or a copy that kept its times). Files that
     /// vanished are forgotten.
-    pub fn poll(&mut self, now: Instant) -> Vec<(usize, PathBuf, FileStamp)> {
+    pub fn poll(&mut self, now: Instant) -> Vec<(WatchId, PathBuf, FileStamp)> {
         let mut ready = Vec::new();
         let stability_delay = self.delay;
         self.pending.retain(|path, p| {
@@ -137,6 +137,8 @@ impl Settler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const W0: WatchId = WatchId { generation: 0, index: 0 };
     use std::io::Write;
 
     #[test]
@@ -147,7 +149,7 @@ mod tests {
         f.write_all(b"part one").unwrap();
         let mut s = Settler::new(Duration::from_millis(300));
         let t0 = Instant::now();
-        s.touch(0, path.clone(), t0);
+        s.touch(W0, path.clone(), t0);
         assert!(s.poll(t0).is_empty(), "just written: not ready");
         f.write_all(b" and two").unwrap();
         assert!(s.poll(t0 + Duration::from_millis(200)).is_empty(), "grew: clock restarts");
@@ -157,10 +159,10 @@ mod tests {
         assert_eq!(ready.len(), 1);
         assert!(s.is_empty());
         // Now older than the delay: ready on first look.
-        s.touch(0, path.clone(), Instant::now());
+        s.touch(W0, path.clone(), Instant::now());
         assert_eq!(s.poll(Instant::now()).len(), 1);
         // Vanished files are dropped.
-        s.touch(0, dir.path().join("gone.jpg"), Instant::now());
+        s.touch(W0, dir.path().join("gone.jpg"), Instant::now());
         assert!(s.poll(Instant::now()).is_empty() && s.is_empty());
     }
 
@@ -172,8 +174,8 @@ mod tests {
         std::fs::write(&closed, b"complete").unwrap();
         let mut s = Settler::new(Duration::from_secs(60));
         let t0 = Instant::now();
-        s.arrived(0, moved.clone(), Arrival::MovedIn, t0);
-        s.arrived(0, closed.clone(), Arrival::Closed, t0);
+        s.arrived(W0, moved.clone(), Arrival::MovedIn, t0);
+        s.arrived(W0, closed.clone(), Arrival::Closed, t0);
         let ready: Vec<_> = s.poll(t0).into_iter().map(|r| r.1).collect();
         assert_eq!(ready, vec![moved]);
         assert!(s.poll(t0 + CLOSE_CONFIRMATION / 2).is_empty(), "not before the confirmation");

@@ -37,6 +37,8 @@ impl Drop for Camera {
 /// Everything built from one version of the config.
 pub(super) struct Setup {
     pub(super) config: Config,
+    /// Which build of the config this is (see [`WatchId`]).
+    pub(super) generation: u64,
     pub(super) watches: Vec<Watch>,
     /// The `[colorize]` model and settings, for camera captures.
     pub(super) camera_model: Option<Arc<Model>>,
@@ -62,6 +64,9 @@ pub(super) type Models = HashMap<(PathBuf, Precision), Arc<Model>>;
 
 /// Loads models (sharing one per manifest) and starts the watches of `config`.
 pub(super) fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: &mut Models, usr1: &Arc<AtomicBool>) -> anyhow::Result<Setup> {
+    // Each config built gets its own generation: its watches' events and jobs carry it.
+    static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
     if config.watch.is_empty() && config.camera.is_empty() && !config.web.enabled {
         anyhow::bail!("no [[watch]] folders, [[camera]] devices or [web] page configured: nothing to do");
     }
@@ -85,7 +90,7 @@ pub(super) fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: 
         for p in &swept {
             log::warn!("removed {}: a temporary file left by a hued process that no longer runs", p.display());
         }
-        let source = watch::start(i, w, filter.clone(), tx.clone())?;
+        let source = watch::start(WatchId { generation, index: i }, w, filter.clone(), tx.clone())?;
         watches.push(Watch {
             root: w.path.clone(),
             recursive: w.recursive,
@@ -102,12 +107,22 @@ pub(super) fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: 
     let camera_model = if config.camera.is_empty() { None } else { Some(load(config.colorize.model.as_deref())?) };
     let cameras = start_cameras(&config.camera, tx, usr1);
     let camera_settings = settings(&config.colorize);
-    Ok(Setup { config, watches, camera_model, camera_settings, cameras })
+    Ok(Setup { config, generation, watches, camera_model, camera_settings, cameras })
 }
 
 impl Setup {
-    pub(super) fn output_for(&self, watch: usize, input: &Path) -> PathBuf {
-        let w = &self.watches[watch];
+    /// The watch `id` names, if it is of this config.
+    pub(super) fn watch(&self, id: WatchId) -> Option<&Watch> {
+        self.watches.get(id.index).filter(|_| id.generation == self.generation)
+    }
+
+    /// This config's watches with their ids.
+    pub(super) fn watch_ids(&self) -> impl Iterator<Item = (WatchId, &Watch)> {
+        self.watches.iter().enumerate().map(|(index, w)| (WatchId { generation: self.generation, index }, w))
+    }
+
+    /// Where the copy of `input`, found by `w`, goes.
+    pub(super) fn output_for(w: &Watch, input: &Path) -> PathBuf {
         let target = match &w.target {
             OutputTarget::Beside => OutputTarget::Beside,
             OutputTarget::Folder(dir) => {

@@ -29,7 +29,7 @@ pub struct WorkItem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// A file in a watched folder.
-    Watch(usize),
+    Watch(crate::source::WatchId),
     /// A capture of a document camera.
     Camera(usize),
 }

@@ -9,6 +9,25 @@ pub mod watch;
 
 use std::path::PathBuf;
 
+/// Which `[[watch]]` an event or a job belongs to: its place in the config, and the config's
+/// generation (each reload is a new one). Events still queued from before a reload, whose
+/// watch list may have been reordered, carry the old generation and are dropped rather than
+/// taken for another folder's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WatchId {
+    /// The config's generation: 0 at start, one more at each reload.
+    pub generation: u64,
+    /// Index of the `[[watch]]` entry in that config.
+    pub index: usize,
+}
+
+impl std::fmt::Display for WatchId {
+    /// As the logs name a watch: `watch #1` is the config's first.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "watch #{}", self.index + 1)
+    }
+}
+
 /// What an event says about a file's writing, which decides how long hued waits before
 /// reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +47,8 @@ pub enum SourceEvent {
     /// A file in watch number `watch` was created, written, closed or renamed into place:
     /// maybe complete, to be confirmed by the stability check.
     Touched {
-        /// Index of the `[[watch]]` entry.
-        watch: usize,
+        /// The `[[watch]]` entry.
+        watch: WatchId,
         /// The file.
         path: PathBuf,
         /// What the event says about the file's writing.
@@ -45,14 +64,14 @@ pub enum SourceEvent {
     /// Events of watch number `watch` were lost (the kernel's inotify queue overflowed while
     /// the daemon was busy): the whole watch must be scanned again.
     Rescan {
-        /// Index of the `[[watch]]` entry.
-        watch: usize,
+        /// The `[[watch]]` entry.
+        watch: WatchId,
     },
     /// A folder appeared inside a recursive watch: its files must be scanned, as they may
     /// have been written before the watch on it was set up.
     NewFolder {
-        /// Index of the `[[watch]]` entry.
-        watch: usize,
+        /// The `[[watch]]` entry.
+        watch: WatchId,
         /// The folder.
         path: PathBuf,
     },

@@ -59,17 +59,17 @@ pub struct FolderWatch {
 }
 
 /// Starts watching `w.path` (inotify, or polling when `w.poll`), sending accepted files to `tx`.
-pub fn start(index: usize, w: &WatchConfig, filter: std::sync::Arc<FileFilter>, tx: SyncSender<SourceEvent>) -> anyhow::Result<FolderWatch> {
+pub fn start(id: super::WatchId, w: &WatchConfig, filter: std::sync::Arc<FileFilter>, tx: SyncSender<SourceEvent>) -> anyhow::Result<FolderWatch> {
     let recursive = w.recursive;
     let handler = move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else {
             if let Err(e) = res {
-                log::warn!("watch #{}: {e}", index + 1);
+                log::warn!("{id}: {e}");
             }
             return;
         };
         if event.need_rescan() {
-            let _ = tx.send(SourceEvent::Rescan { watch: index });
+            let _ = tx.send(SourceEvent::Rescan { watch: id });
             return;
         }
         let relevant = matches!(
@@ -97,13 +97,13 @@ pub fn start(index: usize, w: &WatchConfig, filter: std::sync::Arc<FileFilter>, 
                 && matches!(event.kind, EventKind::Create(notify::event::CreateKind::Folder) | EventKind::Modify(notify::event::ModifyKind::Name(_)))
                 && path.is_dir()
             {
-                let _ = tx.send(SourceEvent::NewFolder { watch: index, path: path.clone() });
+                let _ = tx.send(SourceEvent::NewFolder { watch: id, path: path.clone() });
             } else if filter.accepts(path) {
-                let _ = tx.send(SourceEvent::Touched { watch: index, path: path.clone(), arrival });
+                let _ = tx.send(SourceEvent::Touched { watch: id, path: path.clone(), arrival });
             } else if let Some(image) = crate::hints::image_of_sidecar(path).filter(|i| filter.accepts(i) && i.is_file()) {
                 // A new or edited hints sidecar: its photo is colorized again with the hints.
                 // (A sidecar says nothing about its photo's writing.)
-                let _ = tx.send(SourceEvent::Touched { watch: index, path: image, arrival: Arrival::Changed });
+                let _ = tx.send(SourceEvent::Touched { watch: id, path: image, arrival: Arrival::Changed });
             }
         }
     };
