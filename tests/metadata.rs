@@ -149,6 +149,34 @@ fn a_jpeg_copy_keeps_exif_xmp_and_iptc_and_says_it_is_ai() {
     check_copy(&original, &dir.path().join("harbour.colorized.jpg"));
 }
 
+/// A JPEG whose XMP is over 64 KB (a long caption, a catalogue's history): exiftool writes the
+/// rest as Extended XMP segments, and the copy carries them (the caption whole).
+#[test]
+fn a_jpeg_copy_keeps_extended_xmp() {
+    if exiftool_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("harbour.jpg");
+    gray_photo(96, 64).save(&original).unwrap();
+    record(&original, &[]);
+    let caption = dir.path().join("caption.txt");
+    std::fs::write(&caption, "Box 12, plate 3: the harbour at low tide, seen from the mole. ".repeat(1500)).unwrap();
+    let o = Command::new("exiftool")
+        .args(["-overwrite_original", "-q"])
+        .arg(format!("-XMP-dc:Description<={}", caption.display()))
+        .arg(&original)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(tags(&original).contains_key("XMP-xmpNote:HasExtendedXMP"), "exiftool wrote Extended XMP");
+    colorize(&original);
+    let copy = dir.path().join("harbour.colorized.jpg");
+    check_copy(&original, &copy);
+    let description = |p: &Path| Command::new("exiftool").args(["-b", "-XMP-dc:Description"]).arg(p).output().unwrap().stdout;
+    assert_eq!(description(&copy).len(), 93_000, "the whole caption, its Extended XMP part included");
+}
+
 /// What a PNG says of itself outside EXIF and XMP: text chunks (tEXt, and iTXt for text beyond
 /// Latin-1) and its resolution (pHYs: 600 dpi is 23622 pixels per metre).
 const PNG_RECORD: &[&str] = &[

@@ -20,6 +20,9 @@ pub struct Decoded {
     pub exif: Option<Vec<u8>>,
     /// The XMP packet, if any (JPEG, PNG, TIFF, WebP).
     pub xmp: Option<Vec<u8>>,
+    /// A JPEG's Extended XMP: the APP1 segments (header included) that carry the part of its
+    /// packet past 64 KB, as they were (the standard packet names them by their GUID).
+    pub xmp_extension: Vec<Vec<u8>>,
     /// The JPEG's Photoshop image resources (APP13 after "Photoshop 3.0\0": IPTC-IIM and the
     /// rest), if any.
     pub iptc: Option<Vec<u8>>,
@@ -55,6 +58,32 @@ fn jfif_density(source: Source<'_>) -> Option<JfifDensity> {
     }
     let (unit, x, y) = (head[13], u16::from_be_bytes([head[14], head[15]]), u16::from_be_bytes([head[16], head[17]]));
     (x > 0 && y > 0 && unit <= 2).then_some(JfifDensity { unit, x, y })
+}
+
+/// The APP1 header of a JPEG's Extended XMP segments.
+pub const JPEG_XMP_EXTENSION_HEADER: &[u8] = b"http://ns.adobe.com/xmp/extension/\0";
+/// At most this much Extended XMP is carried (Photoshop writes a few hundred KB at most).
+const MAX_XMP_EXTENSION_BYTES: usize = 16 << 20;
+
+/// A JPEG's Extended XMP segments, read with img-parts (only for a JPEG whose standard packet
+/// says it has some: the whole file is read for it). None found, unreadable or over the cap:
+/// none, and the copy keeps the standard packet.
+fn jpeg_xmp_extension(source: Source<'_>) -> Vec<Vec<u8>> {
+    let mut bytes = Vec::new();
+    if source.reader().read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    let Ok(jpeg) = img_parts::jpeg::Jpeg::from_bytes(bytes.into()) else { return Vec::new() };
+    let parts: Vec<Vec<u8>> = jpeg
+        .segments_by_marker(img_parts::jpeg::markers::APP1)
+        .filter(|s| s.contents().starts_with(JPEG_XMP_EXTENSION_HEADER))
+        .map(|s| s.contents().to_vec())
+        .collect();
+    if parts.iter().map(Vec::len).sum::<usize>() > MAX_XMP_EXTENSION_BYTES {
+        log::warn!("the original's Extended XMP is over {} MB and is left out", MAX_XMP_EXTENSION_BYTES >> 20);
+        return Vec::new();
+    }
+    parts
 }
 
 /// What a TIFF says about itself in its first directory, for its TIFF copy.
@@ -341,6 +370,10 @@ fn decode_from(source: Source<'_>, max_megapixels: f64) -> Result<Decoded, Pipel
     let tiff_tags = if format == ImageFormat::Tiff { tiff_tags(source) } else { None };
     let png = if format == ImageFormat::Png { png_extras(source) } else { None };
     let xmp = xmp.or_else(|| tiff_tags.as_ref().and_then(|t| t.xmp.clone()).filter(|p| small_enough("XMP packet", p.len(), MAX_EXIF_BYTES)));
+    let xmp_extension = match (&xmp, format) {
+        (Some(x), ImageFormat::Jpeg) if x.windows(14).any(|w| w == b"HasExtendedXMP") => jpeg_xmp_extension(source),
+        _ => Vec::new(),
+    };
     let iptc =
         (format == ImageFormat::Jpeg).then(|| decoder.iptc_metadata().ok().flatten()).flatten().filter(|p| small_enough("IPTC block", p.len(), MAX_EXIF_BYTES));
     let max_alloc = pixel_alloc_limit(w, h);
@@ -351,7 +384,7 @@ fn decode_from(source: Source<'_>, max_megapixels: f64) -> Result<Decoded, Pipel
         None => DynamicImage::from_decoder(decoder).map_err(corrupt)?,
     };
     image.apply_orientation(orientation);
-    Ok(Decoded { image, format, icc, exif, xmp, iptc, density, tiff_tags, png, reservation })
+    Ok(Decoded { image, format, icc, exif, xmp, xmp_extension, iptc, density, tiff_tags, png, reservation })
 }
 
 /// The checks that need no pixels, for an upload before it is queued: not empty, a supported

@@ -1,6 +1,7 @@
 //! Stage 5, encode: the colorized pixels in the original's format and bit depth, with its
 //! metadata and hued's provenance. Writing the bytes safely is the sink's job ([`crate::sink`]).
 
+use super::decode::JPEG_XMP_EXTENSION_HEADER;
 use super::metadata::{exif_for_output, icc_for_rgb_output, Provenance};
 use super::recombine::Colorized;
 use super::xmp::{new_instance_id, xmp_for_output, CopyFacts, JPEG_XMP_HEADER};
@@ -27,6 +28,8 @@ pub struct OutputMetadata<'a> {
     pub exif: Option<&'a [u8]>,
     /// The original's XMP packet.
     pub xmp: Option<&'a [u8]>,
+    /// The original JPEG's Extended XMP segments.
+    pub xmp_extension: &'a [Vec<u8>],
     /// The original JPEG's Photoshop image resources (IPTC-IIM among them).
     pub iptc: Option<&'a [u8]>,
     /// The original JPEG's JFIF density.
@@ -97,7 +100,12 @@ pub fn encode<W: Write + Seek>(
         Colorized::Rgb16(_) => &image::RgbImage::new(0, 0),
     };
     match format {
-        ImageFormat::Jpeg => encode_jpeg(rgb8, JpegSegments { icc: icc.as_deref(), exif: &exif, xmp: &xmp, iptc, density: meta.density }, jpeg_quality, out)?,
+        ImageFormat::Jpeg => encode_jpeg(
+            rgb8,
+            JpegSegments { icc: icc.as_deref(), exif: &exif, xmp: &xmp, xmp_extension: meta.xmp_extension, iptc, density: meta.density },
+            jpeg_quality,
+            out,
+        )?,
         ImageFormat::Png => encode_png(image, icc.as_deref(), &exif, &xmp, meta.png, compression, out)?,
         ImageFormat::WebP => {
             // image-webp's own encoder: image's wrapper has no place for XMP.
@@ -201,12 +209,13 @@ struct JpegSegments<'a> {
     icc: Option<&'a [u8]>,
     exif: &'a [u8],
     xmp: &'a [u8],
+    xmp_extension: &'a [Vec<u8>],
     iptc: Option<&'a [u8]>,
     density: Option<super::decode::JfifDensity>,
 }
 
 fn encode_jpeg<W: Write>(rgb: &image::RgbImage, segments: JpegSegments, quality: u8, out: &mut W) -> anyhow::Result<()> {
-    let JpegSegments { icc, exif, xmp, iptc, density } = segments;
+    let JpegSegments { icc, exif, xmp, xmp_extension, iptc, density } = segments;
     let (w, h) = rgb.dimensions();
     let (w16, h16) = (u16::try_from(w), u16::try_from(h));
     let (Ok(w16), Ok(h16)) = (w16, h16) else { anyhow::bail!("a JPEG cannot be {w}x{h} (at most 65535 on a side)") };
@@ -227,6 +236,15 @@ fn encode_jpeg<W: Write>(rgb: &image::RgbImage, segments: JpegSegments, quality:
         enc.add_app_segment(1, app1).map_err(|e| anyhow::anyhow!("EXIF block does not fit a JPEG segment: {e}"))?;
     }
     enc.add_app_segment(1, [JPEG_XMP_HEADER, xmp].concat()).map_err(|e| anyhow::anyhow!("XMP packet does not fit a JPEG segment: {e}"))?;
+    // The original's Extended XMP, as it was: the standard packet (rewritten, its
+    // xmpNote:HasExtendedXMP kept) names it by the GUID it carries; a packet of hued's alone
+    // names none, and the extension is then left out.
+    for part in xmp_extension {
+        let guid = part.get(JPEG_XMP_EXTENSION_HEADER.len()..JPEG_XMP_EXTENSION_HEADER.len() + 32);
+        if guid.is_some_and(|g| xmp.windows(32).any(|w| w == g)) {
+            enc.add_app_segment(1, part.clone()).map_err(|e| anyhow::anyhow!("Extended XMP does not fit a JPEG segment: {e}"))?;
+        }
+    }
     if let Some(iptc) = iptc {
         enc.add_app_segment(13, [PHOTOSHOP_HEADER, iptc].concat()).map_err(|e| anyhow::anyhow!("IPTC block does not fit a JPEG segment: {e}"))?;
     }

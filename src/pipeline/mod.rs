@@ -213,6 +213,7 @@ struct Colorization {
     icc: Option<Vec<u8>>,
     exif: Option<Vec<u8>>,
     xmp: Option<Vec<u8>>,
+    xmp_extension: Vec<Vec<u8>>,
     iptc: Option<Vec<u8>>,
     density: Option<decode::JfifDensity>,
     tiff_tags: Option<decode::TiffTags>,
@@ -235,6 +236,7 @@ impl Colorization {
             icc: self.icc.as_deref(),
             exif: self.exif.as_deref(),
             xmp: self.xmp.as_deref(),
+            xmp_extension: &self.xmp_extension,
             iptc: self.iptc.as_deref(),
             density: self.density,
             tiff_tags: self.tiff_tags.as_ref(),
@@ -280,7 +282,7 @@ fn colorize_decoded(
     // Only a preview-sized copy of the original is kept (comparison image, kiosk page).
     let compare_source = original_preview.map(|(w, h)| encode::fit_within(&decoded.image, w, h));
     let mut luma = prepare::lightness(&decoded.image);
-    let decode::Decoded { image, format, icc, exif, xmp, iptc, density, tiff_tags, png, reservation } = decoded;
+    let decode::Decoded { image, format, icc, exif, xmp, xmp_extension, iptc, density, tiff_tags, png, reservation } = decoded;
     drop(image); // the pixels are not needed past this point: free them before the big buffers
     prepare::apply_levels(&mut luma, &s.levels);
     times.prepare = t.elapsed();
@@ -308,6 +310,7 @@ fn colorize_decoded(
         icc,
         exif,
         xmp,
+        xmp_extension,
         iptc,
         density,
         tiff_tags,
