@@ -95,6 +95,9 @@ pub fn is_temp_name(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX)
 }
 
+/// IPTC's term for "edited using trained algorithmic media" (here: colors added by a model).
+pub const DIGITAL_SOURCE_TYPE: &str = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia";
+
 /// What became of one photo: the one vocabulary of the report (`outcome`), the counters
 /// (`hued_files_total{outcome}`), the service's state and the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

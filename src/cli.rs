@@ -185,7 +185,7 @@ pub fn main() -> Exit {
 /// env_logger on stderr, `RUST_LOG` to filter (default: info); without timestamps when
 /// journald is the sink (it adds its own).
 pub fn init_logging() {
-    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,c2pa=warn"));
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         b.format_timestamp(None);
     }
@@ -250,12 +250,12 @@ fn check_config(file: &Path) -> Exit {
             let model = resolve_manifest(config.colorize.model.as_deref());
             say!("{}: OK", file.display());
             print_effective(&config, &model);
-            let credentials = crate::pipeline::credentials::from_config(&config.provenance);
+            let credentials = crate::credentials::from_config(&config.provenance);
             match model.and_then(|m| Model::load_with(&m, config.colorize.precision)).and_then(|m| Ok((m, credentials?))) {
                 Ok((m, credentials)) => {
                     say!("model: {} loads (sha256 {})", m.manifest.name, m.sha256);
                     match credentials {
-                        Some(c) => say!("provenance: every copy carries Content Credentials signed with {c:?}"),
+                        Some(c) => say!("provenance: JPEG, PNG, TIFF and WebP copies carry Content Credentials signed with {c:?} (BMP copies and comparison sheets carry none)"),
                         None => say!("provenance: XMP only (no [provenance] c2pa_cert and c2pa_key: no Content Credentials)"),
                     }
                     Exit::Success
@@ -381,7 +381,7 @@ fn colorize(a: ColorizeArgs) -> Exit {
     let mut settings = Settings::from_config(c);
     settings.compare = a.compare;
     settings.force = a.force;
-    settings.credentials = match crate::pipeline::credentials::from_config(&config.provenance) {
+    settings.credentials = match crate::credentials::from_config(&config.provenance) {
         Ok(credentials) => credentials,
         Err(e) => {
             say_err!("error: {e:#}");

@@ -3,8 +3,18 @@
 use crate::base::{compare_path, output_path, OutputTarget};
 use crate::config::ColorizeConfig;
 use crate::hints::Hint;
-pub use crate::pipeline::prepare::Levels;
 use std::path::PathBuf;
+
+/// Levels correction: the mode and the stretch's black and white percentiles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Levels {
+    /// Auto (faded prints only), on (always), off.
+    pub mode: crate::config::LevelsMode,
+    /// Black point: this percentage of pixels may become pure black.
+    pub low_percent: f32,
+    /// White point: pixels above this percentile become pure white.
+    pub high_percent: f32,
+}
 
 /// The per-photo settings, resolved from the config and the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,15 +38,10 @@ pub struct Settings {
     /// Colorize photos already in color too, and redo copies that are up to date.
     pub force: bool,
     /// Sign each copy's Content Credentials with these (`[provenance]`); none: no manifest.
-    pub credentials: Option<crate::pipeline::credentials::Credentials>,
+    pub credentials: Option<crate::credentials::Credentials>,
 }
 
 impl Settings {
-    /// What the encoder needs of them.
-    pub fn encode_options(&self) -> crate::pipeline::encode::EncodeOptions {
-        crate::pipeline::encode::EncodeOptions { jpeg_quality: self.jpeg_quality, compression: self.compression }
-    }
-
     /// The settings a `[colorize]` section gives.
     pub fn from_config(c: &ColorizeConfig) -> Settings {
         Settings {

@@ -12,6 +12,12 @@
 //!
 //! [`model`] loads a colorization model described by its manifest; [`config`] reads hued.toml;
 //! [`base`] holds the low pieces every layer may use (exit codes, hued's file names).
+//!
+//! Each module uses only the modules below it, lowest first: `base` (what every layer may use:
+//! exit codes, hued's file names, the supported formats), `color`, `model`, `config`, `hints`,
+//! `report`, `sink`, `credentials`, `metrics`, `job`, `pipeline`, `bench`, `source`, `web`,
+//! `daemon`, `cli`: no loops, nothing imported against the order (`tests/layers.rs` reads the
+//! sources and fails on an import that breaks it).
 #![warn(missing_docs)]
 
 pub mod base;
@@ -19,6 +25,7 @@ pub mod bench;
 pub mod cli;
 pub mod color;
 pub mod config;
+pub mod credentials;
 pub mod daemon;
 pub mod hints;
 pub mod job;

@@ -59,8 +59,11 @@ fn process_alive(pid: u32) -> bool {
 /// process id means nothing here) once it has not been written for two minutes. Symbolic
 /// links are not followed. Returns the files removed.
 pub fn sweep_stale_temps(dir: &Path, recursive: bool) -> Vec<PathBuf> {
-    use crate::source::walk::{stream, FolderLinks, Hidden};
-    let temp = |p: &Path| p.file_name().is_some_and(|n| is_temp_name(&n.to_string_lossy()));
+    // walkdir directly (links not followed, hidden names included, unreadable folders passed
+    // over): the sink stays below the sources, whose walker serves photos, not temporaries.
+    let walk = walkdir::WalkDir::new(dir).follow_links(false).max_depth(if recursive { usize::MAX } else { 1 });
+    let temps = walk.into_iter().filter_map(Result::ok).filter(|e| !e.file_type().is_dir()).map(walkdir::DirEntry::into_path);
+    let temp = |p: &PathBuf| p.file_name().is_some_and(|n| is_temp_name(&n.to_string_lossy()));
     let stale = |p: &PathBuf| {
         let name = p.file_name().unwrap_or_default().to_string_lossy();
         let Some((pid, here)) = temp_owner(&name) else { return false };
@@ -68,7 +71,7 @@ pub fn sweep_stale_temps(dir: &Path, recursive: bool) -> Vec<PathBuf> {
         let idle = || meta.as_ref().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= STALE_TEMP_AGE);
         meta.is_some() && pid != std::process::id() && !process_alive(pid) && (here || idle())
     };
-    stream(dir, recursive, FolderLinks::Skip, Hidden::Include, temp, |_, _| {}).filter(stale).filter(|p| std::fs::remove_file(p).is_ok()).collect()
+    temps.filter(temp).filter(stale).filter(|p| std::fs::remove_file(p).is_ok()).collect()
 }
 
 /// A file being written: a hidden temporary until [`AtomicFile::commit`]; dropped uncommitted,

@@ -417,3 +417,48 @@ fn a_certificate_c2pa_refuses_stops_the_run_before_any_photo() {
     let o = Command::new(assert_cmd::cargo::cargo_bin("hued")).args(["check-config"]).arg(&config).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "check-config refuses it too: {}", String::from_utf8_lossy(&o.stdout));
 }
+
+/// A TIFF whose Exif directory holds image-structure tags (strip offsets and counts, copied as
+/// stale offsets) or whose Exif and GPS pointers point back at the first directory: the copy
+/// keeps the Exif fields but none of those (C2PA's TIFF reader refused the copy: "strip count
+/// does not match strip offset count"), and exiftool finds no directory pointing at another.
+#[test]
+fn sub_directories_carry_fields_not_pointers_or_strip_tags() {
+    if exiftool_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut originals = Vec::new();
+    for name in ["exif-with-strip-tags.tif", "exif-gps-point-at-ifd0.tif"] {
+        let original = dir.path().join(name);
+        std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiff").join(name), &original).unwrap();
+        originals.push(original);
+    }
+    #[cfg(feature = "c2pa")]
+    let config = signing_config(dir.path(), "chain.pem");
+    #[cfg(not(feature = "c2pa"))]
+    let config = {
+        let c = dir.path().join("plain.toml");
+        std::fs::write(&c, "").unwrap();
+        c
+    };
+    let o = Command::new(assert_cmd::cargo::cargo_bin("hued"))
+        .args(["colorize", "--force", "--config"])
+        .arg(&config)
+        .arg("--model")
+        .arg(fixture_model())
+        .args(&originals)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for original in &originals {
+        let copy = original.with_file_name(format!("{}.colorized.tif", original.file_stem().unwrap().to_string_lossy()));
+        let t = tags(&copy);
+        let warnings: Vec<_> = t.iter().filter(|(k, v)| k.ends_with(":Warning") && v.contains("pointer references")).collect();
+        assert!(warnings.is_empty(), "{}: {warnings:?}", copy.display());
+        assert!(!t.keys().any(|k| k.starts_with("ExifIFD:Strip") || k.starts_with("GPS:Strip")), "{}: {t:?}", copy.display());
+    }
+    let t = tags(&originals[0].with_file_name("exif-with-strip-tags.colorized.tif"));
+    assert_eq!(t.get("ExifIFD:DateTimeOriginal").map(String::as_str), Some("\"2001:02:03 04:05:06\""));
+}

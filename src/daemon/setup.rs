@@ -71,7 +71,7 @@ pub(super) fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: 
         anyhow::bail!("no [[watch]] folders, [[camera]] devices or [web] page configured: nothing to do");
     }
     let precision = config.colorize.precision;
-    let credentials = crate::pipeline::credentials::from_config(&config.provenance)?;
+    let credentials = crate::credentials::from_config(&config.provenance)?;
     let settings = |c: &crate::config::ColorizeConfig| Settings { credentials: credentials.clone(), ..Settings::from_config(c) };
     let mut load = |model: Option<&Path>| load_model(models, model, precision);
     let mut watches = Vec::new();
@@ -157,7 +157,7 @@ pub(super) fn start_web(config: &Config, models: &mut Models, latest: &Latest) -
         return Ok(None);
     }
     let model = load_model(models, config.colorize.model.as_deref(), config.colorize.precision)?;
-    let credentials = crate::pipeline::credentials::from_config(&config.provenance)?;
+    let credentials = crate::credentials::from_config(&config.provenance)?;
     let settings = Settings { credentials, ..Settings::from_config(&config.colorize) };
     Ok(Some(crate::web::start(&config.web, model, settings, latest.clone())?))
 }

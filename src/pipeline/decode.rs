@@ -128,6 +128,9 @@ pub struct TiffRawTag {
 
 /// The Interoperability directory's pointer in an Exif directory.
 pub const TIFF_INTEROP_POINTER: u16 = 40965;
+/// Tags that are not fields of a sub-directory but structure: strips and tiles (offsets and
+/// counts), SubIFDs, and the Exif and GPS pointers.
+const NOT_FIELDS: &[u16] = &[273, 279, 324, 325, 330, 34665, 34853];
 /// At most this many entries of a sub-directory are kept (Exif defines about 70).
 const SUB_IFD_MAX_ENTRIES: usize = 512;
 /// At most this many bytes of one sub-directory's values are kept (a maker note is the largest).
@@ -148,11 +151,17 @@ fn tiff_sub_ifd<R: std::io::Read + std::io::Seek>(
     let interop = reader.find_tag(Tag::from_u16_exhaustive(TIFF_INTEROP_POINTER)).ok().flatten();
     let (mut entries, mut total) = (Vec::new(), 0usize);
     for tag in numbers {
-        if tag.to_u16() == TIFF_INTEROP_POINTER {
+        // Fields only: a directory's pointers and the image-structure tags (which are offsets
+        // into the original, stale in the copy, and which readers take for the image's own)
+        // have no place in an Exif or GPS directory.
+        if tag.to_u16() == TIFF_INTEROP_POINTER || NOT_FIELDS.contains(&tag.to_u16()) {
             continue;
         }
         let mut value = ValueBuffer::empty(Type::BYTE);
         if reader.find_tag_buf(tag, &mut value).ok().flatten().is_none() {
+            continue;
+        }
+        if matches!(value.data_type(), Type::IFD | Type::IFD8) {
             continue;
         }
         total += value.as_bytes().len();

@@ -4,7 +4,6 @@
 
 pub mod budget;
 mod bytes;
-pub mod credentials;
 pub mod decode;
 pub mod encode;
 pub mod hints;
@@ -12,6 +11,7 @@ pub mod infer;
 pub mod metadata;
 pub mod prepare;
 pub mod propagate;
+pub mod provenance;
 pub mod recombine;
 mod tiff_strips;
 pub mod xmp;
@@ -372,7 +372,7 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
         };
 
     let t = Instant::now();
-    let signed = s.credentials.is_some() && credentials::c2pa_mime(c.format).is_some();
+    let signed = s.credentials.is_some() && crate::credentials::c2pa_mime(c.format).is_some();
     let meta = c.output_metadata(signed);
     // Another run may have placed a copy at this name since it was checked (two shards, two
     // photos of one name): that copy is replaced only if it is this photo's.
@@ -380,7 +380,7 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
         ExistingCopy::Another { gone, .. } => gone && s.force,
         _ => true,
     };
-    let (format, source_sha256) = (c.format, &c.provenance.source_sha256);
+    let (format, source_sha256, held) = (c.format, &c.provenance.source_sha256, c._reservation.bytes());
     let sign = s.credentials.as_ref().filter(|_| signed).map(|credentials| {
         move |copy: &mut AtomicFile, dest: &mut AtomicFile| -> anyhow::Result<()> {
             // C2PA's TIFF writer holds a whole copy of the file in memory while it signs: that
@@ -391,20 +391,32 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
                     let len = copy.seek(std::io::SeekFrom::End(0))?;
                     copy.rewind()?;
                     let need = len + (1 << 20);
+                    if let Some(total) = budget::total().filter(|total| held + need > *total) {
+                        // Never, however idle the service: a failure of this photo, not retried.
+                        anyhow::bail!(
+                            "signing needs a copy of the TIFF in memory ({} MB) beside the photo's own {} MB: more than the whole memory budget of {} MB (daemon.memory_budget_mb)",
+                            need >> 20,
+                            held >> 20,
+                            total >> 20
+                        );
+                    }
+                    // Passing (an io error: retried later) when other photos hold the rest.
                     Some(budget::try_reserve(need).ok_or_else(|| {
-                        std::io::Error::other(format!("signing needs a copy of the {} MB TIFF in memory and the memory budget is busy now", need >> 20))
+                        std::io::Error::other(format!("signing needs {} MB more of the memory budget (a copy of the TIFF in memory) and other photos hold it now", need >> 20))
                     })?)
                 }
                 _ => None,
             };
-            let mut original = std::io::BufReader::new(crate::base::open_regular(&job.input)?);
+            // Not an io error: it is the original, not the copy's folder, that failed.
+            let original = crate::base::open_regular(&job.input).map_err(|e| anyhow::anyhow!("cannot read the original again for its Content Credentials: {e}"))?;
+            let mut original = std::io::BufReader::new(original);
             let title = job.input.file_name().unwrap_or_default().to_string_lossy();
-            let original = credentials::Original { stream: &mut original, format, title: &title, sha256: source_sha256 };
+            let original = crate::credentials::Original { stream: &mut original, format, title: &title, sha256: source_sha256 };
             credentials.sign(original, format, copy, dest)
         }
     });
     let warning = write_output(&job.output, Some(&may_replace), sign.as_ref().map(|f| f as &SignFn), |w| {
-        encode::encode(&c.colorized, c.format, &meta, s.encode_options(), w)
+        encode::encode(&c.colorized, c.format, &meta, encode::EncodeOptions { jpeg_quality: s.jpeg_quality, compression: s.compression }, w)
     })
     .map_err(|e| match e {
         PipelineError::Write { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -540,10 +552,11 @@ pub fn colorize_bytes(
         Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
     };
     let t = Instant::now();
-    let signed = s.credentials.is_some() && credentials::c2pa_mime(c.format).is_some();
+    let signed = s.credentials.is_some() && crate::credentials::c2pa_mime(c.format).is_some();
     let meta = c.output_metadata(signed);
     let mut out = std::io::Cursor::new(Vec::new());
-    let warning = encode::encode(&c.colorized, c.format, &meta, s.encode_options(), &mut out).map_err(PipelineError::Encode)?;
+    let warning = encode::encode(&c.colorized, c.format, &meta, encode::EncodeOptions { jpeg_quality: s.jpeg_quality, compression: s.compression }, &mut out)
+        .map_err(PipelineError::Encode)?;
     if let Some(warning) = warning {
         log::warn!("upload: {warning}");
     }
@@ -556,7 +569,8 @@ pub fn colorize_bytes(
             ),
             _ => None,
         };
-        let original = credentials::Original { stream: &mut std::io::Cursor::new(data), format: c.format, title: name, sha256: &c.provenance.source_sha256 };
+        let original =
+            crate::credentials::Original { stream: &mut std::io::Cursor::new(data), format: c.format, title: name, sha256: &c.provenance.source_sha256 };
         let mut signed = std::io::Cursor::new(Vec::new());
         out.set_position(0);
         credentials.sign(original, c.format, &mut out, &mut signed).map_err(|e| PipelineError::Encode(e.context("signing the Content Credentials")))?;

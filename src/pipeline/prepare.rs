@@ -3,6 +3,7 @@
 
 use crate::color;
 use crate::config::LevelsMode;
+use crate::job::Levels;
 use image::DynamicImage;
 use rayon::prelude::*;
 
@@ -151,17 +152,6 @@ pub fn color_stats(image: &DynamicImage) -> ColorStats {
         .collect();
     off.sort_by(|x, y| x.total_cmp(y));
     ColorStats { off_tint_p97: off[(off.len() - 1) * 97 / 100] }
-}
-
-/// Levels correction: the mode and the stretch's black and white percentiles.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Levels {
-    /// Auto (faded prints only), on (always), off.
-    pub mode: LevelsMode,
-    /// Black point: this percentage of pixels may become pure black.
-    pub low_percent: f32,
-    /// White point: pixels above this percentile become pure white.
-    pub high_percent: f32,
 }
 
 /// A faded print's signature, for `levels = "auto"`: its blacks have faded (the 0.5th

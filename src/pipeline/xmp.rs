@@ -12,7 +12,7 @@
 //! where they describe the file itself: as properties of a top-level rdf:Description, not
 //! inside structures (a Photoshop Pantry keeps its items' own InstanceIDs and histories).
 
-use super::metadata::Provenance;
+use super::provenance::Provenance;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
@@ -24,8 +24,7 @@ const IPTC_EXT: &[u8] = b"http://iptc.org/std/Iptc4xmpExt/2008-02-29/";
 /// hued's own namespace, for its note and the original's hash.
 const HUED: &[u8] = b"https://hued.invalid/ns/1.0/";
 
-/// IPTC's term for "edited using trained algorithmic media" (here: colors added by a model).
-pub const DIGITAL_SOURCE_TYPE: &str = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia";
+pub use crate::base::DIGITAL_SOURCE_TYPE;
 
 /// XMP's namespace identifier, as in a JPEG APP1 segment.
 pub const JPEG_XMP_HEADER: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
@@ -337,7 +336,7 @@ fn without_replaced_attributes(reader: &NsReader<&[u8]>, e: &BytesStart) -> Byte
 
 /// A new InstanceID: `xmp.iid:` and 32 random hex digits.
 pub fn new_instance_id() -> String {
-    format!("xmp.iid:{}", super::metadata::new_image_unique_id().to_lowercase())
+    format!("xmp.iid:{}", super::provenance::new_image_unique_id().to_lowercase())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! ([`super::watch`]), on walkdir. They differ only in policy, which the caller passes: whether
 //! links to folders are followed, whether hidden names (a leading '.': editors', sync tools'
 //! and hued's own temps) are walked, and what becomes of a folder that cannot be listed. The
-//! sweep of hued's stale temporaries ([`crate::sink::sweep_stale_temps`]) walks with it too.
+//! sweep of hued's stale temporaries ([`crate::sink::sweep_stale_temps`]) walks on its own.
 
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;

@@ -77,7 +77,10 @@ mod signing {
     fn context(verify_after_sign: bool) -> c2pa::Result<c2pa::Context> {
         c2pa::Context::new().with_settings(serde_json::json!({
             "verify": { "ocsp_fetch": false, "remote_manifest_fetch": false, "verify_after_sign": verify_after_sign },
-            "builder": { "thumbnail": { "enabled": false } }
+            "builder": { "thumbnail": { "enabled": false } },
+            // The SDK keeps a whole copy in memory up to this size, beyond the photo's share of
+            // the memory budget: past 16 MB it works in an unnamed temporary file instead.
+            "core": { "backing_store_memory_threshold_in_mb": 16 }
         }))
     }
 
@@ -165,11 +168,15 @@ mod signing {
             builder.add_action(json!({ "action": c2pa::assertions::c2pa_action::OPENED, "parameters": { "ingredientIds": ["original"] } }))?;
             builder.add_action(json!({
                 "action": c2pa::assertions::c2pa_action::EDITED,
-                "digitalSourceType": crate::pipeline::xmp::DIGITAL_SOURCE_TYPE,
+                "digitalSourceType": crate::base::DIGITAL_SOURCE_TYPE,
                 "softwareAgent": { "name": "hued", "version": crate::VERSION },
                 "description": "Colorized by a trained model: the colors are its guess, not historical fact"
             }))?;
-            builder.sign(self.signer.as_ref(), mime, copy, dest)?;
+            // An io error stays one (a full disk is passing: the photo is retried).
+            builder.sign(self.signer.as_ref(), mime, copy, dest).map_err(|e| match e {
+                c2pa::Error::IoError(io) => anyhow::Error::from(io),
+                other => anyhow::Error::from(other),
+            })?;
             Ok(())
         }
     }
