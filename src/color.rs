@@ -43,6 +43,7 @@ fn encode_lut() -> &'static [f32] {
 
 /// Linear light → sRGB-encoded value in 0..=1 (clamped), via a table with linear interpolation
 /// (max error ~1e-5, well under one 16-bit code).
+#[cfg(test)]
 #[inline]
 pub fn linear_to_srgb(c: f32) -> f32 {
     interpolate(encode_lut(), c)

@@ -21,21 +21,21 @@
 #![warn(missing_docs)]
 
 pub mod base;
-pub mod bench;
+pub(crate) mod bench;
 pub mod cli;
-pub mod color;
+pub(crate) mod color;
 pub mod config;
 pub mod credentials;
-pub mod daemon;
+pub(crate) mod daemon;
 pub mod hints;
 pub mod job;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod report;
-pub mod sink;
+pub(crate) mod sink;
 pub mod source;
-pub mod web;
+pub(crate) mod web;
 
 /// hued's version, as written into the provenance of every output.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -87,19 +87,9 @@ impl Settler {
         self.pending.insert(path, Pending { watch, stamp: None, since: now, quiet });
     }
 
-    /// Forgets a file.
-    pub fn remove(&mut self, path: &Path) {
-        self.pending.remove(path);
-    }
-
     /// Files waiting.
     pub fn len(&self) -> usize {
         self.pending.len()
-    }
-
-    /// True when none wait.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
     }
 
     /// Checks every waiting file; returns those that are stable (and forgets them). A file
@@ -157,13 +147,13 @@ mod tests {
         std::thread::sleep(Duration::from_millis(350));
         let ready = s.poll(t0 + Duration::from_millis(600));
         assert_eq!(ready.len(), 1);
-        assert!(s.is_empty());
+        assert_eq!(s.len(), 0);
         // Now older than the delay: ready on first look.
         s.touch(W0, path.clone(), Instant::now());
         assert_eq!(s.poll(Instant::now()).len(), 1);
         // Vanished files are dropped.
         s.touch(W0, dir.path().join("gone.jpg"), Instant::now());
-        assert!(s.poll(Instant::now()).is_empty() && s.is_empty());
+        assert!(s.poll(Instant::now()).is_empty() && s.len() == 0);
     }
 
     #[test]

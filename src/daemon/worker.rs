@@ -119,11 +119,6 @@ impl Pool {
         self.queue.0.lock().unwrap().items.len()
     }
 
-    /// True when nothing waits.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Free places in the queue.
     pub fn room(&self) -> usize {
         self.capacity.saturating_sub(self.len())

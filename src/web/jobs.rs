@@ -209,11 +209,6 @@ impl WebJobs {
         self.inner.lock().unwrap().entries.len()
     }
 
-    /// Whether none are held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Makes the workers return.
     pub fn stop(&self) {
         self.inner.lock().unwrap().stopping = true;
@@ -397,7 +392,7 @@ mod tests {
         let (_, seq2, _, _, _) = jobs.next().unwrap();
         jobs.finish(&id2, seq2, Stage::Failed { status: 422, message: "x".into() });
         assert_eq!(jobs.expire(Instant::now() + Duration::from_millis(1)), 1);
-        assert!(jobs.is_empty());
+        assert_eq!(jobs.len(), 0);
     }
 
     #[test]

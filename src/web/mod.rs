@@ -75,8 +75,6 @@ pub struct WebServer {
     jobs: Arc<WebJobs>,
     expiry_stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
-    /// The address it listens on (the port is resolved when 0 was asked for).
-    pub address: String,
 }
 
 /// Starts the page on `config.listen`. Failing to listen is an error for the caller to report
@@ -131,7 +129,7 @@ pub fn start(config: &WebConfig, model: Arc<Model>, settings: Settings, latest: 
             _ => "",
         }
     );
-    Ok(WebServer { runtime: Some(runtime), stop, jobs, expiry_stop, threads, address })
+    Ok(WebServer { runtime: Some(runtime), stop, jobs, expiry_stop, threads })
 }
 
 /// This machine's host name and the configured extra names, lowercase.
