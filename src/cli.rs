@@ -347,94 +347,14 @@ fn colorize(a: ColorizeArgs) -> Exit {
         },
         None => Config::default(),
     };
-    // The flags override the config's [colorize] through the same resolver and rules as a
-    // [[watch]] entry's fields.
-    let flags =
-        ColorizeOverrides { model: a.model.clone(), vividness: a.vividness, levels: a.levels, skip_color: None, precision: a.precision, threads: a.threads };
-    let resolved = config.colorize.apply(&flags);
-    if let Err(bad) = resolved.validate() {
-        say_err!("error: --{} {}: expected {}", bad.key.replace('_', "-"), bad.value, bad.expected);
-        return Exit::Usage;
-    }
-    let c = &resolved;
-    let model = match resolve_manifest(c.model.as_deref()).and_then(|m| Model::load_with(&m, c.precision)) {
-        Ok(m) => m,
-        Err(e) => {
-            say_err!("error: {e:#}");
-            return Exit::Usage;
+    let Plan { model, target, suffix, settings, hints, shard, listed, mut report } = match plan(&a, &config) {
+        Ok(p) => p,
+        Err((exit, message)) => {
+            say_err!("error: {message}");
+            return exit;
         }
     };
-    crate::model::set_threads(c.threads);
-    if let Some(out) = &a.out {
-        if let Err(e) = std::fs::create_dir_all(out) {
-            say_err!("error: cannot create output folder {}: {e}", out.display());
-            return Exit::Failed;
-        }
-    }
-    // Points first, then strokes, as in a sidecar.
-    let hints: Vec<Hint> = a.hints.iter().chain(&a.strokes).cloned().collect();
-    if !hints.is_empty() && !model.has_hints() {
-        say_err!("error: {}: model {} takes no color hints", if a.hints.is_empty() { "--stroke" } else { "--hint" }, model.manifest.name);
-        return Exit::Usage;
-    }
-    let target = a.out.clone().map_or(OutputTarget::Beside, OutputTarget::Folder);
-    let mut settings = Settings::from_config(c);
-    settings.compare = a.compare;
-    settings.force = a.force;
-    settings.credentials = match crate::credentials::from_config(&config.provenance) {
-        Ok(credentials) => credentials,
-        Err(e) => {
-            say_err!("error: {e:#}");
-            return Exit::Usage;
-        }
-    };
-    let shard = match (a.shard.as_deref(), a.shards) {
-        (None, None) => None,
-        (None, Some(_)) => {
-            say_err!("error: --shards goes with --shard auto");
-            return Exit::Usage;
-        }
-        (Some("auto"), count) => match args::Shard::from_env(count, |k| std::env::var(k).ok()) {
-            Ok((shard, source)) => {
-                say_err!("shard {}/{} (from {source})", shard.index, shard.count);
-                Some(shard)
-            }
-            Err(e) => {
-                say_err!("error: {e}");
-                return Exit::Usage;
-            }
-        },
-        (Some(spec), None) => match args::Shard::parse(spec) {
-            Ok(shard) => Some(shard),
-            Err(e) => {
-                say_err!("error: {e}");
-                return Exit::Usage;
-            }
-        },
-        (Some(_), Some(_)) => {
-            say_err!("error: --shards goes with --shard auto; give --shard K/N alone");
-            return Exit::Usage;
-        }
-    };
-    let listed: Box<dyn Iterator<Item = std::io::Result<PathBuf>>> = match &a.files_from {
-        None => Box::new(std::iter::empty()),
-        Some(p) if p.as_os_str() == "-" => Box::new(args::list_file(std::io::stdin().lock(), a.null)),
-        Some(p) => match std::fs::File::open(p) {
-            Ok(f) => Box::new(args::list_file(std::io::BufReader::new(f), a.null)),
-            Err(e) => {
-                say_err!("error: --files-from {}: {e}", p.display());
-                return Exit::Usage;
-            }
-        },
-    };
-    let mut report = match a.report.as_deref().map(crate::report::ReportWriter::open).transpose() {
-        Ok(r) => r,
-        Err(e) => {
-            say_err!("error: --report {}: {e}", a.report.as_deref().unwrap_or(Path::new("")).display());
-            return Exit::Usage;
-        }
-    };
-    let run = Run { target: &target, suffix: &c.suffix, settings: &settings, model: &model, hints: &hints, shard, run_id: crate::report::new_run_id() };
+    let run = Run { target: &target, suffix: &suffix, settings: &settings, model: &model, hints: &hints, shard, run_id: crate::report::new_run_id() };
     let list_error = std::cell::RefCell::new(None);
     let listed = listed.map_while(|r| r.map_err(|e| *list_error.borrow_mut() = Some(e)).ok());
     let summary = run.all(args::stream(&a.paths, listed, a.recursive), report.as_mut());
@@ -456,6 +376,81 @@ fn colorize(a: ColorizeArgs) -> Exit {
         exit = Exit::Failed;
     }
     exit
+}
+
+/// What a `hued colorize` run is, worked out once from its flags and its config (ripgrep's
+/// way: raw flags and config become resolved settings in exactly one place): the model, where
+/// copies go, the per-photo settings, the hints, the shard, the list to read and the report to
+/// write. An error is what to print and the exit code it means.
+struct Plan {
+    model: Model,
+    target: OutputTarget,
+    suffix: String,
+    settings: Settings,
+    hints: Vec<Hint>,
+    shard: Option<args::Shard>,
+    listed: Box<dyn Iterator<Item = std::io::Result<PathBuf>>>,
+    report: Option<crate::report::ReportWriter>,
+}
+
+fn plan(a: &ColorizeArgs, config: &Config) -> Result<Plan, (Exit, String)> {
+    // The flags override the config's [colorize] through the same resolver and rules as a
+    // [[watch]] entry's fields.
+    let flags =
+        ColorizeOverrides { model: a.model.clone(), vividness: a.vividness, levels: a.levels, skip_color: None, precision: a.precision, threads: a.threads };
+    let resolved = config.colorize.apply(&flags);
+    if let Err(bad) = resolved.validate() {
+        return Err((Exit::Usage, format!("--{} {}: expected {}", bad.key.replace('_', "-"), bad.value, bad.expected)));
+    }
+    let c = &resolved;
+    let model = match resolve_manifest(c.model.as_deref()).and_then(|m| Model::load_with(&m, c.precision)) {
+        Ok(m) => m,
+        Err(e) => return Err((Exit::Usage, format!("{e:#}"))),
+    };
+    crate::model::set_threads(c.threads);
+    if let Some(out) = &a.out {
+        if let Err(e) = std::fs::create_dir_all(out) {
+            return Err((Exit::Failed, format!("cannot create output folder {}: {e}", out.display())));
+        }
+    }
+    // Points first, then strokes, as in a sidecar.
+    let hints: Vec<Hint> = a.hints.iter().chain(&a.strokes).cloned().collect();
+    if !hints.is_empty() && !model.has_hints() {
+        return Err((Exit::Usage, format!("{}: model {} takes no color hints", if a.hints.is_empty() { "--stroke" } else { "--hint" }, model.manifest.name)));
+    }
+    let target = a.out.clone().map_or(OutputTarget::Beside, OutputTarget::Folder);
+    let mut settings = Settings::from_config(c);
+    settings.compare = a.compare;
+    settings.force = a.force;
+    settings.credentials = crate::credentials::from_config(&config.provenance).map_err(|e| (Exit::Usage, format!("{e:#}")))?;
+    let shard = match (a.shard.as_deref(), a.shards) {
+        (None, None) => None,
+        (None, Some(_)) => return Err((Exit::Usage, "--shards goes with --shard auto".into())),
+        (Some("auto"), count) => match args::Shard::from_env(count, |k| std::env::var(k).ok()) {
+            Ok((shard, source)) => {
+                say_err!("shard {}/{} (from {source})", shard.index, shard.count);
+                Some(shard)
+            }
+            Err(e) => return Err((Exit::Usage, e.to_string())),
+        },
+        (Some(spec), None) => Some(args::Shard::parse(spec).map_err(|e| (Exit::Usage, e.to_string()))?),
+        (Some(_), Some(_)) => return Err((Exit::Usage, "--shards goes with --shard auto; give --shard K/N alone".into())),
+    };
+    let listed: Box<dyn Iterator<Item = std::io::Result<PathBuf>>> = match &a.files_from {
+        None => Box::new(std::iter::empty()),
+        Some(p) if p.as_os_str() == "-" => Box::new(args::list_file(std::io::stdin().lock(), a.null)),
+        Some(p) => match std::fs::File::open(p) {
+            Ok(f) => Box::new(args::list_file(std::io::BufReader::new(f), a.null)),
+            Err(e) => return Err((Exit::Usage, format!("--files-from {}: {e}", p.display()))),
+        },
+    };
+    let report = a
+        .report
+        .as_deref()
+        .map(crate::report::ReportWriter::open)
+        .transpose()
+        .map_err(|e| (Exit::Usage, format!("--report {}: {e}", a.report.as_deref().unwrap_or(Path::new("")).display())))?;
+    Ok(Plan { model, target, suffix: c.suffix.clone(), settings, hints, shard, listed, report })
 }
 
 /// What a `hued colorize` run applies to each input.
