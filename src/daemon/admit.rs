@@ -28,7 +28,7 @@ impl Daemon {
             log::debug!("{}: up to date", path.display());
             return Admission::Leave;
         }
-        if self.state.settled(path, stamp) || self.in_flight.contains_key(path) || self.dispatched.contains(path) {
+        if self.state.settled(path, stamp) || self.in_work(path) {
             return Admission::Leave;
         }
         if read_provenance(path).is_some() {
@@ -57,7 +57,7 @@ impl Daemon {
         let Some(model) = self.setup.watch(watch).map(|w| w.model.clone()) else { return };
         match self.pool.push(WorkItem { job, model, stamp, origin: Origin::Watch(watch) }) {
             Ok(()) => {
-                self.dispatched.insert(path);
+                self.lifecycle.insert(path, Stage::Queued);
             }
             // Queue full: it waits, checked, in the ready list; nothing is read again for it
             // (the worker still compares its stamp before starting).

@@ -21,7 +21,7 @@ impl Daemon {
             SourceEvent::Touched { watch, path, arrival } => {
                 if self.setup.watch(watch).is_some() {
                     if self.pool.withdraw(&path) {
-                        self.dispatched.remove(&path);
+                        self.lifecycle.remove(&path);
                     }
                     self.ready.retain(|item| item.job.input != path);
                     self.settler.arrived(watch, path, arrival, now);

@@ -8,12 +8,11 @@ impl Daemon {
         match r {
             WorkResult::Started { input, output } => {
                 log::debug!("started {}", input.display());
-                self.in_flight.insert(input, output);
+                self.lifecycle.insert(input, Stage::Working(output));
             }
             WorkResult::Exited => {}
             WorkResult::Finished { input, origin, stamp, result, elapsed } => {
-                self.in_flight.remove(&input);
-                self.dispatched.remove(&input);
+                self.lifecycle.remove(&input);
                 let record = |verdict, reason: String, attempts| Record { stamp, verdict, reason, attempts };
                 let Some(result) = result.transpose() else {
                     // Changed since it was queued: it goes back through the stability check.
@@ -43,7 +42,7 @@ impl Daemon {
                         let max = self.setup.config.daemon.max_retry_delay;
                         let delay = Duration::from_secs_f64((2f64.powi(attempts as i32 - 1)).min(max));
                         log::warn!("failed {e} (after {} ms); retrying in {:.0} s", elapsed.as_millis(), delay.as_secs_f64());
-                        self.retries.push((Instant::now() + delay, origin, input.clone()));
+                        self.lifecycle.insert(input.clone(), Stage::Retrying(Instant::now() + delay, origin));
                         self.state.files.insert(input, record(Verdict::Retrying, e.error.to_string(), attempts));
                         self.state_changed();
                     }

@@ -50,8 +50,10 @@ struct Daemon {
     pool: Pool,
     state: State,
     counts: Counts,
-    retries: Vec<(Instant, Origin, PathBuf)>,
-    in_flight: HashMap<PathBuf, PathBuf>,
+    /// Where each file handed on from the admission is in its life: queued in the pool,
+    /// being colorized, or waiting for a retry. Before that a file is in the settler (not yet
+    /// stable) or the ready list (checked, waiting for room in the pool).
+    lifecycle: HashMap<PathBuf, Stage>,
     models: Models,
     tx: mpsc::SyncSender<SourceEvent>,
     usr1: Arc<AtomicBool>,
@@ -69,10 +71,33 @@ struct Daemon {
     metrics_written: Instant,
     /// When each watch with a `rescan_interval` was last listed.
     last_rescan: HashMap<WatchId, Instant>,
-    /// Files handed to the pool and not finished: a worker may have taken one before its
-    /// `Started` arrives, and a second event for it (a rename reports twice) must not queue
-    /// it again.
-    dispatched: std::collections::HashSet<PathBuf>,
+}
+
+/// A file's stage once the admission has taken it.
+#[derive(Debug, Clone, PartialEq)]
+enum Stage {
+    /// Handed to the pool and not finished (a worker may have taken it before its `Started`
+    /// arrives): a second event for it (a rename reports twice) must not queue it again.
+    Queued,
+    /// A worker is writing its copy to this output.
+    Working(PathBuf),
+    /// Failed for a passing reason: looked at again at this time.
+    Retrying(Instant, Origin),
+}
+
+impl Daemon {
+    /// Whether the file is queued or being colorized.
+    fn in_work(&self, path: &Path) -> bool {
+        matches!(self.lifecycle.get(path), Some(Stage::Queued | Stage::Working(_)))
+    }
+
+    /// The outputs being written now.
+    fn working(&self) -> impl Iterator<Item = &PathBuf> {
+        self.lifecycle.values().filter_map(|s| match s {
+            Stage::Working(output) => Some(output),
+            _ => None,
+        })
+    }
 }
 
 /// The state file is written at most this often (and at exit).
@@ -137,8 +162,7 @@ pub fn run(config_path: &Path) -> Exit {
         config_path: config_path.to_path_buf(),
         pool,
         counts: Counts { done: 0 },
-        retries: Vec::new(),
-        in_flight: HashMap::new(),
+        lifecycle: HashMap::new(),
         models,
         tx,
         usr1,
@@ -151,7 +175,6 @@ pub fn run(config_path: &Path) -> Exit {
         // Due at once: a fleet sees a restarted station right away.
         metrics_written: Instant::now() - Duration::from_secs(3600),
         last_rescan: HashMap::new(),
-        dispatched: Default::default(),
     };
     daemon.scan_backlog();
     systemd::ready();
@@ -184,10 +207,17 @@ impl Daemon {
             }
             let now = Instant::now();
             self.rescan_due(now);
-            let due: Vec<_> = self.retries.iter().filter(|r| r.0 <= now).map(|r| (r.1, r.2.clone())).collect();
-            self.retries.retain(|r| r.0 > now);
-            for (w, p) in due {
-                self.retouch(w, p);
+            let due: Vec<(Origin, PathBuf)> = self
+                .lifecycle
+                .iter()
+                .filter_map(|(path, stage)| match stage {
+                    Stage::Retrying(at, origin) if *at <= now => Some((*origin, path.clone())),
+                    _ => None,
+                })
+                .collect();
+            for (origin, path) in due {
+                self.lifecycle.remove(&path);
+                self.retouch(origin, path);
             }
             // Checked files waiting for room first; new ones only once they are all queued.
             while self.pool.room() > 0 {
@@ -199,7 +229,7 @@ impl Daemon {
                     self.ready.push_front(item);
                     break;
                 }
-                self.dispatched.insert(input);
+                self.lifecycle.insert(input, Stage::Queued);
             }
             if self.pool.room() > 0 && self.ready.is_empty() {
                 for (watch, path, stamp) in self.settler.poll(now) {
@@ -218,7 +248,7 @@ impl Daemon {
                     last_ping = Instant::now();
                 }
             }
-            let queued = self.pool.len() + self.ready.len() + self.settler.len() + self.in_flight.len();
+            let queued = self.pool.len() + self.ready.len() + self.settler.len() + self.working().count();
             crate::metrics::global().set_queued(queued);
             if let Some(path) = &self.setup.config.metrics.textfile {
                 if self.metrics_written.elapsed().as_secs_f64() >= self.setup.config.metrics.interval {

@@ -204,7 +204,7 @@ impl Daemon {
             log::info!("web: stopping; {} upload(s) in memory are dropped", web.held());
             drop(web);
         }
-        log::info!("stopping: finishing {} file(s) in progress", self.in_flight.len());
+        log::info!("stopping: finishing {} file(s) in progress", self.working().count());
         self.flush_state();
         let workers = self.pool.stop();
         let deadline = Instant::now() + Duration::from_secs_f64(self.setup.config.daemon.shutdown_timeout);
@@ -219,7 +219,7 @@ impl Daemon {
         }
         if exited < workers.len() {
             let prefix = format!("{}{}-", crate::base::TEMP_PREFIX, std::process::id());
-            for output in self.in_flight.values() {
+            for output in self.working() {
                 let dir = output.parent().unwrap_or(Path::new("."));
                 for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                     if entry.file_name().to_string_lossy().starts_with(&prefix) {
@@ -227,7 +227,7 @@ impl Daemon {
                     }
                 }
             }
-            log::warn!("abandoned {} unfinished file(s) after {:.0} s", self.in_flight.len(), self.setup.config.daemon.shutdown_timeout);
+            log::warn!("abandoned {} unfinished file(s) after {:.0} s", self.working().count(), self.setup.config.daemon.shutdown_timeout);
         } else {
             for w in workers {
                 let _ = w.join();
