@@ -67,7 +67,7 @@ def main():
     ap.add_argument('--storm', type=int, default=10000, help='good files dropped at once')
     ap.add_argument('--soak', type=float, default=3600, help='seconds of steady drops afterwards')
     ap.add_argument('--rate', type=float, default=2.0, help='drops a second during the soak')
-    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'hued-color-v3-int8.toml'))
+    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'hued-color-v3-int8.toml'), type=os.path.abspath)
     ap.add_argument('--hued', default=HUED, help='the binary (copy it elsewhere to rebuild during a long soak)')
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix='hued-storm-')
@@ -80,6 +80,8 @@ def main():
     log = os.path.join(tmp, 'run.log')
     d = subprocess.Popen([args.hued, 'run', '--config', cfg], stderr=open(log, 'w'), env=dict(os.environ, RUST_LOG='info'))
     while 'watching 1 folder' not in open(log).read():
+        if d.poll() is not None:
+            raise SystemExit(f'the daemon did not start:\n{open(log).read()}')
         time.sleep(0.05)
     good, originals, rss = [], {}, [rss_mib(d.pid)]
     photos = [gray_jpeg(96, 64, i) for i in range(16)]
