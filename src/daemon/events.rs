@@ -32,7 +32,7 @@ impl Daemon {
                     return;
                 };
                 let suffix = &self.setup.config.colorize.suffix;
-                let job = Job::new(path, &OutputTarget::Beside, suffix, self.setup.camera_settings.clone());
+                let job = Job::new(path, &OutputTarget::Beside, suffix, self.setup.colorize_settings.clone());
                 if let Err(item) = self.pool.push(WorkItem { job, model, stamp, origin: Origin::Camera(camera) }) {
                     log::error!("camera #{}: queue full; {} waits for the next restart", camera + 1, item.job.input.display());
                 }

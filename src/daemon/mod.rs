@@ -141,7 +141,7 @@ pub fn run(config_path: &Path) -> Exit {
         return Exit::Usage;
     }
     let latest = Latest::default();
-    let web = match start_web(&setup.config, &mut models, &latest) {
+    let web = match start_web(&setup, &mut models, &latest) {
         Ok(w) => w,
         Err(e) => {
             log::error!("{}: {e:#}", config_path.display());

@@ -40,9 +40,10 @@ pub(super) struct Setup {
     /// Which build of the config this is (see [`WatchId`]).
     pub(super) generation: u64,
     pub(super) watches: Vec<Watch>,
-    /// The `[colorize]` model and settings, for camera captures.
+    /// The `[colorize]` model, for camera captures.
     pub(super) camera_model: Option<Arc<Model>>,
-    pub(super) camera_settings: Settings,
+    /// The `[colorize]` settings (credentials loaded), for camera captures and the page.
+    pub(super) colorize_settings: Settings,
     pub(super) cameras: Vec<Camera>,
 }
 
@@ -106,8 +107,8 @@ pub(super) fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: 
     }
     let camera_model = if config.camera.is_empty() { None } else { Some(load(config.colorize.model.as_deref())?) };
     let cameras = start_cameras(&config.camera, tx, usr1);
-    let camera_settings = settings(&config.colorize);
-    Ok(Setup { config, generation, watches, camera_model, camera_settings, cameras })
+    let colorize_settings = settings(&config.colorize);
+    Ok(Setup { config, generation, watches, camera_model, colorize_settings, cameras })
 }
 
 impl Setup {
@@ -152,14 +153,14 @@ pub(super) fn load_model(models: &mut Models, model: Option<&Path>, precision: P
 }
 
 /// Starts the kiosk page with the `[colorize]` model and settings, if `[web]` is enabled.
-pub(super) fn start_web(config: &Config, models: &mut Models, latest: &Latest) -> anyhow::Result<Option<WebServer>> {
+pub(super) fn start_web(setup: &Setup, models: &mut Models, latest: &Latest) -> anyhow::Result<Option<WebServer>> {
+    let config = &setup.config;
     if !config.web.enabled {
         return Ok(None);
     }
     let model = load_model(models, config.colorize.model.as_deref(), config.colorize.precision)?;
-    let credentials = crate::credentials::from_config(&config.provenance)?;
-    let settings = Settings { credentials, ..Settings::from_config(&config.colorize) };
-    Ok(Some(crate::web::start(&config.web, model, settings, latest.clone())?))
+    // The `[colorize]` settings the build resolved (credentials loaded and tried once there).
+    Ok(Some(crate::web::start(&config.web, model, setup.colorize_settings.clone(), latest.clone())?))
 }
 
 impl Daemon {

@@ -228,8 +228,13 @@ struct Colorization {
 }
 
 impl Colorization {
-    /// What the copy's file carries besides its pixels.
-    /// The metadata its copy carries; `signed`: the copy gets Content Credentials.
+    /// Whether its copy gets Content Credentials: a key is set and the format holds them.
+    fn signed(&self, s: &Settings) -> bool {
+        s.credentials.is_some() && crate::credentials::c2pa_mime(self.format).is_some()
+    }
+
+    /// What the copy's file carries besides its pixels; `signed`: the copy gets Content
+    /// Credentials.
     fn output_metadata(&self, signed: bool) -> encode::OutputMetadata<'_> {
         encode::OutputMetadata {
             signed,
@@ -372,7 +377,7 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
         };
 
     let t = Instant::now();
-    let signed = s.credentials.is_some() && crate::credentials::c2pa_mime(c.format).is_some();
+    let signed = c.signed(s);
     let meta = c.output_metadata(signed);
     // Another run may have placed a copy at this name since it was checked (two shards, two
     // photos of one name): that copy is replaced only if it is this photo's.
@@ -552,7 +557,7 @@ pub fn colorize_bytes(
         Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
     };
     let t = Instant::now();
-    let signed = s.credentials.is_some() && crate::credentials::c2pa_mime(c.format).is_some();
+    let signed = c.signed(s);
     let meta = c.output_metadata(signed);
     let mut out = std::io::Cursor::new(Vec::new());
     let warning = encode::encode(&c.colorized, c.format, &meta, encode::EncodeOptions { jpeg_quality: s.jpeg_quality, compression: s.compression }, &mut out)
