@@ -73,7 +73,8 @@ def soft_targets(ab, centers, k=5, sigma=5.0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--train', default='../../shared/data/train')
+    ap.add_argument('--train', nargs='+', default=['../../shared/data/train'], help='photo folders (or .tar files); the first is the main set, the others extra photos (extra_data.py)')
+    ap.add_argument('--extra-repeat', type=int, default=1, help='each photo of the sources after the first is drawn this many times as often (v8: 3)')
     ap.add_argument('--val', default='../../shared/data/val')
     ap.add_argument('--out', default='runs/v1')
     ap.add_argument('--steps', type=int, default=100000, help='upper bound on steps')
@@ -114,7 +115,9 @@ def main():
     torch.backends.cudnn.benchmark = dev.type == 'cuda'
 
     t0 = time.time()
-    photos = read_photos(args.train, args.limit)
+    photos = read_photos(args.train[0], args.limit)
+    for extra in args.train[1:]:
+        photos += read_photos(extra, args.limit) * args.extra_repeat
     sampler = DeviceCropSampler(photos, args.size, dev, seed=args.seed)
     del photos
     gen = sampler.gen
