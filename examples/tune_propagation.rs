@@ -69,14 +69,20 @@ fn main() -> anyhow::Result<()> {
 
     let base = propagate::Params::default();
     let mut candidates = vec![("shipped".to_string(), base)];
-    // Candidates: HUED_TUNE="smooth,sigma,lambda,chroma[,grid side[,gate]];..." or the default sweep.
+    // Candidates: HUED_TUNE="smooth,sigma,lambda,chroma[,grid side[,gate[,tolerance[,trust]]]];..." or the default sweep.
     let sweep = std::env::var("HUED_TUNE").unwrap_or_else(|_| "1,1.5,5e-5,0;1,1.5,1e-4,0;1,1.5,5e-5,0.5;1,1.5,5e-5,1;1,2.5,5e-5,1;2,2.5,5e-5,1".into());
     for c in sweep.split(';') {
         let v: Vec<f64> = c.split(',').map(str::parse).collect::<Result<_, _>>()?;
         let work_side = v.get(4).map_or(base.work_side, |&s| s as usize);
         let gate = v.get(5).map_or(base.gate, |&g| g as f32);
-        let params = propagate::Params { smooth: v[0] as f32, sigma: v[1] as f32, lambda: v[2], chroma: v[3] as f32, work_side, gate, ..base };
-        candidates.push((format!("smooth {} sigma {} lambda {:e} chroma {} grid {work_side} gate {gate}", v[0], v[1], v[2], v[3]), params));
+        let tolerance = v.get(6).map_or(base.tolerance, |&t| t as f32);
+        let trust = v.get(7).map_or(base.trust, |&t| t as f32);
+        let params =
+            propagate::Params { smooth: v[0] as f32, sigma: v[1] as f32, lambda: v[2], chroma: v[3] as f32, work_side, gate, tolerance, trust, ..base };
+        candidates.push((
+            format!("smooth {} sigma {} lambda {:e} chroma {} grid {work_side} gate {gate} tolerance {tolerance} trust {trust}", v[0], v[1], v[2], v[3]),
+            params,
+        ));
     }
     // psnr[candidate][hint count] summed, and the worst per-photo change from no hints.
     let counts = [5usize, 20];

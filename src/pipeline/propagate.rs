@@ -10,8 +10,8 @@
 //! guess, which tells apart two things of one lightness), toward 0 with weight λ (so that a hint's reach fades in
 //! an open region instead of covering the whole photo), and, at a hinted pixel, toward the
 //! hint with weight μ. One sparse symmetric positive-definite system, factored once (faer's
-//! sparse Cholesky), is solved for three right-hand sides: the hints' reach α (hints at 1),
-//! and α·a, α·b (hints at their colors).
+//! sparse Cholesky), is solved for four right-hand sides: the hints' reach α (hints at 1),
+//! α·a, α·b (hints at their colors) and α times the model's agreement with the hints.
 //!
 //! The model's own answer to the hints is kept only where the hints reach: on texture (sand,
 //! cloth) the network spreads a hint's color far past the region's edge (measured on the test
@@ -21,10 +21,13 @@
 //! carried to full resolution by the recombine stage's guided filter, which keeps the original
 //! lightness exactly.
 //!
+//! Where lightness and the hint-free colors cannot tell two things apart (a leaf before a wall
+//! of the same lightness) the model, shown the hints, often can: the reach is held back where
+//! it did not move toward the spread color as far as it did at the hints ([`Params::trust`]).
+//!
 //! The settings were chosen on the 120 validation photos with `examples/tune_propagation.rs`
-//! (see README, Color hints): a longer reach (smaller λ, larger σ) gains more on average but
-//! makes some photos worse, where a hint on a thin thing (a leaf before a wall of the same
-//! lightness) spreads onto its surroundings.
+//! (see docs/performance.md, Color hints): a longer reach (smaller λ, larger σ) gains more on
+//! average but makes more photos worse; a stronger hold-back makes fewer worse but gains less.
 
 use super::hints::covered_cells;
 use super::infer::shrink_plane;
@@ -42,10 +45,10 @@ pub struct Params {
     /// Long side, in pixels, of the grid the system is solved on (default 256).
     pub work_side: usize,
     /// Lightness difference (L units, 0..100) at which neighbours are ~60 % tied: smaller
-    /// stops at fainter edges (default 1.5).
+    /// stops at fainter edges (default 2).
     pub sigma: f32,
     /// Pull toward "no hint" per pixel, relative to a neighbour tie of 1: the reach of a hint
-    /// in an open region is about `1/√λ` grid pixels (default 2e-5).
+    /// in an open region is about `1/√λ` grid pixels (default 1e-5).
     pub lambda: f64,
     /// Pull of a hinted pixel toward its hint (default 10).
     pub mu: f64,
@@ -58,16 +61,26 @@ pub struct Params {
     pub smooth: f32,
     /// Weight of the model's own hint-free colors in the ties, beside the lightness: where
     /// the model sees two things (a red sign on a wall of the same lightness), a hint on one
-    /// stays off the other (default 1).
+    /// stays off the other (default 2).
     pub chroma: f32,
     /// How much of the model's own answer to the hints stays where the hints reach α: it is
     /// weighted by α^gate, so 0 keeps it everywhere and 1 fades it as fast as α (default 1).
     pub gate: f32,
+    /// Cells of a point hint's patch whose lightness differs from the lightness at the point
+    /// itself by more than this (L units) are not marked: a click next to an edge seeds only
+    /// its own side (default infinite, off: at 5 or 10 it cost gain and made no fewer photos
+    /// worse in the sweep).
+    pub tolerance: f32,
+    /// How far the reach is held back where the model, shown the hints, did not move toward
+    /// the hint's color: the reach is multiplied by `1 − trust + trust·g`, g in 0..1 the share of
+    /// the way from its hint-free guess to the spread color the model went, relative to how far
+    /// it went at the hints themselves (default 0.35).
+    pub trust: f32,
 }
 
 impl Default for Params {
     fn default() -> Params {
-        Params { work_side: 256, sigma: 2.0, lambda: 2e-5, mu: 10.0, patch: 3, smooth: 0.0, chroma: 1.0, gate: 1.0 }
+        Params { work_side: 256, sigma: 2.0, lambda: 1e-5, mu: 10.0, patch: 3, smooth: 0.0, chroma: 2.0, gate: 1.0, tolerance: f32::INFINITY, trust: 0.35 }
     }
 }
 
@@ -83,19 +96,59 @@ pub fn propagate(luma: &Luma, hinted: AbLow, plain: &AbLow, hints: &[Hint], para
     let hinted = super::recombine::upsample_ab(&l, w, h, &hinted);
     let plain = super::recombine::upsample_ab(&l, w, h, plain);
     let mut marks = Marks::new(w * h);
+    let size = (luma.width as u32, luma.height as u32);
     for hint in hints {
         let ab = hint.ab();
-        for cell in covered_cells(hint, (luma.width as u32, luma.height as u32), (w, h), params.patch) {
-            marks.add(cell, ab);
+        // A point's own cell: its 1-cell patch.
+        let center = (hint.points.len() == 1).then(|| l[covered_cells(hint, size, (w, h), 1)[0]]);
+        for cell in covered_cells(hint, size, (w, h), params.patch) {
+            if center.is_none_or(|c| (l[cell] - c).abs() <= params.tolerance) {
+                marks.add(cell, ab);
+            }
         }
     }
     let edges = smoothed(&l, w, h, params.smooth);
-    let spread = spread(&edges, &plain, w, h, &marks, params);
+    let mut spread = spread(&edges, &plain, &hinted, w, h, &marks, params);
+    if params.trust > 0.0 {
+        hold_back(&mut spread, &plain, &hinted, params.trust);
+    }
     let blend = |plain: &[f32], hinted: &[f32], hint: &[f32]| -> Vec<f32> {
         let pixels = plain.iter().zip(hinted).zip(hint).zip(&spread.reach);
         pixels.map(|(((&p, &m), &s), &alpha)| (1.0 - alpha) * (p + alpha.powf(params.gate) * (m - p)) + s).collect()
     };
     AbLow { width: w, height: h, a: blend(&plain.a, &hinted.a, &spread.a), b: blend(&plain.b, &hinted.b, &spread.b) }
+}
+
+/// The share of the way from its hint-free guess toward `color` that the model, shown the
+/// hints, went at one pixel (1 where the color asks for nearly the model's own guess).
+fn agreement(plain: [f32; 2], hinted: [f32; 2], color: [f32; 2]) -> f32 {
+    let (ca, cb) = (color[0] - plain[0], color[1] - plain[1]);
+    let wanted = ca * ca + cb * cb;
+    if wanted < 25.0 {
+        return 1.0;
+    }
+    (((hinted[0] - plain[0]) * ca + (hinted[1] - plain[1]) * cb) / wanted).clamp(0.0, 1.0)
+}
+
+/// Scales the reach (and α·a, α·b with it, so the spread color stays) down where the model,
+/// shown the hints, moved toward the spread color less than it did at the hints themselves:
+/// the network sees that a leaf is not the wall behind it even where their lightness is the
+/// same. The agreement at the hints is carried over the grid by the same solve (`spread.agreed`).
+fn hold_back(spread: &mut Spread, plain: &AbLow, hinted: &AbLow, trust: f32) {
+    for i in 0..spread.reach.len() {
+        let alpha = spread.reach[i];
+        if alpha < 1e-4 {
+            continue;
+        }
+        let color = [spread.a[i] / alpha, spread.b[i] / alpha];
+        let here = agreement([plain.a[i], plain.b[i]], [hinted.a[i], hinted.b[i]], color);
+        let at_hints = (spread.agreed[i] / alpha).max(0.05);
+        let g = (here / at_hints).min(1.0);
+        let k = 1.0 - trust + trust * g;
+        spread.reach[i] *= k;
+        spread.a[i] *= k;
+        spread.b[i] *= k;
+    }
 }
 
 /// The grid a `width` x `height` photo is shrunk to: its long side at most `side`.
@@ -143,10 +196,13 @@ struct Spread {
     reach: Vec<f32>,
     a: Vec<f32>,
     b: Vec<f32>,
+    /// α times the model's agreement with the hints at the hinted cells (see [`agreement`]),
+    /// spread as the colors are.
+    agreed: Vec<f32>,
 }
 
 /// Solves the screened system for the marks on the `w` x `h` lightness grid `l`.
-fn spread(l: &[f32], plain: &AbLow, w: usize, h: usize, marks: &Marks, p: &Params) -> Spread {
+fn spread(l: &[f32], plain: &AbLow, hinted: &AbLow, w: usize, h: usize, marks: &Marks, p: &Params) -> Spread {
     let n = w * h;
     let k2 = p.chroma * p.chroma;
     let tie = |i: usize, j: usize| {
@@ -175,17 +231,18 @@ fn spread(l: &[f32], plain: &AbLow, w: usize, h: usize, marks: &Marks, p: &Param
     let matrix = SparseColMat::<usize, f64>::try_new_from_triplets(n, n, &entries).expect("indices lie within the grid");
     // Diagonally dominant with a positive diagonal: always positive definite.
     let llt = matrix.sp_cholesky(Side::Lower).expect("a screened Laplacian is positive definite");
-    let mut rhs = Mat::<f64>::zeros(n, 3);
+    let mut rhs = Mat::<f64>::zeros(n, 4);
     for i in (0..n).filter(|&i| marks.is_marked(i)) {
         let [a, b] = marks.ab[i];
         rhs[(i, 0)] = p.mu;
         rhs[(i, 1)] = p.mu * a as f64;
         rhs[(i, 2)] = p.mu * b as f64;
+        rhs[(i, 3)] = p.mu * agreement([plain.a[i], plain.b[i]], [hinted.a[i], hinted.b[i]], [a, b]) as f64;
     }
     llt.solve_in_place(rhs.as_mut());
     let column = |k: usize| (0..n).map(|i| rhs[(i, k)] as f32).collect::<Vec<_>>();
     let reach: Vec<f32> = column(0).into_iter().map(|r| r.clamp(0.0, 1.0)).collect();
-    Spread { reach, a: column(1), b: column(2) }
+    Spread { reach, a: column(1), b: column(2), agreed: column(3) }
 }
 
 #[cfg(test)]
@@ -207,7 +264,7 @@ mod tests {
             marks.add(y * w + x, [50.0, 20.0]);
         }
         let plain = AbLow { width: w, height: h, a: vec![0.0; w * h], b: vec![0.0; w * h] };
-        let s = spread(&l, &plain, w, h, &marks, &Params::default());
+        let s = spread(&l, &plain, &plain, w, h, &marks, &Params::default());
         // The far corner of the hinted region takes the hint almost fully; across the edge,
         // right next to it, almost nothing arrives.
         let corner = (h - 1) * w + 31;
@@ -230,6 +287,22 @@ mod tests {
         let (right, left) = (24 * w + 50, 40 * w + 20);
         assert!(out.a[right].abs() < 3.0, "a past the edge: {}", out.a[right]);
         assert!(out.a[left] > 0.8 * hint.ab()[0], "a in the hinted region: {} (hint {})", out.a[left], hint.ab()[0]);
+    }
+
+    #[test]
+    fn where_the_model_does_not_follow_a_hint_its_reach_is_held_back() {
+        // One lightness everywhere (no edge to stop at) and one hint-free guess: only the
+        // model, shown the hint, tells the left half (it turned red) from the right (it did not).
+        let (w, h) = (64, 48);
+        let luma = Luma { width: w, height: h, l: vec![50.0; w * h] };
+        let plain = AbLow { width: w, height: h, a: vec![0.0; w * h], b: vec![0.0; w * h] };
+        let hinted = AbLow { a: (0..w * h).map(|i| if i % w < 32 { 30.0 } else { 0.0 }).collect(), ..plain.clone() };
+        let hint = Hint::point(10, 24, [200, 30, 30]);
+        let run = |trust| propagate(&luma, hinted.clone(), &plain, std::slice::from_ref(&hint), &Params { trust, ..Params::default() });
+        let (free, held) = (run(0.0), run(0.5));
+        let (left, right) = (24 * w + 20, 24 * w + 50);
+        assert!(held.a[right] < 0.7 * free.a[right], "right half: {} held, {} free", held.a[right], free.a[right]);
+        assert!(held.a[left] > 0.95 * free.a[left], "left half: {} held, {} free", held.a[left], free.a[left]);
     }
 
     #[test]
