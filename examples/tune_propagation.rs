@@ -85,6 +85,27 @@ fn main() -> anyhow::Result<()> {
         ));
     }
     // psnr[candidate][hint count] summed, and the worst per-photo change from no hints.
+    // HUED_TUNE_PHOTO=FILE HUED_TUNE_HINTS="x,y,#rrggbb;...": only that photo with those hints,
+    // colorized by each candidate into /tmp/tune-photo-N.png, to look at (a real hinted scan).
+    if let Ok(photo) = std::env::var("HUED_TUNE_PHOTO") {
+        let hints = std::env::var("HUED_TUNE_HINTS")?
+            .split(';')
+            .map(|h| {
+                let v: Vec<&str> = h.split(',').collect();
+                Ok(Hint::point(v[0].parse()?, v[1].parse()?, hued::hints::parse_color(v[2]).map_err(anyhow::Error::msg)?))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let luma = prepare::lightness(&image::open(&photo)?);
+        let plain = infer::infer(&model, &luma, 0, &[])?;
+        let hinted = infer::infer(&model, &luma, 0, &hints)?;
+        for (c, (name, params)) in candidates.iter().enumerate() {
+            let spread = propagate::propagate(&luma, hinted.clone(), &plain, &hints, params);
+            let recombine::Colorized::Rgb8(img) = recombine::recombine(&luma, &spread, 1.0, false) else { unreachable!() };
+            img.save(format!("/tmp/tune-photo-{c}.png"))?;
+            println!("/tmp/tune-photo-{c}.png: {name}");
+        }
+        return Ok(());
+    }
     let counts = [5usize, 20];
     let mut sums = vec![[0f64; 2]; candidates.len()];
     let mut worst = vec![[f64::MAX; 2]; candidates.len()];
