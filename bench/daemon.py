@@ -2,7 +2,7 @@
 """Benchmark of `hued run`: latency from a file's last write to its colorized copy, and the
 throughput of a backlog against the single-image rate.
 
-    cargo build --release && python3 bench/daemon.py [--model models/hued-color-v3-int8.toml]
+    cargo build --release && python3 bench/daemon.py [--model models/hued-color-v4-int8.toml]
 
 Photos: the historical scans of ../shared/data (cycled to 200 files). Prints a table.
 """
@@ -48,7 +48,7 @@ def wait_file(path, timeout=120):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'hued-color-v3-int8.toml'))
+    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'hued-color-v4-int8.toml'))
     ap.add_argument('--delay', type=float, default=3.0, help='stability_delay (default: the shipped 3 s)')
     ap.add_argument('--files', type=int, default=200)
     args = ap.parse_args()

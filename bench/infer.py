@@ -2,7 +2,7 @@
 """Model inference: tract (through `hued bench --infer`) beside onnxruntime, on the same model
 file and the same input (the sample photo at 256x192), at 1 and 2 threads, in one run.
 
-    python3 bench/infer.py [--bin target/release/hued] [--model models/hued-color-v3-int8.toml] [--runs 20]
+    python3 bench/infer.py [--bin target/release/hued] [--model models/hued-color-v4-int8.toml] [--runs 20]
 
 Prints each time and the ratio tract / onnxruntime-int8. Needs `pip install onnxruntime numpy`.
 """
@@ -85,7 +85,7 @@ def one_round(a, manifest, onnx_path, no_hints, tmp, only=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", default=str(ROOT / "target/release/hued"))
-    ap.add_argument("--model", default=str(ROOT / "models/hued-color-v3-int8.toml"))
+    ap.add_argument("--model", default=str(ROOT / "models/hued-color-v4-int8.toml"))
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=1,
                     help="rounds of tract's f32 rows and onnxruntime in turn, after the first full round; "

@@ -67,7 +67,7 @@ def main():
     ap.add_argument('--storm', type=int, default=10000, help='good files dropped at once')
     ap.add_argument('--soak', type=float, default=3600, help='seconds of steady drops afterwards')
     ap.add_argument('--rate', type=float, default=2.0, help='drops a second during the soak')
-    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'hued-color-v3-int8.toml'), type=os.path.abspath)
+    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'hued-color-v4-int8.toml'), type=os.path.abspath)
     ap.add_argument('--hued', default=HUED, help='the binary (copy it elsewhere to rebuild during a long soak)')
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix='hued-storm-')

@@ -2,7 +2,7 @@
 """Benchmark of the kiosk page (`hued run` with [web]): time from upload to result, the
 memory an upload costs, and whether the folder watch keeps its pace while the page is busy.
 
-    cargo build --release && python3 bench/web.py [--model models/hued-color-v3-int8.toml]
+    cargo build --release && python3 bench/web.py [--model models/hued-color-v4-int8.toml]
     python3 bench/web.py --load 300          # 20 clients uploading for 300 s, plus slow clients
 
 The load run: 20 concurrent clients upload historical scans (retrying on 503), 4 slow clients
@@ -165,7 +165,7 @@ def load_run(base, pid, photos, tmp, seconds, clients=20, slow=4):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--load', type=float, default=0, help='seconds of the load run (0: the latency benchmark)')
-    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'hued-color-v3-int8.toml'))
+    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'hued-color-v4-int8.toml'))
     ap.add_argument('--delay', type=float, default=1.0, help='stability_delay of the watch')
     args = ap.parse_args()
     if not os.path.isdir(PHOTOS):

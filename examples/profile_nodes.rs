@@ -27,7 +27,7 @@ fn main() -> anyhow::Result<()> {
     if let Ok(v) = std::env::var("PANEL_T") {
         tract_linalg::multithread::set_threading_panel_threshold(v.parse()?);
     }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.onnx");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v4-int8.onnx");
     let bytes = std::fs::read(&path)?;
     let onnx = tract_onnx::onnx().with_ignore_value_info(true);
     let mut proto = onnx.proto_model_for_read(&mut bytes.as_slice())?;

@@ -436,7 +436,7 @@ pub enum Compression {
 #[serde(deny_unknown_fields, default)]
 pub struct ColorizeConfig {
     /// The model's manifest (`<name>.toml` beside its `.onnx`). Relative paths are taken from
-    /// the config file's folder. Default: the shipped `hued-color-v3-int8.toml`, looked up in
+    /// the config file's folder. Default: the shipped `hued-color-v4-int8.toml`, looked up in
     /// `$HUED_MODEL_DIR`, beside the binary (`../share/hued/models`), `/usr/share/hued/models`.
     pub model: Option<PathBuf>,
     /// Chroma gain applied to the model's colors: 0 gives gray, above 1 more vivid. Default: 1.0.

@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn renders_counters_with_escaped_labels() {
         let m = Metrics::default();
-        m.set_model("hued-color-v3-int8", "974e");
+        m.set_model("hued-color-v4-int8", "974e");
         m.count("watch:/srv/scans", PhotoOutcome::Done);
         m.count("watch:/srv/scans", PhotoOutcome::Done);
         m.count("watch:/srv/\"odd\"", PhotoOutcome::Failed);
@@ -118,7 +118,7 @@ mod tests {
         assert!(text.contains("hued_files_total{source=\"watch:/srv/\\\"odd\\\"\",outcome=\"failed\"} 1"), "{text}");
         assert!(text.contains("hued_camera_connected{device=\"/dev/video0\"} 0"));
         assert!(text.contains("hued_queue_length 3"));
-        assert!(text.contains("hued_model_info{model=\"hued-color-v3-int8\",sha256=\"974e\"} 1"));
+        assert!(text.contains("hued_model_info{model=\"hued-color-v4-int8\",sha256=\"974e\"} 1"));
         assert!(!text.contains("hued_last_success_timestamp_seconds 0.000"));
     }
 }

@@ -20,7 +20,7 @@ fn aarch64_output_matches_x86_64_output() {
         Some(data) => image::open(data.join("historical/1890Surfer.jpg")).unwrap().to_luma8().save(&input).unwrap(),
         None => common::gray_photo(640, 480).save(&input).unwrap(),
     }
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v4-int8.toml");
     let model = if model.exists() { model } else { common::fixture_model() };
     let run = |program: &mut Command, out: &str| {
         let status = program.args(["colorize", "--force", "--model"]).arg(&model).arg("--out").arg(dir.path().join(out)).arg(&input).status().unwrap();
@@ -51,7 +51,7 @@ fn aarch64_f16_output_on_a_cortex_a76_matches_x86_64_f32() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("sample.jpg");
     std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/1890-surfer.jpg"), &input).unwrap();
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v4-int8.toml");
     let run = |program: &mut Command, precision: &str, out: &str| {
         let o = program
             .args(["colorize", "--precision", precision, "--model"])

@@ -8,7 +8,7 @@ use std::path::Path;
 
 #[test]
 fn the_shipped_model_loads_runs_and_gives_plausible_colors() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v4-int8.toml");
     let model = Model::load(&manifest).expect("shipped model loads (its sha256 matches its manifest)");
     assert!(model.has_hints(), "the shipped model takes color hints");
     assert!(std::fs::metadata(manifest.with_extension("onnx")).unwrap().len() <= 8_000_000, "model size <= 8 MB");
@@ -25,7 +25,7 @@ fn the_shipped_model_loads_runs_and_gives_plausible_colors() {
 fn colorize_uses_the_shipped_model_by_default() {
     // The default is the shipped model: this tree's, or an installed copy (/usr/share/hued).
     let default = std::fs::read_to_string(resolve_manifest(None).unwrap()).unwrap();
-    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml")).unwrap();
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v4-int8.toml")).unwrap();
     assert_eq!(default, shipped);
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("landscape.png");
@@ -40,7 +40,7 @@ fn colorize_uses_the_shipped_model_by_default() {
     let img = image::open(&out).unwrap();
     assert!(common::has_color(&img));
     let prov = hued::pipeline::metadata::read_provenance(&out).unwrap();
-    assert_eq!(prov.model_name, "hued-color-v3-int8");
+    assert_eq!(prov.model_name, "hued-color-v4-int8");
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn a_hint_colors_its_spot_and_a_sidecar_does_the_same() {
 #[test]
 fn the_folded_graph_matches_the_qdq_graph_on_a_real_photo() {
     use hued::model::Precision;
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v4-int8.toml");
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/1890-surfer.jpg");
     let luma = hued::pipeline::prepare::lightness(&image::open(&sample).unwrap());
     let run = |precision| {
@@ -107,7 +107,7 @@ fn the_folded_graph_matches_the_qdq_graph_on_a_real_photo() {
 #[test]
 fn the_int8_convolution_variant_matches_the_qdq_graph_on_a_real_photo() {
     use hued::model::{ConvKind, Precision};
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v4-int8.toml");
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/1890-surfer.jpg");
     let luma = hued::pipeline::prepare::lightness(&image::open(&sample).unwrap());
     let qdq = hued::pipeline::infer::infer(&Model::load_with(&manifest, Precision::Qdq).unwrap(), &luma, 0, &[]).unwrap();
@@ -127,7 +127,7 @@ fn the_int8_convolution_variant_matches_the_qdq_graph_on_a_real_photo() {
 #[test]
 fn without_hints_the_hint_branches_are_left_out_and_the_colors_are_the_same() {
     use hued::model::Precision;
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v4-int8.toml");
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/1890-surfer.jpg");
     let luma = hued::pipeline::prepare::lightness(&image::open(&sample).unwrap());
     // f32 (x86's), and the QDQ graph, in which the zeros go through a Quantize first.
@@ -153,7 +153,7 @@ fn without_hints_the_hint_branches_are_left_out_and_the_colors_are_the_same() {
 /// shape whose plan went is planned again.
 #[test]
 fn plans_for_many_shapes_stay_bounded() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v4-int8.toml");
     let model = Model::load(&manifest).unwrap();
     let shapes: Vec<(u32, u32)> = (2..=6).map(|n| (64, 32 * n)).collect();
     let rss = || common::rss_mib(std::process::id());

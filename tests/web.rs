@@ -207,7 +207,7 @@ fn pages_and_scripts_are_served_and_nothing_else() {
     assert!(!page.contains("http://") && !page.contains("https://"), "no external assets");
     assert_eq!(reply(ureq::post(&s.url("/")).send_bytes(b"x")).status, 405);
     assert_eq!(reply(ureq::put(&s.url("/api/jobs")).send_bytes(b"x")).status, 405);
-    for path in ["/nope", "/api/nope", "/static/app.js", "/models/hued-color-v3-int8.onnx", "/api/jobs/ZZZ", "/api/jobs/0123456789abcdef0123456789abcdef"] {
+    for path in ["/nope", "/api/nope", "/static/app.js", "/models/hued-color-v4-int8.onnx", "/api/jobs/ZZZ", "/api/jobs/0123456789abcdef0123456789abcdef"] {
         assert_eq!(s.get(path).status, 404, "{path}");
     }
     // Traversal, sent raw: no file is ever served.
@@ -537,7 +537,7 @@ fn kiosk_view_follows_the_newest_watched_result() {
 #[test]
 fn a_hint_moves_the_color_at_its_spot() {
     let Some(data) = shared_data() else { return };
-    let s = Server::start_with("", &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml"));
+    let s = Server::start_with("", &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v4-int8.toml"));
     let bytes = std::fs::read(data.join("historical/1890CliffHouseSF.jpg")).unwrap();
     let (x, y) = (580u32, 280u32); // the rock under the Cliff House, mid-gray
     let run = |query: &str| {

@@ -15,7 +15,7 @@ fn a_cpu_without_avx_runs_hued_and_gets_the_same_colors() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("sample.png");
     image::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/1890-surfer.jpg")).unwrap().to_luma8().save(&input).unwrap();
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v3-int8.toml");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hued-color-v4-int8.toml");
     let hued = assert_cmd::cargo::cargo_bin("hued");
     let run = |program: &mut Command, out: &str| {
         let o = program.args(["colorize", "--force", "--model"]).arg(&model).arg("--out").arg(dir.path().join(out)).arg(&input).output().unwrap();

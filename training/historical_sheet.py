@@ -3,7 +3,7 @@
 it (its lightness, tint removed, after levels) | hued's colorized copy.
 
     cargo build --release
-    python3 training/historical_sheet.py --hued target/release/hued --model models/hued-color-v3-int8.toml \
+    python3 training/historical_sheet.py --hued target/release/hued --model models/hued-color-v4-int8.toml \
         --scans ../shared/data/historical --out models/historical_sheet.jpg
 """
 import argparse

@@ -21,7 +21,7 @@ use tract_onnx::prelude::*;
 type Plan = TypedRunnableModel;
 
 /// The shipped model's manifest file name.
-pub const DEFAULT_MANIFEST: &str = "hued-color-v3-int8.toml";
+pub const DEFAULT_MANIFEST: &str = "hued-color-v4-int8.toml";
 
 /// How the model's arithmetic runs (`[colorize] precision`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, serde::Serialize, clap::ValueEnum)]
