@@ -10,8 +10,9 @@
 //! guess, which tells apart two things of one lightness), toward 0 with weight λ (so that a hint's reach fades in
 //! an open region instead of covering the whole photo), and, at a hinted pixel, toward the
 //! hint with weight μ. One sparse symmetric positive-definite system, factored once (faer's
-//! sparse Cholesky), is solved for four right-hand sides: the hints' reach α (hints at 1),
-//! α·a, α·b (hints at their colors) and α times the model's agreement with the hints.
+//! sparse Cholesky), is solved for three right-hand sides: the hints' reach α (hints at 1) and
+//! α·a, α·b (hints at their colors); a fourth, α times the model's agreement with the hints,
+//! where [`Params::trust`] is set.
 //!
 //! The model's own answer to the hints is kept only where the hints reach: on texture (sand,
 //! cloth) the network spreads a hint's color far past the region's edge (measured on the test
@@ -200,7 +201,7 @@ struct Spread {
     a: Vec<f32>,
     b: Vec<f32>,
     /// α times the model's agreement with the hints at the hinted cells (see [`agreement`]),
-    /// spread as the colors are.
+    /// spread as the colors are; empty where [`Params::trust`] is 0 (not needed).
     agreed: Vec<f32>,
 }
 
@@ -234,18 +235,22 @@ fn spread(l: &[f32], plain: &AbLow, hinted: &AbLow, w: usize, h: usize, marks: &
     let matrix = SparseColMat::<usize, f64>::try_new_from_triplets(n, n, &entries).expect("indices lie within the grid");
     // Diagonally dominant with a positive diagonal: always positive definite.
     let llt = matrix.sp_cholesky(Side::Lower).expect("a screened Laplacian is positive definite");
-    let mut rhs = Mat::<f64>::zeros(n, 4);
+    // The agreement column only where the hold-back uses it.
+    let columns = if p.trust > 0.0 { 4 } else { 3 };
+    let mut rhs = Mat::<f64>::zeros(n, columns);
     for i in (0..n).filter(|&i| marks.is_marked(i)) {
         let [a, b] = marks.ab[i];
         rhs[(i, 0)] = p.mu;
         rhs[(i, 1)] = p.mu * a as f64;
         rhs[(i, 2)] = p.mu * b as f64;
-        rhs[(i, 3)] = p.mu * agreement([plain.a[i], plain.b[i]], [hinted.a[i], hinted.b[i]], [a, b]) as f64;
+        if columns == 4 {
+            rhs[(i, 3)] = p.mu * agreement([plain.a[i], plain.b[i]], [hinted.a[i], hinted.b[i]], [a, b]) as f64;
+        }
     }
     llt.solve_in_place(rhs.as_mut());
     let column = |k: usize| (0..n).map(|i| rhs[(i, k)] as f32).collect::<Vec<_>>();
     let reach: Vec<f32> = column(0).into_iter().map(|r| r.clamp(0.0, 1.0)).collect();
-    Spread { reach, a: column(1), b: column(2), agreed: column(3) }
+    Spread { reach, a: column(1), b: column(2), agreed: if columns == 4 { column(3) } else { Vec::new() } }
 }
 
 #[cfg(test)]
