@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
 
     let base = propagate::Params::default();
     let mut candidates = vec![("shipped".to_string(), base)];
-    // Candidates: HUED_TUNE="smooth,sigma,lambda,chroma[,grid side[,gate[,tolerance[,trust]]]];..." or the default sweep.
+    // Candidates: HUED_TUNE="smooth,sigma,lambda,chroma[,grid side[,gate[,tolerance[,trust[,dark[,patch]]]]]];..." or the default sweep.
     let sweep = std::env::var("HUED_TUNE").unwrap_or_else(|_| "1,1.5,5e-5,0;1,1.5,1e-4,0;1,1.5,5e-5,0.5;1,1.5,5e-5,1;1,2.5,5e-5,1;2,2.5,5e-5,1".into());
     for c in sweep.split(';') {
         let v: Vec<f64> = c.split(',').map(str::parse).collect::<Result<_, _>>()?;
@@ -77,10 +77,26 @@ fn main() -> anyhow::Result<()> {
         let gate = v.get(5).map_or(base.gate, |&g| g as f32);
         let tolerance = v.get(6).map_or(base.tolerance, |&t| t as f32);
         let trust = v.get(7).map_or(base.trust, |&t| t as f32);
-        let params =
-            propagate::Params { smooth: v[0] as f32, sigma: v[1] as f32, lambda: v[2], chroma: v[3] as f32, work_side, gate, tolerance, trust, ..base };
+        let dark = v.get(8).map_or(base.dark, |&d| d as f32);
+        let patch = v.get(9).map_or(base.patch, |&p| p as usize);
+        let params = propagate::Params {
+            smooth: v[0] as f32,
+            sigma: v[1] as f32,
+            lambda: v[2],
+            chroma: v[3] as f32,
+            work_side,
+            gate,
+            tolerance,
+            trust,
+            dark,
+            patch,
+            ..base
+        };
         candidates.push((
-            format!("smooth {} sigma {} lambda {:e} chroma {} grid {work_side} gate {gate} tolerance {tolerance} trust {trust}", v[0], v[1], v[2], v[3]),
+            format!(
+                "smooth {} sigma {} lambda {:e} chroma {} grid {work_side} gate {gate} tolerance {tolerance} trust {trust} dark {dark} patch {patch}",
+                v[0], v[1], v[2], v[3]
+            ),
             params,
         ));
     }
@@ -114,6 +130,10 @@ fn main() -> anyhow::Result<()> {
     let mut no_hints = 0f64;
     let mut model_only = [0f64; 2];
     for (i, f) in files.iter().enumerate() {
+        // HUED_TUNE_ONLY=A,B: only the photos named (each keeps the hints it gets in a full run).
+        if std::env::var("HUED_TUNE_ONLY").is_ok_and(|only| !only.split(',').any(|o| f.ends_with(o))) {
+            continue;
+        }
         let truth = image::open(f)?.to_rgb8();
         // The gray photo as evaluate.py writes it: its L as 8-bit gray.
         let luma_truth = prepare::lightness(&image::DynamicImage::ImageRgb8(truth.clone()));
@@ -123,7 +143,15 @@ fn main() -> anyhow::Result<()> {
             let s = if lin <= 0.003_130_8 { 12.92 * lin } else { 1.055 * lin.powf(1.0 / 2.4) - 0.055 };
             image::Luma([(s * 255.0 + 0.5).clamp(0.0, 255.0) as u8])
         });
-        let gray_img = image::DynamicImage::ImageLuma8(gray);
+        // HUED_TUNE_SIDECARS=DIR: the gray photos and hints `bench/hint_propagation.py --out DIR`
+        // wrote (DIR/in0/NAME.png, DIR/in{5,20}/NAME.png.hints.toml): the official protocol's
+        // hint sets, scored in-process.
+        let sidecars = std::env::var("HUED_TUNE_SIDECARS").ok().map(std::path::PathBuf::from);
+        let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+        let gray_img = match &sidecars {
+            Some(dir) => image::open(dir.join("in0").join(format!("{stem}.png")))?,
+            None => image::DynamicImage::ImageLuma8(gray),
+        };
         let luma = prepare::lightness(&gray_img);
         let score = |ab: &hued::model::AbLow| {
             let recombine::Colorized::Rgb8(img) = recombine::recombine(&luma, ab, 1.0, false) else { unreachable!() };
@@ -135,7 +163,15 @@ fn main() -> anyhow::Result<()> {
         let mut rng = Rng(i as u64 + 1);
         let twenty = true_hints(&truth, &mut rng, 20);
         for (k, &n) in counts.iter().enumerate() {
-            let hints = &twenty[..n];
+            let read;
+            let hints = match &sidecars {
+                Some(dir) => {
+                    let side = dir.join(format!("in{n}")).join(format!("{stem}.png.hints.toml"));
+                    read = hued::hints::parse_sidecar(&std::fs::read_to_string(&side)?).map_err(anyhow::Error::msg)?;
+                    &read[..]
+                }
+                None => &twenty[..n],
+            };
             let ab = infer::infer(&model, &luma, 0, hints)?;
             model_only[k] += score(&ab);
             for (c, (_, params)) in candidates.iter().enumerate() {
@@ -148,6 +184,25 @@ fn main() -> anyhow::Result<()> {
                     let recombine::Colorized::Rgb8(img) = recombine::recombine(&luma, &plain_ab, 1.0, false) else { unreachable!() };
                     img.save("/tmp/dump-plain.png")?;
                     eprintln!("{n} hints: {:?}", hints.iter().map(|h| (h.points[0], h.rgb)).collect::<Vec<_>>());
+                }
+                // HUED_TUNE_BLAME=1: for a photo this candidate makes worse, what each hint does
+                // (the photo's PSNR change with that hint left out, model and propagation).
+                if p < plain && std::env::var("HUED_TUNE_BLAME").is_ok() && c + 1 == candidates.len() {
+                    eprintln!("\n{} with {n} hints: {:+.2} dB", f.display(), p - plain);
+                    for skip in 0..n {
+                        let rest: Vec<Hint> = hints.iter().enumerate().filter(|&(j, _)| j != skip).map(|(_, h)| h.clone()).collect();
+                        let ab_rest = infer::infer(&model, &luma, 0, &rest)?;
+                        let without = score(&propagate::propagate(&luma, ab_rest, &plain_ab, &rest, params));
+                        let [x, y] = hints[skip].points[0];
+                        let at = (y * truth.width() + x) as usize;
+                        eprintln!(
+                            "  hint {skip} at {x},{y} rgb {:?} ab {:?}, L {:.1}: leaving it out {:+.2} dB",
+                            hints[skip].rgb,
+                            hints[skip].ab().map(|v| v.round()),
+                            luma.l[at],
+                            without - p
+                        );
+                    }
                 }
                 sums[c][k] += p;
                 worse[c][k] += (p < plain) as usize;
