@@ -69,7 +69,9 @@ pub struct Params {
     /// stays off the other (default 2).
     pub chroma: f32,
     /// How much of the model's own answer to the hints stays where the hints reach α: it is
-    /// weighted by α^gate, so 0 keeps it everywhere and 1 fades it as fast as α (default 1).
+    /// weighted by α^gate, so 0 keeps it everywhere and 1 fades it as fast as α (default 0.5:
+    /// on the validation photos +0.05 dB at 5 hints and +0.09 at 20 over 1, no more photos
+    /// worse; the textured test disc's background is still reddened on 0.5 % of its pixels).
     pub gate: f32,
     /// Cells of a point hint's patch whose lightness differs from the lightness at the point
     /// itself by more than this (L units) are not marked: a click next to an edge seeds only
@@ -102,7 +104,7 @@ impl Default for Params {
             patch: 3,
             smooth: 0.0,
             chroma: 2.0,
-            gate: 1.0,
+            gate: 0.5,
             tolerance: f32::INFINITY,
             trust: 0.0,
             dark: 10.0,
