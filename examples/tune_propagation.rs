@@ -48,6 +48,17 @@ fn true_hints(truth: &image::RgbImage, rng: &mut Rng, n: usize) -> Vec<Hint> {
         .collect()
 }
 
+/// The gray photo as training/evaluate.py writes it: the truth's L as 8-bit gray.
+fn gray_as_evaluate_writes_it(truth: &image::RgbImage) -> image::GrayImage {
+    let luma = prepare::lightness(&image::DynamicImage::ImageRgb8(truth.clone()));
+    image::GrayImage::from_fn(truth.width(), truth.height(), |x, y| {
+        let l = luma.l[(y * truth.width() + x) as usize];
+        let lin = if l > 8.0 { ((l + 16.0) / 116.0).powi(3) } else { l / 903.3 };
+        let s = if lin <= 0.003_130_8 { 12.92 * lin } else { 1.055 * lin.powf(1.0 / 2.4) - 0.055 };
+        image::Luma([(s * 255.0 + 0.5).clamp(0.0, 255.0) as u8])
+    })
+}
+
 fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
     let se: f64 = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum();
     let mse = se / a.as_raw().len() as f64;
@@ -129,28 +140,27 @@ fn main() -> anyhow::Result<()> {
     let mut worst_name = vec![[String::new(), String::new()]; candidates.len()];
     let mut no_hints = 0f64;
     let mut model_only = [0f64; 2];
+    // HUED_TUNE_ONLY=A,B: only the photos named (each keeps the hints it gets in a full run).
+    let only = std::env::var("HUED_TUNE_ONLY").ok();
+    // HUED_TUNE_SIDECARS=DIR: the gray photos and hints `bench/hint_propagation.py --out DIR`
+    // wrote (DIR/in0/NAME.png, DIR/in{5,20}/NAME.png.hints.toml): the official protocol's
+    // hint sets, scored in-process.
+    let sidecars = std::env::var("HUED_TUNE_SIDECARS").ok().map(std::path::PathBuf::from);
+    // HUED_TUNE_DUMP=NAME: the photo NAME as colorized by each candidate, and its hints.
+    let dump = std::env::var("HUED_TUNE_DUMP").ok();
+    // HUED_TUNE_BLAME=1: for a photo the last candidate makes worse, what each hint does.
+    let blame = std::env::var("HUED_TUNE_BLAME").is_ok();
+    let mut scored = 0usize;
     for (i, f) in files.iter().enumerate() {
-        // HUED_TUNE_ONLY=A,B: only the photos named (each keeps the hints it gets in a full run).
-        if std::env::var("HUED_TUNE_ONLY").is_ok_and(|only| !only.split(',').any(|o| f.ends_with(o))) {
+        if only.as_ref().is_some_and(|only| !only.split(',').any(|o| f.ends_with(o))) {
             continue;
         }
+        scored += 1;
         let truth = image::open(f)?.to_rgb8();
-        // The gray photo as evaluate.py writes it: its L as 8-bit gray.
-        let luma_truth = prepare::lightness(&image::DynamicImage::ImageRgb8(truth.clone()));
-        let gray = image::GrayImage::from_fn(truth.width(), truth.height(), |x, y| {
-            let l = luma_truth.l[(y * truth.width() + x) as usize];
-            let lin = if l > 8.0 { ((l + 16.0) / 116.0).powi(3) } else { l / 903.3 };
-            let s = if lin <= 0.003_130_8 { 12.92 * lin } else { 1.055 * lin.powf(1.0 / 2.4) - 0.055 };
-            image::Luma([(s * 255.0 + 0.5).clamp(0.0, 255.0) as u8])
-        });
-        // HUED_TUNE_SIDECARS=DIR: the gray photos and hints `bench/hint_propagation.py --out DIR`
-        // wrote (DIR/in0/NAME.png, DIR/in{5,20}/NAME.png.hints.toml): the official protocol's
-        // hint sets, scored in-process.
-        let sidecars = std::env::var("HUED_TUNE_SIDECARS").ok().map(std::path::PathBuf::from);
         let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
         let gray_img = match &sidecars {
             Some(dir) => image::open(dir.join("in0").join(format!("{stem}.png")))?,
-            None => image::DynamicImage::ImageLuma8(gray),
+            None => image::DynamicImage::ImageLuma8(gray_as_evaluate_writes_it(&truth)),
         };
         let luma = prepare::lightness(&gray_img);
         let score = |ab: &hued::model::AbLow| {
@@ -177,17 +187,15 @@ fn main() -> anyhow::Result<()> {
             for (c, (_, params)) in candidates.iter().enumerate() {
                 let spread = propagate::propagate(&luma, ab.clone(), &plain_ab, hints, params);
                 let p = score(&spread);
-                // HUED_TUNE_DUMP=NAME: the photo NAME as colorized by each candidate, and its hints.
-                if std::env::var("HUED_TUNE_DUMP").is_ok_and(|d| f.ends_with(&d)) {
+                if dump.as_ref().is_some_and(|d| f.ends_with(d)) {
                     let recombine::Colorized::Rgb8(img) = recombine::recombine(&luma, &spread, 1.0, false) else { unreachable!() };
                     img.save(format!("/tmp/dump-{n}-{c}.png"))?;
                     let recombine::Colorized::Rgb8(img) = recombine::recombine(&luma, &plain_ab, 1.0, false) else { unreachable!() };
                     img.save("/tmp/dump-plain.png")?;
                     eprintln!("{n} hints: {:?}", hints.iter().map(|h| (h.points[0], h.rgb)).collect::<Vec<_>>());
                 }
-                // HUED_TUNE_BLAME=1: for a photo this candidate makes worse, what each hint does
-                // (the photo's PSNR change with that hint left out, model and propagation).
-                if p < plain && std::env::var("HUED_TUNE_BLAME").is_ok() && c + 1 == candidates.len() {
+                // The photo's PSNR change with each hint left out (model and propagation).
+                if blame && p < plain && c + 1 == candidates.len() {
                     eprintln!("\n{} with {n} hints: {:+.2} dB", f.display(), p - plain);
                     for skip in 0..n {
                         let rest: Vec<Hint> = hints.iter().enumerate().filter(|&(j, _)| j != skip).map(|(_, h)| h.clone()).collect();
@@ -215,10 +223,10 @@ fn main() -> anyhow::Result<()> {
         eprint!("\r{}/{}", i + 1, files.len());
     }
     eprintln!();
-    let n = files.len() as f64;
+    let n = scored as f64;
     println!(
         "{} photos; no hints {:.2} dB; model hint planes only: 5 {:+.2}, 20 {:+.2}",
-        files.len(),
+        scored,
         no_hints / n,
         model_only[0] / n - no_hints / n,
         model_only[1] / n - no_hints / n
