@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets, shared by `fuzz_targets/*.rs` (libFuzzer, nightly) and by
-//! `tests/fuzz_corpus.rs`, which replays the committed corpora in `fuzz/seeds/` on every CI run
+//! `tests/it/fuzz_corpus.rs`, which replays the committed corpora in `fuzz/seeds/` on every CI run
 //! (stable, seconds): what the fuzzers found interesting keeps being checked.
 #![allow(dead_code)]
 
@@ -47,7 +47,7 @@ pub fn text_inputs(data: &[u8]) {
     if let Ok(hints) = hued::hints::parse_sidecar(text) {
         // The pipeline makes the planes only of hints that passed the check.
         if hued::hints::check(&hints, 640, 480).is_ok() {
-            let _ = hued::pipeline::hints::hint_planes(&hints, 640, 480, 256, 192);
+            let _ = hued::pipeline::hint_planes::hint_planes(&hints, 640, 480, 256, 192);
         }
     }
     let _ = text.parse::<hued::hints::Hint>();
@@ -95,7 +95,7 @@ pub fn sidecar(data: &[u8]) {
     let (w, h) = (1 + (size as u32 % 16) * 97, 1 + (size as u32 / 16) * 61);
     if let Ok(hints) = hued::hints::parse_sidecar(text) {
         if hued::hints::check(&hints, w, h).is_ok() {
-            let planes = hued::pipeline::hints::hint_planes(&hints, w, h, 64, 64);
+            let planes = hued::pipeline::hint_planes::hint_planes(&hints, w, h, 64, 64);
             drop(planes);
             // A small grid keeps each input fast; the photo's size still sets the scaling.
             let luma = hued::pipeline::prepare::Luma { width: w as usize, height: h as usize, l: (0..w * h).map(|i| (i % 101) as f32).collect() };

@@ -145,3 +145,63 @@ mod tests {
         assert!(is_compare_name(&sheet) && !is_compare_name(Path::new("/out/photo.compare.png")));
     }
 }
+
+/// How a stage changed what a photo shows, in the words of a copy's Content Credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepAction {
+    /// Tones or colors adjusted by a rule (`c2pa.color_adjustments`): levels.
+    Adjusted,
+    /// Colors made by the trained model (`c2pa.edited`, its digital source type
+    /// [`DIGITAL_SOURCE_TYPE`]).
+    Colorized,
+}
+
+/// What one pipeline stage did to a photo: the record that every account of the work is made
+/// of — the log line, `hued bench`'s table, the copy's XMP History and its Content Credentials'
+/// actions — so that a new stage is its own module plus the push of its step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The stage ("decode", "prepare", "infer", "recombine", "encode").
+    pub name: &'static str,
+    /// What it did, as (key, value) pairs; empty where nothing is worth recording.
+    pub parameters: Vec<(&'static str, String)>,
+    /// How it changed what the photo shows; None where it did not (decoding, encoding).
+    pub action: Option<StepAction>,
+    /// Its wall time.
+    pub time: std::time::Duration,
+}
+
+/// The stages a photo went through, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Steps(pub Vec<Step>);
+
+impl Steps {
+    /// The next stage's record.
+    pub fn push(&mut self, step: Step) {
+        self.0.push(step);
+    }
+
+    /// The stages' time together.
+    pub fn total(&self) -> std::time::Duration {
+        self.0.iter().map(|s| s.time).sum()
+    }
+
+    /// What was done, for a copy's XMP History: each stage with parameters, as
+    /// `stage: key value, key value; ...`.
+    pub fn parameters(&self) -> String {
+        self.0
+            .iter()
+            .filter(|s| !s.parameters.is_empty())
+            .map(|s| format!("{}: {}", s.name, s.parameters.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl std::fmt::Display for Steps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let each: Vec<String> = self.0.iter().map(|s| format!("{} {:.0}", s.name, ms(s.time))).collect();
+        write!(f, "{:.0} ms ({})", ms(self.total()), each.join(", "))
+    }
+}

@@ -4,14 +4,15 @@
 
 use crate::base::Exit;
 use crate::base::OutputTarget;
-use crate::config::ColorizeConfig;
-use crate::job::{Job, Settings};
+use crate::config::{ColorizeOverrides, Config};
+use crate::job::{Job, Loaded, Profile, Settings};
 use crate::model::{resolve_manifest, Model};
-use crate::pipeline::{self, Outcome, StageTimes};
+use crate::pipeline::{self, Outcome, Steps};
 use clap::Args;
 use image::{DynamicImage, ImageBuffer, Rgb};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 /// Options of `hued bench`.
 #[derive(Args)]
@@ -29,6 +30,9 @@ pub struct BenchArgs {
     /// used for the child processes.
     #[arg(long)]
     case: Option<String>,
+    /// With --case: print the table's header (its stage columns) first.
+    #[arg(long, hide = true)]
+    header: bool,
     /// Threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -169,39 +173,34 @@ fn peak_rss_mib() -> f64 {
 fn run_case(a: &BenchArgs, dir: &Path, name: &str) -> anyhow::Result<()> {
     let &(_, w, h) = CASES.iter().find(|c| c.0 == name).ok_or_else(|| anyhow::anyhow!("unknown case {name}"))?;
     let input = make_input(dir, name.trim_end_matches("+hints"), w, h)?;
-    let model = Model::load(&resolve_manifest(a.model.as_deref())?)?;
+    // The same resolver as `hued colorize`, on the built-in defaults and these flags.
+    let flags = ColorizeOverrides { model: a.model.clone().map(Some), skip_color: Some(false), threads: Some(a.threads), ..Default::default() };
+    let profile = Profile::resolve(&Config::default(), None, &flags, &mut Loaded::default())?;
     crate::model::set_threads(a.threads);
-    let mut settings = Settings::from_config(&ColorizeConfig::default());
-    settings.force = true; // every run colorizes, though the last one's copy is up to date
-    settings.skip_color = false;
-    let mut job = Job::new(input.clone(), &OutputTarget::Beside, ".colorized", settings);
+    // Every run colorizes, though the last one's copy is up to date.
+    let settings = Settings { force: true, ..profile.settings.clone() };
+    let mut job = Job::new(input.clone(), &OutputTarget::Beside, Arc::new(profile.with_settings(settings)));
     if name.ends_with("+hints") {
         job.hints = bench_hints(w, h);
     }
-    let mut runs: Vec<StageTimes> = Vec::new();
+    let mut runs: Vec<Steps> = Vec::new();
     for _ in 0..a.runs.max(1) {
-        match pipeline::colorize(&job, &model)? {
-            Outcome::Done(written) => runs.push(written.times),
+        match pipeline::colorize(&job)? {
+            Outcome::Done(written) => runs.push(written.steps),
             Outcome::Skipped(r) => anyhow::bail!("skipped: {r}"),
         }
     }
     runs.sort_by_key(|t| t.total());
-    let t = runs[runs.len() / 2];
+    let t = &runs[runs.len() / 2];
     let decoded_mib = w as f64 * h as f64 * if name.ends_with("tiff16") { 6.0 } else { 1.0 } / (1 << 20) as f64;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "{:<16} {:>9.1} {:>7.0} {:>7.0} {:>7.0} {:>9.0} {:>7.0} {:>8.0} {:>9.0} {:>9.0}",
-        name,
-        w as f64 * h as f64 / 1e6,
-        ms(t.decode),
-        ms(t.prepare),
-        ms(t.infer),
-        ms(t.recombine),
-        ms(t.encode),
-        ms(t.total()),
-        decoded_mib,
-        peak_rss_mib()
-    );
+    // The columns are the pipeline's own steps: a new stage gets its column by itself.
+    if a.header {
+        let stages: String = t.0.iter().map(|s| format!(" {:>9}", s.name)).collect();
+        println!("{:<16} {:>9}{stages} {:>8} {:>10} {:>10}", "case", "MP", "total", "decodedMiB", "peakRSSMiB");
+    }
+    let stages: String = t.0.iter().map(|s| format!(" {:>9.0}", ms(s.time))).collect();
+    println!("{:<16} {:>9.1}{stages} {:>8.0} {:>10.0} {:>10.0}", name, w as f64 * h as f64 / 1e6, ms(t.total()), decoded_mib, peak_rss_mib());
     Ok(())
 }
 
@@ -238,15 +237,14 @@ pub fn run(a: BenchArgs) -> Exit {
     }
     let threads = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
     println!("hued {} bench: median of {} runs, {threads} threads, times in ms", crate::VERSION, a.runs);
-    println!(
-        "{:<16} {:>9} {:>7} {:>7} {:>7} {:>9} {:>7} {:>8} {:>9} {:>9}",
-        "case", "MP", "decode", "prepare", "infer", "recombine", "encode", "total", "decodedMiB", "peakRSSMiB"
-    );
     let exe = std::env::current_exe().expect("own path");
     let mut code = Exit::Success;
-    for (name, _, _) in CASES {
+    for (i, (name, _, _)) in CASES.iter().enumerate() {
         let mut cmd = Command::new(&exe);
         cmd.args(["bench", "--case", name, "--runs", &a.runs.to_string(), "--threads", &a.threads.to_string(), "--dir"]).arg(&dir);
+        if i == 0 {
+            cmd.arg("--header");
+        }
         if let Some(m) = &a.model {
             cmd.arg("--model").arg(m);
         }

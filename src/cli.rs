@@ -2,13 +2,14 @@
 
 use crate::base::{Exit, OutputTarget, PhotoOutcome};
 use crate::config::{load_config, ColorizeOverrides, Config, LevelsMode};
-use crate::hints::{self, Hint};
-use crate::job::{Job, Settings};
+use crate::hints::Hint;
+use crate::job::{Job, Loaded, Profile, ResolveError};
 use crate::model::{resolve_manifest, Model};
 use crate::pipeline::{self, Outcome, Written};
 use crate::source::args;
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// println! and eprintln! that do not panic when the reader is gone (`hued colorize 2>&1 |
 /// head -3`): a batch goes on without its messages (its --report file keeps the record);
@@ -125,15 +126,15 @@ struct ColorizeArgs {
     model: Option<PathBuf>,
     /// Color strength: 0 gray, 1 the model's colors, up to 4 (default: config, else 1.0).
     #[arg(long, value_name = "X")]
-    vividness: Option<f32>,
-    /// Levels correction before colorizing (default: config, else auto).
-    #[arg(long, value_enum)]
+    vividness: Option<f64>,
+    /// Levels correction before colorizing: auto, on or off (default: config, else auto).
+    #[arg(long, value_name = "auto|on|off", value_parser = config_word::<LevelsMode>)]
     levels: Option<LevelsMode>,
     /// Threads for the model and the per-pixel stages, 0 = one per core (default: config, else 0).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// How the model's arithmetic runs: auto, f32, f16 or qdq (default: config, else auto).
-    #[arg(long, value_enum)]
+    #[arg(long, value_name = "auto|f32|f16|qdq", value_parser = config_word::<crate::model::Precision>)]
     precision: Option<crate::model::Precision>,
     /// Colorize photos that are already in color too, and redo copies that are up to date
     /// (default: skip both).
@@ -145,6 +146,12 @@ struct ColorizeArgs {
     /// Recurse into subfolders.
     #[arg(short, long)]
     recursive: bool,
+    /// A color photo of the same scene (a postcard of the same church, a color print of the same
+    /// street): where it matches a photo, its colors guide the copy's; where it does not, it
+    /// changes nothing. Applies to every photo given; a scan's sidecar may name its own
+    /// (default: config, else none).
+    #[arg(long, value_name = "FILE")]
+    reference: Option<PathBuf>,
     /// A color hint, X,Y,#RRGGBB: "the photo was this color at pixel X,Y" (from the top-left
     /// corner of the photo as shown); its color spreads over the region the point lies in.
     /// Repeatable; applies to every photo given. Without --hint or --stroke, a sidecar
@@ -160,6 +167,13 @@ struct ColorizeArgs {
 
 fn parse_hint(s: &str) -> Result<Hint, String> {
     s.parse()
+}
+
+/// A flag whose value is one of a config setting's words (`--levels off` as `levels = "off"`):
+/// read by the setting's own serde names, so the flag and the file never disagree.
+pub(crate) fn config_word<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(s.into_deserializer()).map_err(|e: serde::de::value::Error| e.to_string())
 }
 
 /// Runs the command line; returns the process exit code.
@@ -247,21 +261,26 @@ fn camera(c: CameraCommand) -> Exit {
 fn check_config(file: &Path) -> Exit {
     match load_config(file) {
         Ok(config) => {
-            let model = resolve_manifest(config.colorize.model.as_deref());
             say!("{}: OK", file.display());
-            print_effective(&config, &model);
-            let credentials = crate::credentials::from_config(&config.provenance);
-            match model.and_then(|m| Model::load_with(&m, config.colorize.precision)).and_then(|m| Ok((m, credentials?))) {
-                Ok((m, credentials)) => {
-                    say!("model: {} loads (sha256 {})", m.manifest.name, m.sha256);
-                    match credentials {
-                        Some(c) => say!("provenance: JPEG, PNG, TIFF and WebP copies carry Content Credentials signed with {c:?} (BMP copies and comparison sheets carry none)"),
-                        None => say!("provenance: XMP only (no [provenance] c2pa_cert and c2pa_key: no Content Credentials)"),
+            print_effective(&config);
+            let mut loaded = Loaded::default();
+            match Profile::resolve(&config, None, &ColorizeOverrides::default(), &mut loaded) {
+                Ok(profile) => {
+                    say!("# model: {} loads (sha256 {})", profile.model.manifest.name, profile.model.sha256);
+                    match &profile.settings.credentials {
+                        Some(c) => say!("# provenance: JPEG, PNG, TIFF and WebP copies carry Content Credentials signed with {c:?} (BMP copies and comparison sheets carry none)"),
+                        None => say!("# provenance: XMP only (no [provenance] c2pa_cert and c2pa_key: no Content Credentials)"),
+                    }
+                    for w in &config.watch {
+                        if let Err(e) = Profile::resolve(&config, Some(w), &ColorizeOverrides::default(), &mut loaded) {
+                            say_err!("error: watch {}: {e}", w.path.display());
+                            return Exit::Usage;
+                        }
                     }
                     Exit::Success
                 }
                 Err(e) => {
-                    say_err!("error: {e:#}");
+                    say_err!("error: {e}");
                     Exit::Usage
                 }
             }
@@ -273,65 +292,29 @@ fn check_config(file: &Path) -> Exit {
     }
 }
 
-fn print_effective(config: &Config, model: &anyhow::Result<PathBuf>) {
-    let c = &config.colorize;
-    say!("[colorize]");
-    match model {
-        Ok(p) => say!("model = {:?}", p.display().to_string()),
-        Err(_) => say!("model = (not found)"),
+/// The settings in effect, as TOML (the config's own serialization: a new setting shows up
+/// here by itself): every section with its defaults filled in, the model's path resolved, and
+/// for each watch its `[colorize]` settings after its overrides.
+fn print_effective(config: &Config) {
+    let mut effective = config.clone();
+    effective.colorize.model = resolve_manifest(config.colorize.model.as_deref()).ok();
+    match toml::to_string(&effective) {
+        Ok(text) => say!("{}", text.trim_end()),
+        Err(e) => say_err!("warning: the settings could not be printed: {e}"),
     }
-    say!("vividness = {}", c.vividness);
-    let levels = match c.levels {
-        LevelsMode::Auto => "auto",
-        LevelsMode::On => "on",
-        LevelsMode::Off => "off",
-    };
-    say!("levels = \"{levels}\"");
-    say!("levels_low_percent = {}", c.levels_low_percent);
-    say!("levels_high_percent = {}", c.levels_high_percent);
-    say!("skip_color = {}", c.skip_color);
-    say!("max_megapixels = {}", c.max_megapixels);
-    say!("suffix = {:?}", c.suffix);
-    say!("jpeg_quality = {}", c.jpeg_quality);
-    say!("compression = \"{}\"", format!("{:?}", c.compression).to_lowercase());
-    say!("threads = {}", c.threads);
-    say!("model_long_side = {}", c.model_long_side);
-    say!("precision = \"{}\"  # runs as {}", c.precision, c.precision.resolve());
-    let d = &config.daemon;
-    say!("\n[daemon]");
-    say!("state_dir = {:?}", d.state_dir.display().to_string());
-    say!("workers = {}", d.workers);
-    say!("stability_delay = {}", d.stability_delay);
-    say!("queue_capacity = {}", d.queue_capacity);
-    say!("shutdown_timeout = {}", d.shutdown_timeout);
-    say!("max_retry_delay = {}", d.max_retry_delay);
-    say!("memory_budget_mb = {}", d.memory_budget_mb);
-    for w in &config.watch {
-        let out = w.output.as_ref().map_or("beside the originals".to_string(), |o| o.display().to_string());
-        let how = if w.poll { format!("polling every {} s", w.poll_interval) } else { "inotify".to_string() };
-        let links = if w.follow_symlinks { "; follows symbolic links" } else { "" };
-        say!("\nwatch {}: {}{how}; outputs {out}{links}", w.path.display(), if w.recursive { "recursive, " } else { "" });
-    }
-    for c in &config.camera {
-        say!("\ncamera {}: {:?} {}x{}, trigger {:?}, captures into {}", c.device.display(), c.formats, c.width, c.height, c.trigger, c.output.display());
+    say!("# precision {} runs as {} on this CPU", config.colorize.precision, config.colorize.precision.resolve());
+    for (i, w) in config.watch.iter().enumerate() {
+        let mut c = w.colorize_settings(&config.colorize);
+        c.model = resolve_manifest(c.model.as_deref()).ok();
+        let text = toml::to_string(&c).unwrap_or_default();
+        say!("\n# watch #{} ({}): [colorize] in effect for its photos", i + 1, w.path.display());
+        for line in text.lines() {
+            say!("#   {line}");
+        }
     }
     let w = &config.web;
-    match w.enabled {
-        false => say!("\nweb: off"),
-        true => say!(
-            "\nweb: http://{}/ (kiosk view /kiosk); token {}; uploads up to {} MB, {} at once, {} worker(s); results kept {} min; host names besides IPs and this machine's: {}",
-            w.listen,
-            if w.token.is_some() { "required" } else { "none" },
-            w.max_upload_mb,
-            w.queue_capacity,
-            w.workers,
-            w.keep_minutes,
-            if w.allowed_hosts.is_empty() { "none".to_string() } else { w.allowed_hosts.join(", ") }
-        ),
-    }
-    match &config.metrics.textfile {
-        Some(f) => say!("metrics: written to {} every {} s", f.display(), config.metrics.interval),
-        None => say!("metrics: no textfile{}", if w.enabled { " (served at /metrics)" } else { "" }),
+    if w.enabled {
+        say!("# web: http://{}/ (kiosk view /kiosk); token {}", w.listen, if w.token.is_some() { "required" } else { "none" });
     }
 }
 
@@ -347,14 +330,14 @@ fn colorize(a: ColorizeArgs) -> Exit {
         },
         None => Config::default(),
     };
-    let Plan { model, target, suffix, settings, hints, shard, listed, mut report } = match plan(&a, &config) {
+    let Plan { profile, target, hints, shard, listed, mut report } = match plan(&a, &config) {
         Ok(p) => p,
         Err((exit, message)) => {
             say_err!("error: {message}");
             return exit;
         }
     };
-    let run = Run { target: &target, suffix: &suffix, settings: &settings, model: &model, hints: &hints, shard, run_id: crate::report::new_run_id() };
+    let run = Run { target: &target, profile, loaded: Default::default(), hints: &hints, shard, run_id: crate::report::new_run_id() };
     let list_error = std::cell::RefCell::new(None);
     let listed = listed.map_while(|r| r.map_err(|e| *list_error.borrow_mut() = Some(e)).ok());
     let summary = run.all(args::stream(&a.paths, listed, a.recursive), report.as_mut());
@@ -383,10 +366,8 @@ fn colorize(a: ColorizeArgs) -> Exit {
 /// copies go, the per-photo settings, the hints, the shard, the list to read and the report to
 /// write. An error is what to print and the exit code it means.
 struct Plan {
-    model: Model,
+    profile: Arc<Profile>,
     target: OutputTarget,
-    suffix: String,
-    settings: Settings,
     hints: Vec<Hint>,
     shard: Option<args::Shard>,
     listed: Box<dyn Iterator<Item = std::io::Result<PathBuf>>>,
@@ -395,19 +376,23 @@ struct Plan {
 
 fn plan(a: &ColorizeArgs, config: &Config) -> Result<Plan, (Exit, String)> {
     // The flags override the config's [colorize] through the same resolver and rules as a
-    // [[watch]] entry's fields.
-    let flags =
-        ColorizeOverrides { model: a.model.clone(), vividness: a.vividness, levels: a.levels, skip_color: None, precision: a.precision, threads: a.threads };
-    let resolved = config.colorize.apply(&flags);
-    if let Err(bad) = resolved.validate() {
-        return Err((Exit::Usage, format!("--{} {}: expected {}", bad.key.replace('_', "-"), bad.value, bad.expected)));
-    }
-    let c = &resolved;
-    let model = match resolve_manifest(c.model.as_deref()).and_then(|m| Model::load_with(&m, c.precision)) {
-        Ok(m) => m,
-        Err(e) => return Err((Exit::Usage, format!("{e:#}"))),
+    // [[watch]] entry's fields and a kiosk upload's options.
+    let flags = ColorizeOverrides {
+        model: a.model.clone().map(Some),
+        vividness: a.vividness,
+        levels: a.levels,
+        precision: a.precision,
+        threads: a.threads,
+        reference: a.reference.clone().map(Some),
+        ..Default::default()
     };
-    crate::model::set_threads(c.threads);
+    let profile = match Profile::resolve(config, None, &flags, &mut Loaded::default()) {
+        Ok(p) => p,
+        Err(ResolveError::Bad(bad)) => return Err((Exit::Usage, format!("--{} {}: expected {}", bad.key.replace('_', "-"), bad.value, bad.expected))),
+        Err(ResolveError::Load(e)) => return Err((Exit::Usage, format!("{e:#}"))),
+    };
+    let model: &Model = &profile.model;
+    crate::model::set_threads(profile.colorize.threads);
     if let Some(out) = &a.out {
         if let Err(e) = std::fs::create_dir_all(out) {
             return Err((Exit::Failed, format!("cannot create output folder {}: {e}", out.display())));
@@ -419,10 +404,8 @@ fn plan(a: &ColorizeArgs, config: &Config) -> Result<Plan, (Exit, String)> {
         return Err((Exit::Usage, format!("{}: model {} takes no color hints", if a.hints.is_empty() { "--stroke" } else { "--hint" }, model.manifest.name)));
     }
     let target = a.out.clone().map_or(OutputTarget::Beside, OutputTarget::Folder);
-    let mut settings = Settings::from_config(c);
-    settings.compare = a.compare;
-    settings.force = a.force;
-    settings.credentials = crate::credentials::from_config(&config.provenance).map_err(|e| (Exit::Usage, format!("{e:#}")))?;
+    let settings = crate::job::Settings { compare: a.compare, force: a.force, ..profile.settings.clone() };
+    let profile = Arc::new(profile.with_settings(settings));
     let shard = match (a.shard.as_deref(), a.shards) {
         (None, None) => None,
         (None, Some(_)) => return Err((Exit::Usage, "--shards goes with --shard auto".into())),
@@ -450,15 +433,16 @@ fn plan(a: &ColorizeArgs, config: &Config) -> Result<Plan, (Exit, String)> {
         .map(crate::report::ReportWriter::open)
         .transpose()
         .map_err(|e| (Exit::Usage, format!("--report {}: {e}", a.report.as_deref().unwrap_or(Path::new("")).display())))?;
-    Ok(Plan { model, target, suffix: c.suffix.clone(), settings, hints, shard, listed, report })
+    Ok(Plan { profile, target, hints, shard, listed, report })
 }
 
 /// What a `hued colorize` run applies to each input.
 struct Run<'a> {
     target: &'a OutputTarget,
-    suffix: &'a str,
-    settings: &'a Settings,
-    model: &'a Model,
+    /// The settings and the model, for every photo of the run.
+    profile: Arc<Profile>,
+    /// The reference photos the sidecars name, each loaded once for the run.
+    loaded: std::cell::RefCell<Loaded>,
     /// --hint (else each photo's sidecar).
     hints: &'a [Hint],
     shard: Option<args::Shard>,
@@ -511,7 +495,7 @@ impl Run<'_> {
             if self.shard.is_some_and(|s| !s.takes(&key)) {
                 continue;
             }
-            if args::is_hued_output(&path, self.suffix) {
+            if args::is_hued_output(&path, &self.profile.colorize.suffix) {
                 // hued's own copy: passed over in a folder, a skip when named.
                 if subfolder.is_none() {
                     let reason = "is a colorized copy made by hued".to_string();
@@ -550,7 +534,7 @@ impl Run<'_> {
                     continue;
                 }
             }
-            let mut job = Job::new(path.clone(), &target, self.suffix, self.settings.clone());
+            let job = Job::new(path.clone(), &target, self.profile.clone());
             let folder = job.output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
             if !swept.contains(&folder) {
                 for temp in crate::sink::sweep_stale_temps(&folder, false) {
@@ -567,30 +551,29 @@ impl Run<'_> {
                 continue;
             }
             claimed.insert(job.output.clone(), path.clone());
-            job.hints = if self.hints.is_empty() {
-                match hints::sidecar_hints(&path, self.model.has_hints(), &self.model.manifest.name) {
-                    Ok((h, warning)) => {
-                        if let Some(w) = warning {
-                            bar.suspend(|| log::warn!("{}: {w}", path.display()));
-                        }
-                        h
+            let job = match crate::job::photo_extras(&path, &self.profile, self.hints, Some(&mut self.loaded.borrow_mut())) {
+                Ok(extras) => {
+                    if let Some(w) = &extras.warning {
+                        bar.suspend(|| log::warn!("{}: {w}", path.display()));
                     }
-                    Err(reason) => {
-                        bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
-                        self.record(&mut report, &mut summary, &path, PhotoOutcome::Failed, Some(&reason), None, ms());
-                        summary.failed.push((path, reason));
-                        continue;
-                    }
+                    job.with_extras(extras)
                 }
-            } else {
-                self.hints.to_vec()
+                Err(reason) => {
+                    bar.suspend(|| say_err!("error: {}: {reason}", path.display()));
+                    self.record(&mut report, &mut summary, &path, PhotoOutcome::Failed, Some(&reason), None, ms());
+                    summary.failed.push((path, reason));
+                    continue;
+                }
             };
-            match pipeline::colorize(&job, self.model) {
-                Ok(Outcome::Done(Written { output, times, warning, source_sha256 })) => {
+            match pipeline::colorize(&job) {
+                Ok(Outcome::Done(Written { output, steps, warning, source_sha256 })) => {
                     if let Some(w) = &warning {
                         bar.suspend(|| log::warn!("{}: {w}", path.display()));
                     }
-                    bar.suspend(|| log::info!("{} -> {} in {times}", path.display(), output.display()));
+                    bar.suspend(|| log::info!("{} -> {} in {steps}", path.display(), output.display()));
+                    if let Some(note) = pipeline::reference::note(&steps) {
+                        bar.suspend(|| say_err!("{}: {note}", path.display()));
+                    }
                     self.record(&mut report, &mut summary, &path, PhotoOutcome::Done, warning.as_deref(), Some((&output, &source_sha256)), ms());
                     summary.done += 1;
                 }
@@ -631,7 +614,7 @@ impl Run<'_> {
             reason: reason.map(str::to_string),
             output: done.map(|d| d.0.to_path_buf()),
             sha256: done.map(|d| d.1.to_string()),
-            model: self.model.manifest.name.clone(),
+            model: self.profile.model.manifest.name.clone(),
             ms,
             shard: self.shard.map(|s| format!("{}/{}", s.index, s.count)),
             at: crate::report::now_utc(),

@@ -3,11 +3,11 @@
 //! Every option's documentation ends with its default. `config/hued.toml` is the annotated
 //! example of every option.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// How photos are colorized; shared by `hued colorize` and the daemon. Default: see [`ColorizeConfig`].
@@ -37,7 +37,7 @@ pub struct Config {
 /// the institution gives hued a signing certificate and its key. Without them a copy carries
 /// its XMP provenance and AI label only: a manifest signed with a key nobody vouches for would
 /// prove nothing.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProvenanceConfig {
     /// PEM certificate chain: the signing certificate first, then the certificates that issued
@@ -49,7 +49,7 @@ pub struct ProvenanceConfig {
 }
 
 /// The `[metrics]` section: Prometheus counters for node_exporter's textfile collector.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Write the counters to this file, atomically, every `interval` seconds, e.g.
@@ -67,7 +67,7 @@ impl Default for MetricsConfig {
 }
 
 /// The `[web]` section: the kiosk page (upload, colorize, download; nothing kept).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
     /// Serve the page at all. Default: false.
@@ -109,7 +109,7 @@ impl Default for WebConfig {
 }
 
 /// When a camera captures.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerKind {
     /// A new photo was placed and stayed still for `settle` seconds.
@@ -122,7 +122,7 @@ pub enum TriggerKind {
 }
 
 /// How captures are saved.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SaveFormat {
     /// JPEG (an MJPEG camera's own bytes).
@@ -133,7 +133,7 @@ pub enum SaveFormat {
 }
 
 /// One `[[camera]]` entry: a V4L2 document camera.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     /// `/dev/videoN`, or better a stable `/dev/v4l/by-id/...` path. Required.
@@ -184,7 +184,7 @@ fn default_interval() -> f64 {
 }
 
 /// The `[daemon]` section.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonConfig {
     /// Where the daemon keeps its record of failed files. Default: "/var/lib/hued".
@@ -223,8 +223,7 @@ impl Default for DaemonConfig {
 }
 
 /// One `[[watch]]` entry: a folder whose new photos are colorized.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct WatchConfig {
     /// The folder. Required.
     pub path: PathBuf,
@@ -258,18 +257,14 @@ pub struct WatchConfig {
     /// file (no file is read unless it needs colorizing). 0 = never. Default: 0.
     #[serde(default)]
     pub rescan_interval: f64,
-    /// Overrides `[colorize] model` for this folder.
-    #[serde(default)]
-    pub model: Option<PathBuf>,
-    /// Overrides `[colorize] vividness` for this folder.
-    #[serde(default)]
-    pub vividness: Option<f32>,
-    /// Overrides `[colorize] levels` for this folder.
-    #[serde(default)]
-    pub levels: Option<LevelsMode>,
-    /// Overrides `[colorize] skip_color` for this folder.
-    #[serde(default)]
-    pub skip_color: Option<bool>,
+    /// Any `[colorize]` key but `threads`, for this folder's photos (`vividness = 1.3`,
+    /// `levels = "off"`, another `model` ...). Default: none, the section's values.
+    #[serde(flatten)]
+    pub colorize: ColorizeOverrides,
+    /// Keys that are neither a watch's nor `[colorize]`'s: refused by [`parse_config`], naming
+    /// their line (serde cannot deny unknown fields beside a flattened struct).
+    #[serde(flatten, skip_serializing)]
+    pub unknown: std::collections::BTreeMap<String, toml::Value>,
 }
 
 fn default_poll_interval() -> f64 {
@@ -279,19 +274,13 @@ fn default_poll_interval() -> f64 {
 impl WatchConfig {
     /// The `[colorize]` settings with this folder's overrides applied.
     pub fn colorize_settings(&self, base: &ColorizeConfig) -> ColorizeConfig {
-        base.apply(&ColorizeOverrides {
-            model: self.model.clone(),
-            vividness: self.vividness,
-            levels: self.levels,
-            skip_color: self.skip_color,
-            ..Default::default()
-        })
+        base.apply(&self.colorize)
     }
 }
 
 /// Whether the black and white points are stretched before colorizing (`levels` in
 /// hued.toml, `--levels` on the command line: one type for both).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LevelsMode {
     /// Stretch only a faded print: one whose black point is lifted and whose tonal range is
@@ -303,24 +292,6 @@ pub enum LevelsMode {
     Off,
 }
 
-/// What a `[[watch]]` entry or the command line changes of `[colorize]` for its photos; None
-/// keeps the section's value.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ColorizeOverrides {
-    /// Another model.
-    pub model: Option<PathBuf>,
-    /// Another vividness.
-    pub vividness: Option<f32>,
-    /// Another levels mode.
-    pub levels: Option<LevelsMode>,
-    /// Skip color photos or not.
-    pub skip_color: Option<bool>,
-    /// Another precision.
-    pub precision: Option<crate::model::Precision>,
-    /// Another thread count.
-    pub threads: Option<usize>,
-}
-
 /// A `[colorize]` value out of range: which key, the value as written, and what is expected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadValue {
@@ -329,7 +300,7 @@ pub struct BadValue {
     /// The value given.
     pub value: String,
     /// What would be accepted.
-    pub expected: &'static str,
+    pub expected: String,
 }
 
 impl std::fmt::Display for BadValue {
@@ -339,24 +310,10 @@ impl std::fmt::Display for BadValue {
 }
 
 impl ColorizeConfig {
-    /// This section with `o` applied: the one place where overrides meet the config.
-    pub fn apply(&self, o: &ColorizeOverrides) -> ColorizeConfig {
-        let mut c = self.clone();
-        if o.model.is_some() {
-            c.model = o.model.clone();
-        }
-        c.vividness = o.vividness.unwrap_or(c.vividness);
-        c.levels = o.levels.unwrap_or(c.levels);
-        c.skip_color = o.skip_color.unwrap_or(c.skip_color);
-        c.precision = o.precision.unwrap_or(c.precision);
-        c.threads = o.threads.unwrap_or(c.threads);
-        c
-    }
-
     /// Every value in range: the one place for each rule, whether the value came from the
     /// file, a watch or a flag.
     pub fn validate(&self) -> Result<(), BadValue> {
-        let bad = |key, value: String, expected| Err(BadValue { key, value, expected });
+        let bad = |key, value: String, expected: &str| Err(BadValue { key, value, expected: expected.into() });
         if !(0.0..=4.0).contains(&self.vividness) {
             return bad("vividness", self.vividness.to_string(), "a number from 0 to 4");
         }
@@ -418,7 +375,7 @@ impl PixelFormat {
 }
 
 /// How hard lossless outputs (PNG, TIFF) are compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// Deflate at its fastest: a 50 MP 16-bit TIFF in ~0.6 s (66 MB) on a 2-core x86.
@@ -431,64 +388,96 @@ pub enum Compression {
     None,
 }
 
-/// The `[colorize]` section.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct ColorizeConfig {
+/// Declares the `[colorize]` settings once: from each line come the field of [`ColorizeConfig`]
+/// with its default, and the field of [`ColorizeOverrides`] that a `[[watch]]` entry, a kiosk
+/// upload or a command-line flag sets (None keeps the section's value), and [`ColorizeConfig::apply`].
+/// A new setting is one line here (docs/design.md, "Adding a setting").
+macro_rules! colorize_settings {
+    ($( $(#[doc = $doc:literal])* $name:ident : $ty:ty = $default:expr ; )*) => {
+        /// The `[colorize]` section: how photos are colorized, for `hued colorize`, the folder
+        /// watches, the cameras and the kiosk page alike.
+        #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct ColorizeConfig {
+            $( $(#[doc = $doc])* pub $name: $ty, )*
+        }
+
+        impl Default for ColorizeConfig {
+            fn default() -> Self {
+                ColorizeConfig { $( $name: $default, )* }
+            }
+        }
+
+        /// What a `[[watch]]` entry, a kiosk upload or the command line changes of `[colorize]`
+        /// for its photos: the same keys; None keeps the section's value.
+        #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+        pub struct ColorizeOverrides {
+            $(
+                #[doc = concat!("Overrides `[colorize] ", stringify!($name), "`.")]
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $name: Option<$ty>,
+            )*
+        }
+
+        impl ColorizeConfig {
+            /// This section with `o` applied: the one place where overrides meet the config.
+            pub fn apply(&self, o: &ColorizeOverrides) -> ColorizeConfig {
+                ColorizeConfig { $( $name: o.$name.clone().unwrap_or_else(|| self.$name.clone()), )* }
+            }
+        }
+
+        impl ColorizeOverrides {
+            /// The keys this sets, as in the config file.
+            pub fn keys(&self) -> Vec<&'static str> {
+                let mut keys = Vec::new();
+                $( if self.$name.is_some() { keys.push(stringify!($name)); } )*
+                keys
+            }
+        }
+    };
+}
+
+colorize_settings! {
     /// The model's manifest (`<name>.toml` beside its `.onnx`). Relative paths are taken from
     /// the config file's folder. Default: the shipped `hued-color-v4-int8.toml`, looked up in
     /// `$HUED_MODEL_DIR`, beside the binary (`../share/hued/models`), `/usr/share/hued/models`.
-    pub model: Option<PathBuf>,
+    model: Option<PathBuf> = None;
     /// Chroma gain applied to the model's colors: 0 gives gray, above 1 more vivid. Default: 1.0.
-    pub vividness: f32,
+    vividness: f64 = 1.0;
     /// Levels correction before colorizing: "auto" (faded prints only), "on" or "off". Default: "auto".
-    pub levels: LevelsMode,
+    levels: LevelsMode = LevelsMode::Auto;
     /// Auto-levels black point: this percentage of pixels may become pure black. Default: 0.5.
-    pub levels_low_percent: f32,
+    levels_low_percent: f64 = 0.5;
     /// Auto-levels white point: pixels above this percentile become pure white. Default: 99.5.
-    pub levels_high_percent: f32,
+    levels_high_percent: f64 = 99.5;
     /// Skip photos that are already in color (real chroma, not a uniform tint). Default: true.
-    pub skip_color: bool,
+    skip_color: bool = true;
     /// Refuse images above this many megapixels, before decoding them. 90 MP fits the default
     /// memory budget (daemon.memory_budget_mb); raise both (and the unit's MemoryMax) on a
     /// board with more memory. Default: 90.
-    pub max_megapixels: f64,
+    max_megapixels: f64 = 90.0;
     /// Inserted before the extension of a colorized copy: `scan.tif` → `scan.colorized.tif`. Default: ".colorized".
-    pub suffix: String,
+    suffix: String = ".colorized".into();
     /// JPEG quality of colorized JPEGs (1-100). Default: 92.
-    pub jpeg_quality: u8,
+    jpeg_quality: u8 = 92;
     /// How hard PNG and TIFF copies are compressed (lossless either way): "fast", "small"
     /// (slowest, smallest files) or "none" (fastest, largest). Default: "fast".
-    pub compression: Compression,
-    /// Threads for the model and the per-pixel stages; 0 means one per CPU core. Default: 0.
-    pub threads: usize,
+    compression: Compression = Compression::Fast;
+    /// Threads for the model and the per-pixel stages; 0 means one per CPU core. Process-wide:
+    /// `[colorize]` and the command line only, not a `[[watch]]`. Default: 0.
+    threads: usize = 0;
     /// The long side (in px) of the image the model sees; 0 uses the manifest's `long_side`. Default: 0.
-    pub model_long_side: u32,
+    model_long_side: u32 = 0;
     /// How the int8 model's arithmetic runs: "f32" (weights dequantized once at load), "f16"
     /// (faster only on CPUs with half-precision arithmetic: Pi 5, Orin), "auto" (f16 where the
     /// CPU has it, else f32) or "qdq" (the file's graph as is: twice as slow, for comparisons).
     /// Default: "auto".
-    pub precision: crate::model::Precision,
-}
-
-impl Default for ColorizeConfig {
-    fn default() -> Self {
-        ColorizeConfig {
-            model: None,
-            vividness: 1.0,
-            levels: LevelsMode::Auto,
-            levels_low_percent: 0.5,
-            levels_high_percent: 99.5,
-            skip_color: true,
-            max_megapixels: 90.0,
-            suffix: ".colorized".into(),
-            jpeg_quality: 92,
-            compression: Compression::Fast,
-            threads: 0,
-            model_long_side: 0,
-            precision: crate::model::Precision::Auto,
-        }
-    }
+    precision: crate::model::Precision = crate::model::Precision::Auto;
+    /// A color photo of the same scene (a postcard of the same church, a color print of the
+    /// same street) whose colors guide the copies' where it matches (`hued colorize
+    /// --reference`; in a `[[watch]]` for its folder; a scan's sidecar may name its own).
+    /// Relative paths are taken from the config file's folder. Default: none.
+    reference: Option<PathBuf> = None;
 }
 
 /// A configuration that could not be read or is invalid. Its message names the file and,
@@ -511,64 +500,165 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Where `key = ...` is set: the first line that starts with the key (leading space allowed)
-/// followed by `=`; commented-out examples (`# key = ...`) and the key inside other values
-/// or comments do not count.
-fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix(key) {
-            if rest.trim_start().starts_with('=') {
-                return Some(line_col(text, offset + (line.len() - trimmed.len())));
+/// A value out of range, checked by the section it belongs to.
+fn check(ok: bool, key: &'static str, value: impl std::fmt::Display, expected: &str) -> Result<(), BadValue> {
+    if ok {
+        Ok(())
+    } else {
+        Err(BadValue { key, value: value.to_string(), expected: expected.to_string() })
+    }
+}
+
+impl DaemonConfig {
+    /// Every value in range. Every duration and size has an upper bound too: 1e300 seconds
+    /// passes "> 0" and then panics where it becomes a Duration.
+    pub fn validate(&self) -> Result<(), BadValue> {
+        check((1..=64).contains(&self.workers), "workers", self.workers, "1 to 64")?;
+        check((0.0..=3600.0).contains(&self.stability_delay), "stability_delay", self.stability_delay, "0 to 3600 seconds")?;
+        check((1..=100_000).contains(&self.queue_capacity), "queue_capacity", self.queue_capacity, "1 to 100000")?;
+        check((0.0..=3600.0).contains(&self.shutdown_timeout), "shutdown_timeout", self.shutdown_timeout, "0 to 3600 seconds")?;
+        check((1.0..=86_400.0).contains(&self.max_retry_delay), "max_retry_delay", self.max_retry_delay, "1 to 86400 seconds")?;
+        check((64..=1 << 20).contains(&self.memory_budget_mb), "memory_budget_mb", self.memory_budget_mb, "64 to 1048576")
+    }
+}
+
+impl WatchConfig {
+    /// Its own values in range and its keys known; its `[colorize]` overrides are checked with
+    /// the section they override ([`ColorizeConfig::validate`]).
+    pub fn validate(&self) -> Result<(), BadValue> {
+        if let Some(key) = self.unknown.keys().next() {
+            return Err(BadValue { key: "", value: key.clone(), expected: "a [[watch]] key or a [colorize] key".into() });
+        }
+        check(
+            self.colorize.threads.is_none(),
+            "threads",
+            self.colorize.threads.unwrap_or(0),
+            "no threads in a [[watch]]: it is process-wide, set it in [colorize]",
+        )?;
+        check((0.1..=86_400.0).contains(&self.poll_interval), "poll_interval", self.poll_interval, "0.1 to 86400 seconds")?;
+        check(
+            self.rescan_interval == 0.0 || (1.0..=86_400.0).contains(&self.rescan_interval),
+            "rescan_interval",
+            self.rescan_interval,
+            "0 (never) or 1 to 86400 seconds",
+        )?;
+        for (key, globs) in [("include", &self.include), ("exclude", &self.exclude)] {
+            for glob in globs {
+                if let Err(e) = globset::Glob::new(glob) {
+                    return Err(BadValue { key, value: format!("{glob:?}"), expected: format!("a file name glob (bad glob: {e})") });
+                }
             }
         }
-        offset += line.len();
+        Ok(())
     }
-    None
+}
+
+impl CameraConfig {
+    /// Every value in range.
+    pub fn validate(&self) -> Result<(), BadValue> {
+        if let Some(bad) = self.formats.iter().find(|f| PixelFormat::parse(f).is_none()) {
+            return Err(BadValue { key: "formats", value: format!("{bad:?}"), expected: "MJPEG, YUYV or GREY (unknown pixel format)".into() });
+        }
+        check(!self.formats.is_empty(), "formats", "[]", "some of MJPEG, YUYV, GREY")?;
+        check((0.0..=3600.0).contains(&self.settle), "settle", self.settle, "0 to 3600 seconds")?;
+        check((0.1..=86_400.0).contains(&self.interval), "interval", self.interval, "0.1 to 86400 seconds")?;
+        check((1..=16384).contains(&self.width), "width", self.width, "1 to 16384")?;
+        check((1..=16384).contains(&self.height), "height", self.height, "1 to 16384")
+    }
+}
+
+impl MetricsConfig {
+    /// Every value in range.
+    pub fn validate(&self) -> Result<(), BadValue> {
+        check((1.0..=3600.0).contains(&self.interval), "interval", self.interval, "1 to 3600 seconds")
+    }
+}
+
+impl WebConfig {
+    /// Every value in range.
+    pub fn validate(&self) -> Result<(), BadValue> {
+        check(self.listen.parse::<std::net::SocketAddr>().is_ok(), "listen", format!("{:?}", self.listen), "an address and port, e.g. \"127.0.0.1:8080\"")?;
+        check(self.max_upload_mb > 0.0 && self.max_upload_mb <= 2000.0, "max_upload_mb", self.max_upload_mb, "above 0 and at most 2000")?;
+        check((1..=256).contains(&self.queue_capacity), "queue_capacity", self.queue_capacity, "1 to 256")?;
+        check((1..=16).contains(&self.workers), "workers", self.workers, "1 to 16")?;
+        check(self.keep_minutes > 0.0 && self.keep_minutes <= 10_080.0, "keep_minutes", self.keep_minutes, "above 0 and at most 10080 (a week)")?;
+        let token_ok = self.token.as_deref().is_none_or(|t| t.len() >= 8 && t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c)));
+        check(token_ok, "token", "(hidden)", "at least 8 characters of A-Z a-z 0-9 - _ . ~")
+    }
+}
+
+impl ProvenanceConfig {
+    /// The certificate and its key go together.
+    pub fn validate(&self) -> Result<(), BadValue> {
+        let expected = "c2pa_cert and c2pa_key go together (a certificate chain and its private key, both PEM)";
+        check(self.c2pa_cert.is_some() || self.c2pa_key.is_none(), "c2pa_key", "(a file)", expected)?;
+        check(self.c2pa_key.is_some() || self.c2pa_cert.is_none(), "c2pa_cert", "(a file)", expected)
+    }
+}
+
+/// Where keys are set in a config file's text, from the TOML parser's own spans: a key is
+/// looked up in its section (and its entry of an array of tables), so `[web] workers` and
+/// `[daemon] workers` are told apart and a commented-out example never counts.
+struct Places<'a> {
+    text: &'a str,
+    doc: Option<toml_edit::ImDocument<&'a str>>,
+}
+
+impl<'a> Places<'a> {
+    fn new(text: &'a str) -> Places<'a> {
+        Places { text, doc: toml_edit::ImDocument::parse(text).ok() }
+    }
+
+    /// The line and column of `key` in `section` (entry `index` of an array of tables); of
+    /// the section itself where the key is not written there (a default); None where neither is.
+    fn of(&self, section: &str, index: Option<usize>, key: &str) -> Option<(usize, usize)> {
+        let doc = self.doc.as_ref()?;
+        let (section_key, item) = doc.as_table().get_key_value(section)?;
+        let table: Option<&dyn toml_edit::TableLike> = match index {
+            None => item.as_table_like(),
+            Some(i) => match item {
+                toml_edit::Item::ArrayOfTables(a) => a.get(i).map(|t| t as &dyn toml_edit::TableLike),
+                _ => item.as_array().and_then(|a| a.get(i)).and_then(|v| v.as_inline_table()).map(|t| t as &dyn toml_edit::TableLike),
+            },
+        };
+        let span = table
+            .and_then(|t| t.get_key_value(key))
+            .and_then(|(k, _)| k.span())
+            .or_else(|| table.and_then(|t| t.iter().next()).and_then(|(k, _)| table?.get_key_value(k)).and_then(|(k, _)| k.span()))
+            .or_else(|| section_key.span())?;
+        Some(line_col(self.text, span.start))
+    }
 }
 
 /// Parses and validates the text of a config file. `origin` names the file in errors and
-/// anchors relative paths; nothing is read from disk.
+/// anchors relative paths; nothing is read from disk. Each section checks its own values; an
+/// error names the file, the line and the column of the key at fault.
 pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     let err = |position, message: String| ConfigError { file: origin.to_path_buf(), position, message };
     let mut config: Config = toml::from_str(text).map_err(|e| {
         let position = e.span().map(|s| line_col(text, s.start));
         err(position, e.message().trim().to_string())
     })?;
-    let place = |key: &str| key_position(text, key);
-    if let Err(bad) = config.colorize.validate() {
-        return Err(err(place(bad.key), format!("colorize.{bad}")));
-    }
-    let d = &config.daemon;
-    if d.workers == 0 || d.workers > 64 {
-        return Err(err(place("workers"), format!("daemon.workers = {}: expected 1 to 64", d.workers)));
-    }
-    if !(d.stability_delay >= 0.0 && d.stability_delay <= 3600.0) {
-        return Err(err(place("stability_delay"), "daemon.stability_delay must be 0 to 3600 seconds".into()));
-    }
-    // Every duration and size has an upper bound too: 1e300 seconds passes "> 0" and then
-    // panics where it becomes a Duration.
-    if !(1..=100_000).contains(&d.queue_capacity) || !(0.0..=3600.0).contains(&d.shutdown_timeout) || !(1.0..=86_400.0).contains(&d.max_retry_delay) {
-        return Err(err(None, "daemon.queue_capacity must be 1 to 100000, shutdown_timeout 0 to 3600 s, max_retry_delay 1 to 86400 s".into()));
-    }
-    if !(64..=1 << 20).contains(&d.memory_budget_mb) {
-        return Err(err(place("memory_budget_mb"), format!("daemon.memory_budget_mb = {}: expected 64 to 1048576", d.memory_budget_mb)));
-    }
+    let places = Places::new(text);
+    let section = |name: &str, result: Result<(), BadValue>| result.map_err(|bad| err(places.of(name, None, bad.key), format!("{name}.{bad}")));
+    section("colorize", config.colorize.validate())?;
+    section("daemon", config.daemon.validate())?;
+    section("metrics", config.metrics.validate())?;
+    section("web", config.web.validate())?;
+    section("provenance", config.provenance.validate())?;
     for (i, w) in config.watch.iter().enumerate() {
-        if let Err(bad) = w.colorize_settings(&config.colorize).validate() {
-            return Err(err(None, format!("watch #{} ({}): {bad}", i + 1, w.path.display())));
-        }
-        if !(0.1..=86_400.0).contains(&w.poll_interval) {
-            return Err(err(None, format!("watch #{} ({}): poll_interval must be 0.1 to 86400 s", i + 1, w.path.display())));
-        }
-        if !(w.rescan_interval == 0.0 || (1.0..=86_400.0).contains(&w.rescan_interval)) {
-            return Err(err(None, format!("watch #{} ({}): rescan_interval must be 0 (never) or 1 to 86400 s", i + 1, w.path.display())));
-        }
-        for glob in w.include.iter().chain(&w.exclude) {
-            if let Err(e) = globset::Glob::new(glob) {
-                return Err(err(place(glob), format!("watch #{} ({}): bad glob {glob:?}: {e}", i + 1, w.path.display())));
+        let name = format!("watch #{} ({})", i + 1, w.path.display());
+        if let Err(bad) = w.validate() {
+            if bad.key.is_empty() {
+                return Err(err(places.of("watch", Some(i), &bad.value), format!("{name}: unknown field `{}`: expected {}", bad.value, bad.expected)));
             }
+            return Err(err(places.of("watch", Some(i), bad.key), format!("{name}: {bad}")));
+        }
+        // Its overrides on top of [colorize], checked by the same rules: the place is the
+        // watch's key where it sets it, else [colorize]'s.
+        if let Err(bad) = w.colorize_settings(&config.colorize).validate() {
+            let position = if w.colorize.keys().contains(&bad.key) { places.of("watch", Some(i), bad.key) } else { places.of("colorize", None, bad.key) };
+            return Err(err(position, format!("{name}: {bad}")));
         }
     }
     // Two watches writing into one output folder would overwrite each other's copies of
@@ -576,74 +666,34 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     for (i, w) in config.watch.iter().enumerate() {
         if let Some(out) = &w.output {
             if let Some(j) = config.watch[..i].iter().position(|v| v.output.as_ref() == Some(out)) {
-                return Err(err(None, format!("watch #{} and watch #{} both write to {}: give each its own output folder", j + 1, i + 1, out.display())));
+                return Err(err(
+                    places.of("watch", Some(i), "output"),
+                    format!("watch #{} and watch #{} both write to {}: give each its own output folder", j + 1, i + 1, out.display()),
+                ));
             }
         }
     }
     for (i, c) in config.camera.iter().enumerate() {
-        if let Some(bad) = c.formats.iter().find(|f| PixelFormat::parse(f).is_none()) {
-            return Err(err(
-                place("formats"),
-                format!("camera #{} ({}): unknown pixel format {bad:?}: expected MJPEG, YUYV or GREY", i + 1, c.device.display()),
-            ));
+        if let Err(bad) = c.validate() {
+            return Err(err(places.of("camera", Some(i), bad.key), format!("camera #{} ({}): {bad}", i + 1, c.device.display())));
         }
-        if c.formats.is_empty()
-            || !(0.0..=3600.0).contains(&c.settle)
-            || !(0.1..=86_400.0).contains(&c.interval)
-            || !(1..=16384).contains(&c.width)
-            || !(1..=16384).contains(&c.height)
-        {
-            return Err(err(
-                None,
-                format!(
-                    "camera #{} ({}): formats must not be empty, settle 0 to 3600 s, interval 0.1 to 86400 s, width and height 1 to 16384",
-                    i + 1,
-                    c.device.display()
-                ),
-            ));
-        }
-    }
-    if !(config.metrics.interval >= 1.0 && config.metrics.interval <= 3600.0) {
-        return Err(err(place("interval"), format!("metrics.interval = {}: expected 1 to 3600 seconds", config.metrics.interval)));
-    }
-    let web = &config.web;
-    if web.listen.parse::<std::net::SocketAddr>().is_err() {
-        return Err(err(place("listen"), format!("web.listen = {:?}: expected an address and port, e.g. \"127.0.0.1:8080\"", web.listen)));
-    }
-    let in_range = (web.max_upload_mb > 0.0 && web.max_upload_mb <= 2000.0)
-        && (1..=256).contains(&web.queue_capacity)
-        && (1..=16).contains(&web.workers)
-        && (web.keep_minutes > 0.0 && web.keep_minutes <= 10_080.0);
-    if !in_range {
-        return Err(err(
-            None,
-            "web: max_upload_mb must be above 0 and at most 2000, keep_minutes above 0 and at most 10080 (a week), queue_capacity 1 to 256, workers 1 to 16"
-                .into(),
-        ));
-    }
-    if web.token.as_deref().is_some_and(|t| t.len() < 8 || !t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))) {
-        return Err(err(place("token"), "web.token must be at least 8 characters of A-Z a-z 0-9 - _ . ~".into()));
-    }
-    let p = &config.provenance;
-    if p.c2pa_cert.is_some() != p.c2pa_key.is_some() {
-        return Err(err(
-            place(if p.c2pa_cert.is_some() { "c2pa_cert" } else { "c2pa_key" }),
-            "provenance: c2pa_cert and c2pa_key go together (a certificate chain and its private key, both PEM)".into(),
-        ));
     }
     let base = origin.parent().unwrap_or(Path::new(".")).to_path_buf();
     let anchor = |p: &mut Option<PathBuf>| {
-        if let Some(model) = p {
-            if model.is_relative() {
-                *p = Some(base.join(&*model));
+        if let Some(path) = p {
+            if path.is_relative() {
+                *p = Some(base.join(&*path));
             }
         }
     };
     anchor(&mut config.colorize.model);
+    anchor(&mut config.colorize.reference);
     anchor(&mut config.provenance.c2pa_cert);
     anchor(&mut config.provenance.c2pa_key);
     for w in &mut config.watch {
-        anchor(&mut w.model);
+        for path in [&mut w.colorize.model, &mut w.colorize.reference].into_iter().flatten() {
+            anchor(path);
+        }
     }
     Ok(config)
 }
@@ -720,7 +770,7 @@ mod tests {
         assert_eq!(e.position.map(|p| p.0), Some(2), "{e}");
         assert!(e.message.contains("auto") && e.message.contains("off"), "{e}");
         let e = parse("[colorize]\nvividness = \"high\"\n").unwrap_err();
-        assert!(e.message.contains("f32") || e.message.contains("float"), "{e}");
+        assert!(e.message.contains("f64") || e.message.contains("float"), "{e}");
     }
 
     #[test]
@@ -751,7 +801,7 @@ mod tests {
         assert_eq!(c.camera[0].trigger, TriggerKind::Interval);
         assert_eq!(c.camera[0].formats, vec!["MJPEG", "YUYV", "GREY"]);
         let e = parse("[[camera]]\ndevice = \"/dev/video0\"\noutput = \"/o\"\nformats = [\"H264\"]\n").unwrap_err();
-        assert!(e.message.contains("unknown pixel format \"H264\""), "{e}");
+        assert!(e.message.contains("formats = \"H264\"") && e.message.contains("unknown pixel format"), "{e}");
         assert!(parse("[[camera]]\ndevice = \"/dev/video0\"\noutput = \"/o\"\ntrigger = \"sometimes\"\n").is_err());
     }
 
@@ -780,6 +830,68 @@ mod tests {
         assert!(parse("[web]\ntoken = \"short\"\n").unwrap_err().message.contains("at least 8"));
         assert!(parse("[web]\nqueue_capacity = 0\n").is_err());
         assert!(parse("[web]\nport = 80\n").unwrap_err().message.contains("unknown field `port`"));
+    }
+
+    #[test]
+    fn a_key_that_exists_in_two_sections_is_named_in_its_own() {
+        // [web] workers first, the bad one in [daemon]: the old line search named the web line.
+        let e = parse("[web]\nworkers = 1\n\n[daemon]\nworkers = 0\n").unwrap_err();
+        assert_eq!(e.position, Some((5, 1)), "{e}");
+        assert!(e.message.starts_with("daemon.workers = 0: expected 1 to 64"), "{e}");
+        let e = parse("[daemon]\nworkers = 2\n[web]\n  workers = 99\n").unwrap_err();
+        assert_eq!(e.position, Some((4, 3)), "{e}");
+        assert!(e.message.starts_with("web.workers = 99"), "{e}");
+        // interval is a key of [metrics] and of [[camera]].
+        let e = parse("[[camera]]\ndevice = \"/dev/video0\"\noutput = \"/o\"\ninterval = 5\n[metrics]\ninterval = 0\n").unwrap_err();
+        assert_eq!(e.position, Some((6, 1)), "{e}");
+        let e = parse("[metrics]\ninterval = 5\n[[camera]]\ndevice = \"/dev/video0\"\noutput = \"/o\"\ninterval = 0\n").unwrap_err();
+        assert_eq!(e.position, Some((6, 1)), "{e}");
+        assert!(e.message.starts_with("camera #1 (/dev/video0): interval = 0"), "{e}");
+    }
+
+    #[test]
+    fn a_range_error_in_every_section_names_its_line_and_column() {
+        for (text, line, start) in [
+            ("[colorize]\nvividness = 1\njpeg_quality = 0\n", 3, "colorize.jpeg_quality = 0"),
+            ("[daemon]\nworkers = 1\nshutdown_timeout = 1e300\n", 3, "daemon.shutdown_timeout"),
+            ("[daemon]\nqueue_capacity = 0\n", 2, "daemon.queue_capacity = 0"),
+            ("[daemon]\nmax_retry_delay = 0.5\n", 2, "daemon.max_retry_delay = 0.5"),
+            ("[web]\nenabled = true\nkeep_minutes = 0\n", 3, "web.keep_minutes = 0"),
+            ("[web]\nmax_upload_mb = 1e30\n", 2, "web.max_upload_mb"),
+            ("[web]\nqueue_capacity = 0\n", 2, "web.queue_capacity = 0"),
+            ("[web]\ntoken = \"short\"\n", 2, "web.token"),
+            ("[metrics]\ninterval = 0.5\n", 2, "metrics.interval = 0.5"),
+            ("[provenance]\nc2pa_key = \"k.pem\"\n", 2, "provenance.c2pa_key"),
+            ("[[watch]]\npath = \"/a\"\n[[watch]]\npath = \"/b\"\npoll_interval = 0\n", 5, "watch #2 (/b): poll_interval = 0"),
+            ("[[watch]]\npath = \"/a\"\nrescan_interval = 0.5\n", 3, "watch #1 (/a): rescan_interval = 0.5"),
+            ("[[watch]]\npath = \"/a\"\nvividness = 9\n", 3, "watch #1 (/a): vividness = 9"),
+            ("[[watch]]\npath = \"/a\"\nthreads = 2\n", 3, "watch #1 (/a): threads = 2"),
+            ("[[watch]]\npath = \"/a\"\nvividnes = 2\n", 3, "watch #1 (/a): unknown field `vividnes`"),
+            ("[[camera]]\ndevice = \"/dev/video0\"\noutput = \"/o\"\nwidth = 0\n", 4, "camera #1 (/dev/video0): width = 0"),
+            ("[[camera]]\ndevice = \"/dev/video0\"\noutput = \"/o\"\nsettle = -1\n", 4, "camera #1 (/dev/video0): settle = -1"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.position.map(|p| p.0), Some(line), "{text:?}: {e}");
+            assert_eq!(e.position.map(|p| p.1), Some(1), "{text:?}: {e}");
+            assert!(e.message.starts_with(start), "{text:?}: {e}");
+            assert!(e.to_string().starts_with(&format!("/etc/hued/hued.toml:{line}:1: ")), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_watch_takes_any_colorize_key_and_a_bad_inherited_value_names_colorize() {
+        let c = parse("[colorize]\njpeg_quality = 80\n[[watch]]\npath = \"/a\"\njpeg_quality = 70\nsuffix = \".color\"\nlevels = \"off\"\n").unwrap();
+        let s = c.watch[0].colorize_settings(&c.colorize);
+        assert_eq!((s.jpeg_quality, s.suffix.as_str(), s.levels), (70, ".color", LevelsMode::Off));
+        assert_eq!(c.colorize.jpeg_quality, 80);
+    }
+
+    #[test]
+    fn the_effective_settings_serialize_and_parse_back() {
+        let c = parse("[colorize]\nvividness = 1.3\n[[watch]]\npath = \"/a\"\nlevels = \"on\"\n[web]\nenabled = true\n").unwrap();
+        let text = toml::to_string(&c).unwrap();
+        assert!(text.contains("vividness = 1.3\n"), "{text}");
+        assert_eq!(parse(&text).unwrap(), c, "{text}");
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! longer validates. Built with the `c2pa` cargo feature (on by default); without a key, no
 //! manifest is written at all (one signed with a key nobody vouches for would prove nothing).
 
+use crate::base::Step;
+#[cfg(feature = "c2pa")]
+use crate::base::StepAction;
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 
@@ -123,19 +126,20 @@ mod signing {
             let bytes = png.into_inner();
             let original = Original { stream: &mut std::io::Cursor::new(bytes.clone()), format: image::ImageFormat::Png, title: "test.png", sha256: "0" };
             let mut out = std::io::Cursor::new(Vec::new());
-            self.sign_inner(original, image::ImageFormat::Png, &mut std::io::Cursor::new(bytes), &mut out, true)
+            self.sign_inner(original, image::ImageFormat::Png, &mut std::io::Cursor::new(bytes), &mut out, &[], true)
         }
 
         /// Signs the copy read from `copy` (format `format`) into `dest`, with the original as
-        /// its parent ingredient.
+        /// its parent ingredient and an action for each of `steps` that changed what it shows.
         pub fn sign<R: Read + Seek + Send, S: Read + Seek + Send, W: Read + Write + Seek + Send>(
             &self,
             original: Original<'_, R>,
             format: image::ImageFormat,
             copy: &mut S,
             dest: &mut W,
+            steps: &[Step],
         ) -> anyhow::Result<()> {
-            self.sign_inner(original, format, copy, dest, false)
+            self.sign_inner(original, format, copy, dest, steps, false)
         }
 
         fn sign_inner<R: Read + Seek + Send, S: Read + Seek + Send, W: Read + Write + Seek + Send>(
@@ -144,6 +148,7 @@ mod signing {
             format: image::ImageFormat,
             copy: &mut S,
             dest: &mut W,
+            steps: &[Step],
             verify: bool,
         ) -> anyhow::Result<()> {
             use serde_json::json;
@@ -166,12 +171,26 @@ mod signing {
                 original.stream,
             )?;
             builder.add_action(json!({ "action": c2pa::assertions::c2pa_action::OPENED, "parameters": { "ingredientIds": ["original"] } }))?;
-            builder.add_action(json!({
-                "action": c2pa::assertions::c2pa_action::EDITED,
-                "digitalSourceType": crate::base::DIGITAL_SOURCE_TYPE,
-                "softwareAgent": { "name": "hued", "version": crate::VERSION },
-                "description": "Colorized by a trained model: the colors are its guess, not historical fact"
-            }))?;
+            // One action per stage that changed what the photo shows, from the pipeline's own
+            // record of its stages (a new stage's action comes with its step).
+            let agent = json!({ "name": "hued", "version": crate::VERSION });
+            for step in steps {
+                let done = step.parameters.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+                match step.action {
+                    Some(StepAction::Colorized) => builder.add_action(json!({
+                        "action": c2pa::assertions::c2pa_action::EDITED,
+                        "digitalSourceType": crate::base::DIGITAL_SOURCE_TYPE,
+                        "softwareAgent": agent,
+                        "description": format!("Colorized by a trained model: the colors are its guess, not historical fact ({}: {done})", step.name)
+                    }))?,
+                    Some(StepAction::Adjusted) => builder.add_action(json!({
+                        "action": c2pa::assertions::c2pa_action::COLOR_ADJUSTMENTS,
+                        "softwareAgent": agent,
+                        "description": format!("{}: {done}", step.name)
+                    }))?,
+                    None => continue,
+                };
+            }
             // An io error stays one (a full disk is passing: the photo is retried).
             builder.sign(self.signer.as_ref(), mime, copy, dest).map_err(|e| match e {
                 c2pa::Error::IoError(io) => anyhow::Error::from(io),
@@ -206,6 +225,7 @@ mod signing {
             _format: image::ImageFormat,
             _copy: &mut S,
             _dest: &mut W,
+            _steps: &[Step],
         ) -> anyhow::Result<()> {
             match *self {}
         }

@@ -2,7 +2,7 @@
 //! with a color. They come from `--hint X,Y,#RRGGBB` and `--stroke "X1,Y1 X2,Y2 ...,#RRGGBB"`,
 //! from a sidecar `<image>.hints.toml` beside a scan (`[[hint]]` and `[[stroke]]` tables), or
 //! from the kiosk page. The pipeline gives them to the model as its hint planes
-//! ([`crate::pipeline::hints`]) and then spreads each over the region it falls in
+//! ([`crate::pipeline::hint_planes`]) and then spreads each over the region it falls in
 //! ([`crate::pipeline::propagate`]).
 //!
 //! Coordinates are pixels of the photo as it is shown (after its EXIF orientation), origin at
@@ -132,10 +132,22 @@ pub fn check(hints: &[Hint], width: u32, height: u32) -> Result<(), String> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SidecarFile {
+    /// A color photo of the same scene, relative to the sidecar's folder.
+    #[serde(default)]
+    reference: Option<PathBuf>,
     #[serde(default)]
     hint: Vec<SidecarHint>,
     #[serde(default)]
     stroke: Vec<SidecarStroke>,
+}
+
+/// What a scan's sidecar says: its hints, and the reference photo it names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sidecar {
+    /// Points, then strokes.
+    pub hints: Vec<Hint>,
+    /// A color reference photo for this scan, as written (relative to the sidecar's folder).
+    pub reference: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +168,8 @@ struct SidecarStroke {
 /// Parses the text of a hints sidecar:
 ///
 /// ```toml
+/// reference = "church.jpg"   # optional: a color photo of the same scene (beside the sidecar)
+///
 /// [[hint]]
 /// x = 120          # pixels from the left edge of the photo as shown
 /// y = 340          # pixels from the top edge
@@ -166,13 +180,19 @@ struct SidecarStroke {
 /// color = "#4a7bd0"
 /// ```
 pub fn parse_sidecar(text: &str) -> Result<Vec<Hint>, String> {
+    parse_sidecar_file(text).map(|s| s.hints)
+}
+
+/// Parses the text of a sidecar, its reference included (see [`parse_sidecar`]).
+pub fn parse_sidecar_file(text: &str) -> Result<Sidecar, String> {
     let file: SidecarFile = toml::from_str(text).map_err(|e| e.message().trim().to_string())?;
+    let reference = file.reference;
     let points = file.hint.into_iter().map(|h| Ok(Hint::point(h.x, h.y, parse_color(&h.color)?)));
     let strokes = file.stroke.into_iter().map(|s| {
         check_point_count(s.points.len())?;
         Ok(Hint { points: s.points, rgb: parse_color(&s.color)? })
     });
-    points.chain(strokes).collect()
+    Ok(Sidecar { hints: points.chain(strokes).collect::<Result<_, String>>()?, reference })
 }
 
 /// Where a photo's hints sidecar may be: `photo.tif.hints.toml`, or `photo.hints.toml`.
@@ -196,11 +216,12 @@ pub fn image_of_sidecar(sidecar: &Path) -> Option<PathBuf> {
     Some(sidecar.with_file_name(image))
 }
 
-/// Reads the hints for `image` from its sidecar; no sidecar = no hints. An unreadable or
-/// malformed sidecar is an error naming the sidecar.
-pub fn read_sidecar(image: &Path) -> Result<Vec<Hint>, String> {
+/// Reads `image`'s sidecar; no sidecar = no hints and no reference. An unreadable or
+/// malformed sidecar is an error naming the sidecar. Its reference comes back anchored at the
+/// sidecar's folder.
+pub fn read_sidecar(image: &Path) -> Result<Sidecar, String> {
     let Some(path) = find_sidecar(image) else {
-        return Ok(Vec::new());
+        return Ok(Sidecar::default());
     };
     let read = |path: &Path| -> std::io::Result<String> {
         use std::io::Read;
@@ -210,19 +231,23 @@ pub fn read_sidecar(image: &Path) -> Result<Vec<Hint>, String> {
         Ok(text)
     };
     let text = read(&path).map_err(|e| format!("hints sidecar {}: cannot read: {e}", path.display()))?;
-    parse_sidecar(&text).map_err(|e| format!("hints sidecar {}: {e}", path.display()))
+    let mut sidecar = parse_sidecar_file(&text).map_err(|e| format!("hints sidecar {}: {e}", path.display()))?;
+    if let Some(r) = sidecar.reference.as_mut().filter(|r| r.is_relative()) {
+        *r = path.parent().unwrap_or(Path::new(".")).join(&*r);
+    }
+    Ok(sidecar)
 }
 
-/// The hints `image` is colorized with when none are given on the command line: its
-/// sidecar's, where the model takes hints. Where it does not, the sidecar is not read (not
-/// even checked) and the second value is a warning naming it. One rule for `hued colorize`
-/// and the daemon.
-pub fn sidecar_hints(image: &Path, model_takes_hints: bool, model_name: &str) -> Result<(Vec<Hint>, Option<String>), String> {
+/// What `image`'s sidecar gives when the command line gives no hints: its hints and reference,
+/// where the model takes hints. Where it does not, the sidecar is not read (not even checked)
+/// and the second value is a warning naming it. One rule for `hued colorize` and the daemon
+/// (through `job::photo_extras`).
+pub fn sidecar_for(image: &Path, model_takes_hints: bool, model_name: &str) -> Result<(Sidecar, Option<String>), String> {
     if model_takes_hints {
-        return read_sidecar(image).map(|hints| (hints, None));
+        return read_sidecar(image).map(|s| (s, None));
     }
     let warning = find_sidecar(image).map(|s| format!("hints sidecar {} ignored: model {model_name} takes no color hints", s.display()));
-    Ok((Vec::new(), warning))
+    Ok((Sidecar::default(), warning))
 }
 
 #[cfg(test)]

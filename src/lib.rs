@@ -15,13 +15,15 @@
 //!
 //! Each module uses only the modules below it, lowest first: `base` (what every layer may use:
 //! exit codes, hued's file names, the supported formats), `color`, `model`, `config`, `hints`,
-//! `report`, `sink`, `credentials`, `metrics`, `job`, `pipeline`, `bench`, `source`, `web`,
-//! `daemon`, `cli`: no loops, nothing imported against the order (`tests/layers.rs` reads the
+//! `report`, `sink`, `credentials`, `metrics`, `budget`, `reference`, `job`, `pipeline`, `bench`,
+//! `source`, `web`,
+//! `daemon`, `cli`: no loops, nothing imported against the order (`tests/it/layers.rs` reads the
 //! sources and fails on an import that breaks it).
 #![warn(missing_docs)]
 
 pub mod base;
 pub(crate) mod bench;
+pub mod budget;
 pub mod cli;
 pub(crate) mod color;
 pub mod config;
@@ -32,6 +34,7 @@ pub mod job;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod reference;
 pub mod report;
 pub(crate) mod sink;
 pub mod source;

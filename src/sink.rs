@@ -223,10 +223,11 @@ pub fn remove_live_temps() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     live
 }
 
-/// True when `output` exists and is newer than `input` and than its hints sidecar, if any.
-/// Their change time counts too: `rsync -t` or `cp -p` can put an old modification time on new
-/// content, but the change time of a replaced file is always now.
-pub fn is_up_to_date(input: &Path, output: &Path) -> bool {
+/// True when `output` exists and is newer than every one of `inputs` (the original, its sidecar,
+/// its reference photo: `Job::depends_on`); false where one of them cannot be read. Their change
+/// time counts too: `rsync -t` or `cp -p` can put an old modification time on new content, but
+/// the change time of a replaced file is always now.
+pub fn is_up_to_date(inputs: &[PathBuf], output: &Path) -> bool {
     let Ok(out_meta) = std::fs::metadata(output) else { return false };
     let modified = |p: &Path| {
         use std::os::unix::fs::MetadataExt;
@@ -234,10 +235,7 @@ pub fn is_up_to_date(input: &Path, output: &Path) -> bool {
         let changed = std::time::UNIX_EPOCH + std::time::Duration::new(m.ctime().max(0) as u64, m.ctime_nsec().clamp(0, 999_999_999) as u32);
         m.modified().ok().map(|t| t.max(changed))
     };
-    let newest_input = match crate::hints::find_sidecar(input).and_then(|s| modified(&s)) {
-        Some(sidecar) => modified(input).map(|i| i.max(sidecar)),
-        None => modified(input),
-    };
+    let newest_input = inputs.iter().map(|p| modified(p)).try_fold(std::time::UNIX_EPOCH, |newest, t| t.map(|t| newest.max(t)));
     out_meta.modified().ok().zip(newest_input).is_some_and(|(o, i)| o >= i)
 }
 

@@ -24,7 +24,19 @@ impl Daemon {
             return Admission::Leave;
         }
         let output = Setup::output_for(w, path);
-        if crate::sink::is_up_to_date(path, &output) {
+        // The sidecar first (a few lines, read where there is one): the reference it names is
+        // one of the files the copy is made from.
+        let model = &w.profile.model;
+        let (sidecar, warning) = match crate::hints::sidecar_for(path, model.has_hints(), &model.manifest.name) {
+            Ok(s) => s,
+            Err(reason) => {
+                // Not recorded as failed: saving a mended sidecar brings the photo back.
+                log::error!("failed {}: {reason}; waiting for the sidecar to be mended", path.display());
+                return Admission::Leave;
+            }
+        };
+        let reference_path = sidecar.reference.clone().or_else(|| w.profile.colorize.reference.clone());
+        if crate::sink::is_up_to_date(&crate::job::inputs_of(path, reference_path), &output) {
             log::debug!("{}: up to date", path.display());
             return Admission::Leave;
         }
@@ -35,27 +47,26 @@ impl Daemon {
             log::debug!("{}: is a colorized copy made by hued; ignored", path.display());
             return Admission::Leave;
         }
-        let hints = match crate::hints::sidecar_hints(path, w.model.has_hints(), &w.model.manifest.name) {
-            Ok((h, warning)) => {
-                if let Some(warning) = warning {
-                    log::warn!("{}: {warning}", path.display());
+        if let Some(warning) = warning {
+            log::warn!("{}: {warning}", path.display());
+        }
+        let reference = match sidecar.reference {
+            Some(r) => match crate::reference::Reference::load(&r, w.profile.colorize.max_megapixels) {
+                Ok(loaded) => Some((r, Arc::new(loaded))),
+                Err(e) => {
+                    log::error!("failed {}: {e}; waiting for the sidecar or its reference to be mended", path.display());
+                    return Admission::Leave;
                 }
-                h
-            }
-            Err(reason) => {
-                // Not recorded as failed: saving a mended sidecar brings the photo back.
-                log::error!("failed {}: {reason}; waiting for the sidecar to be mended", path.display());
-                return Admission::Leave;
-            }
+            },
+            None => None,
         };
-        Admission::Take(Job { input: path.to_path_buf(), output, compare: None, settings: w.settings.clone(), hints })
+        Admission::Take(Job { input: path.to_path_buf(), output, compare: None, profile: w.profile.clone(), hints: sidecar.hints, reference })
     }
 
     /// A stable file: queued if [`Daemon::admit`] takes it.
     pub(super) fn consider(&mut self, watch: WatchId, path: PathBuf, stamp: FileStamp) {
         let Admission::Take(job) = self.admit(watch, &path, &stamp) else { return };
-        let Some(model) = self.setup.watch(watch).map(|w| w.model.clone()) else { return };
-        match self.pool.push(WorkItem { job, model, stamp, origin: Origin::Watch(watch) }) {
+        match self.pool.push(WorkItem { job, stamp, origin: Origin::Watch(watch) }) {
             Ok(()) => {
                 self.lifecycle.insert(path, Stage::Queued);
             }

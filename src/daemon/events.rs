@@ -28,12 +28,11 @@ impl Daemon {
                 }
             }
             SourceEvent::Captured { camera, path } => {
-                let (Some(model), Ok(stamp)) = (self.setup.camera_model.clone(), FileStamp::of(&path)) else {
+                let (Some(profile), Ok(stamp)) = (self.setup.colorize.clone(), FileStamp::of(&path)) else {
                     return;
                 };
-                let suffix = &self.setup.config.colorize.suffix;
-                let job = Job::new(path, &OutputTarget::Beside, suffix, self.setup.colorize_settings.clone());
-                if let Err(item) = self.pool.push(WorkItem { job, model, stamp, origin: Origin::Camera(camera) }) {
+                let job = Job::new(path, &OutputTarget::Beside, profile);
+                if let Err(item) = self.pool.push(WorkItem { job, stamp, origin: Origin::Camera(camera) }) {
                     log::error!("camera #{}: queue full; {} waits for the next restart", camera + 1, item.job.input.display());
                 }
             }

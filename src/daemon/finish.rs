@@ -21,11 +21,11 @@ impl Daemon {
                 };
                 crate::metrics::global().count(&self.source_label(origin), crate::pipeline::photo_outcome(&result));
                 match result {
-                    Ok(Outcome::Done(Written { output, times, warning, .. })) => {
+                    Ok(Outcome::Done(Written { output, steps, warning, .. })) => {
                         if let Some(w) = warning {
                             log::warn!("{}: {w}", input.display());
                         }
-                        log::info!("done {} -> {} in {times}", input.display(), output.display());
+                        log::info!("done {} -> {} in {steps}", input.display(), output.display());
                         self.latest.record(input.clone(), output);
                         self.counts.done += 1;
                         if self.state.files.remove(&input).is_some() {

@@ -18,9 +18,9 @@ pub mod worker;
 
 use crate::base::Exit;
 use crate::base::{output_path, OutputTarget};
+use crate::config::ColorizeOverrides;
 use crate::config::{load_config, Config};
-use crate::job::{Job, Settings};
-use crate::model::{resolve_manifest, Model, Precision};
+use crate::job::{CurrentProfile, Job, Loaded, Profile};
 use crate::pipeline::metadata::read_provenance;
 use crate::pipeline::{Outcome, Written};
 use crate::source::watch::{self, FileFilter, FolderWatch};
@@ -28,7 +28,7 @@ use crate::source::{SourceEvent, WatchId};
 use crate::web::latest::Latest;
 use crate::web::WebServer;
 use settle::{FileStamp, Settler};
-use setup::{build, start_web, Models, Setup};
+use setup::{build, start_web, Setup};
 use state::{Record, State, Verdict};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -54,13 +54,13 @@ struct Daemon {
     /// being colorized, or waiting for a retry. Before that a file is in the settler (not yet
     /// stable) or the ready list (checked, waiting for room in the pool).
     lifecycle: HashMap<PathBuf, Stage>,
-    models: Models,
     tx: mpsc::SyncSender<SourceEvent>,
     usr1: Arc<AtomicBool>,
     /// The newest result, for the kiosk view.
     latest: Latest,
-    /// The kiosk page, when `[web]` is enabled; started once (a reload does not restart it).
-    web: Option<WebServer>,
+    /// The kiosk page, when `[web]` is enabled, and the handle through which a reload gives it
+    /// the new `[colorize]` profile; started once (a reload does not restart it).
+    web: Option<(WebServer, CurrentProfile)>,
     /// Photos checked and ready while the work queue was full, in order.
     ready: std::collections::VecDeque<WorkItem>,
     /// Since when the state has changes not yet written.
@@ -125,10 +125,9 @@ pub fn run(config_path: &Path) -> Exit {
 
     crate::model::set_threads(config.colorize.threads);
     // Fixed for the process's life (a reload cannot change it: jobs may hold shares of it).
-    crate::pipeline::budget::set_total(config.daemon.memory_budget_mb << 20);
+    crate::budget::set_total(config.daemon.memory_budget_mb << 20);
     let (tx, rx) = mpsc::sync_channel::<SourceEvent>(4096);
-    let mut models = HashMap::new();
-    let setup = match build(config, &tx, &mut models, &usr1) {
+    let setup = match build(config, &tx, &mut Loaded::default(), &usr1) {
         Ok(s) => s,
         Err(e) => {
             log::error!("{}: {e:#}", config_path.display());
@@ -141,7 +140,7 @@ pub fn run(config_path: &Path) -> Exit {
         return Exit::Usage;
     }
     let latest = Latest::default();
-    let web = match start_web(&setup, &mut models, &latest) {
+    let web = match start_web(&setup, &latest) {
         Ok(w) => w,
         Err(e) => {
             log::error!("{}: {e:#}", config_path.display());
@@ -163,7 +162,6 @@ pub fn run(config_path: &Path) -> Exit {
         pool,
         counts: Counts { done: 0 },
         lifecycle: HashMap::new(),
-        models,
         tx,
         usr1,
         latest,

@@ -9,11 +9,9 @@ pub(super) struct Watch {
     pub(super) recursive: bool,
     pub(super) follow_symlinks: bool,
     pub(super) target: OutputTarget,
-    /// The colorized-copy suffix in effect for this watch.
-    pub(super) suffix: String,
     pub(super) filter: Arc<FileFilter>,
-    pub(super) settings: Settings,
-    pub(super) model: Arc<Model>,
+    /// Its `[colorize]` settings (overrides applied) and model.
+    pub(super) profile: Arc<Profile>,
     /// How often the whole folder is listed again besides the events (`rescan_interval`).
     pub(super) rescan_every: Option<Duration>,
     pub(super) _source: FolderWatch,
@@ -40,10 +38,9 @@ pub(super) struct Setup {
     /// Which build of the config this is (see [`WatchId`]).
     pub(super) generation: u64,
     pub(super) watches: Vec<Watch>,
-    /// The `[colorize]` model, for camera captures.
-    pub(super) camera_model: Option<Arc<Model>>,
-    /// The `[colorize]` settings (credentials loaded), for camera captures and the page.
-    pub(super) colorize_settings: Settings,
+    /// The `[colorize]` profile, for camera captures and the page (resolved where either is
+    /// configured: a daemon of watches that all name their own model never loads the default).
+    pub(super) colorize: Option<Arc<Profile>>,
     pub(super) cameras: Vec<Camera>,
 }
 
@@ -60,29 +57,23 @@ pub(super) fn start_cameras(cameras: &[crate::config::CameraConfig], tx: &mpsc::
         .collect()
 }
 
-/// Loaded models by manifest and precision.
-pub(super) type Models = HashMap<(PathBuf, Precision), Arc<Model>>;
-
-/// Loads models (sharing one per manifest) and starts the watches of `config`.
-pub(super) fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: &mut Models, usr1: &Arc<AtomicBool>) -> anyhow::Result<Setup> {
+/// Resolves the profiles of `config` through `loaded` (sharing one model per manifest) and
+/// starts its watches.
+pub(super) fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, loaded: &mut Loaded, usr1: &Arc<AtomicBool>) -> anyhow::Result<Setup> {
     // Each config built gets its own generation: its watches' events and jobs carry it.
     static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
     if config.watch.is_empty() && config.camera.is_empty() && !config.web.enabled {
         anyhow::bail!("no [[watch]] folders, [[camera]] devices or [web] page configured: nothing to do");
     }
-    let precision = config.colorize.precision;
-    let credentials = crate::credentials::from_config(&config.provenance)?;
-    let settings = |c: &crate::config::ColorizeConfig| Settings { credentials: credentials.clone(), ..Settings::from_config(c) };
-    let mut load = |model: Option<&Path>| load_model(models, model, precision);
+    let none = ColorizeOverrides::default();
     let mut watches = Vec::new();
     for (i, w) in config.watch.iter().enumerate() {
-        let c = w.colorize_settings(&config.colorize);
-        let model = load(c.model.as_deref())?;
+        let profile = Arc::new(Profile::resolve(&config, Some(w), &none, loaded).map_err(|e| anyhow::anyhow!("watch #{}: {e}", i + 1))?);
         if !w.path.is_dir() {
             anyhow::bail!("watch #{}: {} is not a folder", i + 1, w.path.display());
         }
-        let filter = Arc::new(FileFilter::new(w, &c.suffix)?);
+        let filter = Arc::new(FileFilter::new(w, &profile.colorize.suffix)?);
         // Temporary files of an earlier hued that was killed mid-write (SIGKILL, power cut).
         let mut swept = crate::sink::sweep_stale_temps(&w.path, w.recursive);
         if let Some(out) = w.output.as_deref() {
@@ -97,18 +88,15 @@ pub(super) fn build(config: Config, tx: &mpsc::SyncSender<SourceEvent>, models: 
             recursive: w.recursive,
             follow_symlinks: w.follow_symlinks,
             target: w.output.clone().map_or(OutputTarget::Beside, OutputTarget::Folder),
-            suffix: c.suffix.clone(),
             filter,
-            settings: settings(&c),
-            model,
+            profile,
             rescan_every: (w.rescan_interval > 0.0).then(|| Duration::from_secs_f64(w.rescan_interval)),
             _source: source,
         });
     }
-    let camera_model = if config.camera.is_empty() { None } else { Some(load(config.colorize.model.as_deref())?) };
+    let colorize = if config.camera.is_empty() && !config.web.enabled { None } else { Some(Arc::new(Profile::resolve(&config, None, &none, loaded)?)) };
     let cameras = start_cameras(&config.camera, tx, usr1);
-    let colorize_settings = settings(&config.colorize);
-    Ok(Setup { config, generation, watches, camera_model, colorize_settings, cameras })
+    Ok(Setup { config, generation, watches, colorize, cameras })
 }
 
 impl Setup {
@@ -132,35 +120,17 @@ impl Setup {
                 OutputTarget::Folder(dir.join(rel))
             }
         };
-        output_path(input, &target, &w.suffix)
+        output_path(input, &target, &w.profile.colorize.suffix)
     }
 }
 
-/// The model a config names (None: the shipped one), loaded once per manifest: watches, the
-/// camera and the kiosk page that use the same model share it.
-pub(super) fn load_model(models: &mut Models, model: Option<&Path>, precision: Precision) -> anyhow::Result<Arc<Model>> {
-    let manifest = resolve_manifest(model)?;
-    let key = (manifest, precision);
-    Ok(match models.get(&key) {
-        Some(m) => m.clone(),
-        None => {
-            let m = Arc::new(Model::load_with(&key.0, precision)?);
-            crate::metrics::global().set_model(&m.manifest.name, &m.sha256);
-            models.insert(key, m.clone());
-            m
-        }
-    })
-}
-
-/// Starts the kiosk page with the `[colorize]` model and settings, if `[web]` is enabled.
-pub(super) fn start_web(setup: &Setup, models: &mut Models, latest: &Latest) -> anyhow::Result<Option<WebServer>> {
+/// Starts the kiosk page with the `[colorize]` profile, if `[web]` is enabled; the handle it
+/// returns is what a reload sets the page's next profile through.
+pub(super) fn start_web(setup: &Setup, latest: &Latest) -> anyhow::Result<Option<(WebServer, CurrentProfile)>> {
     let config = &setup.config;
-    if !config.web.enabled {
-        return Ok(None);
-    }
-    let model = load_model(models, config.colorize.model.as_deref(), config.colorize.precision)?;
-    // The `[colorize]` settings the build resolved (credentials loaded and tried once there).
-    Ok(Some(crate::web::start(&config.web, model, setup.colorize_settings.clone(), latest.clone())?))
+    let Some(profile) = setup.colorize.clone().filter(|_| config.web.enabled) else { return Ok(None) };
+    let current = CurrentProfile::new(profile);
+    Ok(Some((crate::web::start(&config.web, current.clone(), latest.clone())?, current)))
 }
 
 impl Daemon {
@@ -175,18 +145,21 @@ impl Daemon {
         };
         let web_changed = config.web != self.setup.config.web;
         // Reloaded models are loaded afresh (the file may have been replaced).
-        let mut models = HashMap::new();
+        let mut loaded = Loaded::default();
         // The old cameras must let go of their devices before the new ones open them.
         self.setup.cameras.clear();
-        match build(config, &self.tx, &mut models, &self.usr1) {
+        match build(config, &self.tx, &mut loaded, &self.usr1) {
             Ok(setup) => {
                 self.settler.set_delay(Duration::from_secs_f64(setup.config.daemon.stability_delay));
+                // The page's next upload is colorized with the new [colorize] profile.
+                if let (Some((_, current)), Some(profile)) = (&self.web, &setup.colorize) {
+                    current.set(profile.clone());
+                }
                 self.setup = setup;
-                self.models = models;
                 self.scan_backlog();
                 log::info!("config reloaded: watching {} folder(s)", self.setup.watches.len());
                 if web_changed {
-                    log::warn!("web: changes to [web] take effect at the next restart");
+                    log::warn!("web: changes to [web] take effect at the next restart ([colorize] ones at once)");
                 }
             }
             Err(e) => {
@@ -201,7 +174,7 @@ impl Daemon {
     /// otherwise abandons them, removing their temporary files.
     pub(super) fn shutdown(mut self, results: &Receiver<WorkResult>) -> Exit {
         systemd::stopping();
-        if let Some(web) = self.web.take() {
+        if let Some((web, _)) = self.web.take() {
             log::info!("web: stopping; {} upload(s) in memory are dropped", web.held());
             drop(web);
         }

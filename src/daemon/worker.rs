@@ -4,7 +4,6 @@
 
 use super::settle::FileStamp;
 use crate::job::Job;
-use crate::model::Model;
 use crate::pipeline::{self, JobError, Outcome};
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -15,10 +14,8 @@ use std::time::{Duration, Instant};
 
 /// A photo ready for a worker.
 pub struct WorkItem {
-    /// What to do.
+    /// What to do (its profile carries the settings and the model).
     pub job: Job,
-    /// With which model.
-    pub model: Arc<Model>,
     /// The content the stability check approved.
     pub stamp: FileStamp,
     /// Where it came from.
@@ -139,7 +136,7 @@ impl Pool {
 /// One photo through the pipeline, a panic included: a bug met by one file fails that file
 /// (permanently, logged with its message) and the worker goes on with the next.
 fn colorize_guarded(item: &WorkItem) -> Result<Outcome, JobError> {
-    pipeline::guarded(|| pipeline::colorize(&item.job, &item.model), |error| JobError { path: item.job.input.clone(), error })
+    pipeline::guarded(|| pipeline::colorize(&item.job), |error| JobError { path: item.job.input.clone(), error })
 }
 
 fn work(queue: &(Mutex<Queue>, Condvar), results: &Sender<WorkResult>) {

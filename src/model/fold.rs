@@ -9,7 +9,7 @@
 //! - every activation `QuantizeLinear` → `DequantizeLinear` pair is dropped, its consumers
 //!   reading the f32 value the pair rounded.
 //!
-//! The output moves by less than the int8 rounding itself (tests/shipped_model.rs bounds it on
+//! The output moves by less than the int8 rounding itself (tests/it/shipped_model.rs bounds it on
 //! a real photo).
 
 use std::collections::{HashMap, HashSet};

@@ -24,7 +24,7 @@ type Plan = TypedRunnableModel;
 pub const DEFAULT_MANIFEST: &str = "hued-color-v4-int8.toml";
 
 /// How the model's arithmetic runs (`[colorize] precision`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// f16 on CPUs with half-precision arithmetic (aarch64 `asimdhp`: Pi 5, Orin), else f32.

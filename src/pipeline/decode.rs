@@ -1,8 +1,9 @@
 //! Stage 1, decode: file → pixels (EXIF orientation applied) + the metadata to carry over.
 
 use super::bytes::Source;
-use super::{budget, PipelineError};
+use super::PipelineError;
 use crate::base::{open_regular, SUPPORTED};
+use crate::budget;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};

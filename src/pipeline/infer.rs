@@ -1,6 +1,6 @@
 //! Stage 3, infer: shrink L to the model's input size, run the model, get ab at low resolution.
 
-use super::hints::hint_planes;
+use super::hint_planes::hint_planes;
 use super::prepare::Luma;
 use crate::hints::Hint;
 use crate::model::{AbLow, Model};

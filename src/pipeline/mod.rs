@@ -2,25 +2,28 @@
 //! encode, each stage a plain function in its own module, and [`colorize`] running them for
 //! one [`Job`].
 
-pub mod budget;
 mod bytes;
 pub mod decode;
 pub mod encode;
-pub mod hints;
+pub mod hint_planes;
 pub mod infer;
 pub mod metadata;
 pub mod prepare;
 pub mod propagate;
 pub mod provenance;
 pub mod recombine;
+pub mod reference;
 mod tiff_strips;
 pub mod xmp;
 
-use crate::job::{Job, Settings};
-use crate::model::Model;
+use crate::base::StepAction;
+pub use crate::base::{Step, Steps};
+use crate::budget;
+use crate::job::{Job, Profile, Settings};
 use crate::sink::AtomicFile;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Why one photo could not be colorized. The message is the reason; the file is named by
 /// [`JobError`].
@@ -127,44 +130,6 @@ pub struct JobError {
     pub error: PipelineError,
 }
 
-/// Wall time spent in each stage.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StageTimes {
-    /// Reading, hashing and decoding the original.
-    pub decode: Duration,
-    /// Lightness, color check, levels.
-    pub prepare: Duration,
-    /// Shrinking, the model, and spreading the hints.
-    pub infer: Duration,
-    /// Guided upsampling and Lab → RGB.
-    pub recombine: Duration,
-    /// Encoding and the atomic write.
-    pub encode: Duration,
-}
-
-impl StageTimes {
-    /// Sum of the stages.
-    pub fn total(&self) -> Duration {
-        self.decode + self.prepare + self.infer + self.recombine + self.encode
-    }
-}
-
-impl std::fmt::Display for StageTimes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        write!(
-            f,
-            "{:.0} ms (decode {:.0}, prepare {:.0}, infer {:.0}, recombine {:.0}, encode {:.0})",
-            ms(self.total()),
-            ms(self.decode),
-            ms(self.prepare),
-            ms(self.infer),
-            ms(self.recombine),
-            ms(self.encode)
-        )
-    }
-}
-
 /// Why a photo was left alone: nothing needed doing (not an error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipReason {
@@ -198,8 +163,8 @@ pub enum Outcome<T = Written> {
 pub struct Written {
     /// The colorized copy.
     pub output: PathBuf,
-    /// Stage timings.
-    pub times: StageTimes,
+    /// What each stage did, and its time.
+    pub steps: Steps,
     /// Metadata that could not be carried over.
     pub warning: Option<String>,
     /// sha256 of the original, as recorded in the copy's metadata.
@@ -218,8 +183,6 @@ struct Colorization {
     density: Option<decode::JfifDensity>,
     tiff_tags: Option<decode::TiffTags>,
     png: Option<decode::PngExtras>,
-    /// What was done, for the copy's XMP History: model, vividness, hints.
-    parameters: String,
     provenance: metadata::Provenance,
     /// A preview-sized copy of the original, when a comparison image is wanted.
     compare_source: Option<image::RgbImage>,
@@ -234,8 +197,8 @@ impl Colorization {
     }
 
     /// What the copy's file carries besides its pixels; `signed`: the copy gets Content
-    /// Credentials.
-    fn output_metadata(&self, signed: bool) -> encode::OutputMetadata<'_> {
+    /// Credentials; `parameters`: what was done, for its XMP History.
+    fn output_metadata<'a>(&'a self, signed: bool, parameters: &'a str) -> encode::OutputMetadata<'a> {
         encode::OutputMetadata {
             signed,
             icc: self.icc.as_deref(),
@@ -247,30 +210,82 @@ impl Colorization {
             tiff_tags: self.tiff_tags.as_ref(),
             png: self.png.as_ref(),
             provenance: &self.provenance,
-            parameters: &self.parameters,
+            parameters,
         }
     }
 }
 
-/// A decoded photo and what the later stages need to know about it.
-struct Decoded {
-    photo: decode::Decoded,
-    source_sha256: String,
-    /// The original's absolute path (none for an upload).
-    source_path: Option<PathBuf>,
-    /// Keep a copy of the original that fits this size (comparison image, kiosk page).
-    original_preview: Option<(u32, u32)>,
+/// Where a photo comes from: the two ends of the one pipeline body.
+enum Source<'a> {
+    /// A file; only ever opened for reading.
+    File(&'a Path),
+    /// An encoded photo in memory (a kiosk upload), with its name as uploaded.
+    Bytes(&'a [u8], &'a str),
 }
 
-/// Stages prepare → infer → recombine on a decoded photo.
-fn colorize_decoded(
-    d: Decoded,
-    model: &Model,
-    s: &Settings,
+impl Source<'_> {
+    /// Its name, for the copy's Content Credentials.
+    fn title(&self) -> String {
+        match self {
+            Source::File(path) => path.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+            Source::Bytes(_, name) => name.to_string(),
+        }
+    }
+
+    /// Its bytes from the start, again (for the Content Credentials' parent ingredient). Not an
+    /// io error: it is the original, not the copy's folder, that failed.
+    fn reopen(&self) -> anyhow::Result<Box<dyn ReadSeek + '_>> {
+        Ok(match self {
+            Source::File(path) => Box::new(std::io::BufReader::new(
+                crate::base::open_regular(path).map_err(|e| anyhow::anyhow!("cannot read the original again for its Content Credentials: {e}"))?,
+            )),
+            Source::Bytes(data, _) => Box::new(std::io::Cursor::new(*data)),
+        })
+    }
+
+    /// Reads, hashes and decodes it: the decode stage.
+    fn decode(&self, max_megapixels: f64, steps: &mut Steps) -> Result<(String, decode::Decoded), PipelineError> {
+        let t = Instant::now();
+        let (sha256, decoded) = match self {
+            Source::File(path) => {
+                // Hashed through a handle opened as a regular file only: a FIFO swapped in after
+                // the stability check must not block the worker. The hash runs beside the decode
+                // (a plain thread, not rayon's: the decode may wait for the memory budget, and a
+                // pool thread must never wait on work that needs the pool).
+                let (sha256, decoded) = std::thread::scope(|scope| {
+                    let hash = scope.spawn(|| crate::base::open_regular(path).and_then(crate::model::sha256_reader));
+                    let decoded = decode::decode(path, max_megapixels);
+                    (hash.join().unwrap_or_else(|_| Err(std::io::Error::other("hashing the original panicked"))), decoded)
+                });
+                (sha256.map_err(PipelineError::Read)?, decoded?)
+            }
+            Source::Bytes(data, _) => (crate::model::sha256_bytes(data), decode::decode_bytes(data, max_megapixels)?),
+        };
+        let (w, h) = (decoded.image.width(), decoded.image.height());
+        steps.push(Step { name: "decode", parameters: vec![("size", format!("{w}x{h}"))], action: None, time: t.elapsed() });
+        Ok((sha256, decoded))
+    }
+}
+
+/// A reader that seeks, as the Content Credentials read an original.
+trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+/// The one body both ends share: the source decoded and hashed, then prepare → infer
+/// (propagate) → recombine, each stage pushing its step. `source_path`: the original's
+/// absolute path, recorded in the copy (none for an upload); `original_preview`: keep a copy
+/// of the original that fits this size (comparison image, kiosk page).
+fn colorize_source(
+    source: &Source,
+    source_path: Option<PathBuf>,
+    profile: &Profile,
     hints: &[crate::hints::Hint],
-    times: &mut StageTimes,
+    reference_photo: Option<&reference::Reference>,
+    original_preview: Option<(u32, u32)>,
+    steps: &mut Steps,
 ) -> Result<Outcome<Colorization>, PipelineError> {
-    let Decoded { photo: decoded, source_sha256, source_path, original_preview } = d;
+    let (model, s) = (&*profile.model, &profile.settings);
+    let (source_sha256, decoded) = source.decode(s.max_megapixels, steps)?;
     // Fault injection for the tests of the panic guards (debug builds only): a bug met by one
     // photo must fail that photo alone.
     #[cfg(debug_assertions)]
@@ -289,8 +304,27 @@ fn colorize_decoded(
     let mut luma = prepare::lightness(&decoded.image);
     let decode::Decoded { image, format, icc, exif, xmp, xmp_extension, iptc, density, tiff_tags, png, reservation } = decoded;
     drop(image); // the pixels are not needed past this point: free them before the big buffers
-    prepare::apply_levels(&mut luma, &s.levels);
-    times.prepare = t.elapsed();
+    let stretched = prepare::apply_levels(&mut luma, &s.levels);
+    let mode = format!("{:?}", s.levels.mode).to_lowercase();
+    let (levels, action) = match stretched {
+        Some((black, white)) => (format!("{mode}, stretched from {black:.1}-{white:.1} L"), Some(StepAction::Adjusted)),
+        None => (format!("{mode}, kept"), None),
+    };
+    steps.push(Step { name: "prepare", parameters: vec![("levels", levels)], action, time: t.elapsed() });
+
+    // Colors from a reference photo: its matches become hints beside the user's (theirs win).
+    let with_reference;
+    let hints = match reference_photo {
+        Some(r) => {
+            let t = Instant::now();
+            let matched = reference::match_reference(&luma, r);
+            let step = reference::step(r, &matched, t.elapsed());
+            with_reference = reference::merge(hints, matched.hints, (luma.width, luma.height));
+            steps.push(step);
+            &with_reference[..]
+        }
+        None => hints,
+    };
 
     let t = Instant::now();
     let ab = infer::infer(model, &luma, s.model_long_side, hints).map_err(PipelineError::Model)?;
@@ -301,14 +335,14 @@ fn colorize_decoded(
         let plain = infer::infer(model, &luma, s.model_long_side, &[]).map_err(PipelineError::Model)?;
         propagate::propagate(&luma, ab, &plain, hints, &propagate::Params::default())
     };
-    times.infer = t.elapsed();
+    let parameters = vec![("model", format!("{} (sha256 {})", model.manifest.name, model.sha256)), ("color hints", hints.len().to_string())];
+    steps.push(Step { name: "infer", parameters, action: Some(StepAction::Colorized), time: t.elapsed() });
 
     let t = Instant::now();
     let colorized = recombine::recombine(&luma, &ab, s.vividness, sixteen_bit);
     drop(luma);
-    times.recombine = t.elapsed();
+    steps.push(Step { name: "recombine", parameters: vec![("vividness", s.vividness.to_string())], action: None, time: t.elapsed() });
     let provenance = metadata::Provenance { model_name: model.manifest.name.clone(), model_sha256: model.sha256.clone(), source_sha256, source_path };
-    let parameters = format!("colorized by model {} (sha256 {}), vividness {}, {} color hint(s)", model.manifest.name, model.sha256, s.vividness, hints.len());
     Ok(Outcome::Done(Colorization {
         colorized,
         format,
@@ -320,16 +354,65 @@ fn colorize_decoded(
         density,
         tiff_tags,
         png,
-        parameters,
         provenance,
         compare_source,
         _reservation: reservation,
     }))
 }
 
+/// The signing's share of the memory budget: C2PA's TIFF writer holds a whole copy of the file
+/// in memory while it signs. A copy that could never fit beside the photo's own share is an
+/// error of this photo; one that waits for other photos to finish is an io error (passing: a
+/// watched photo is retried, an upload told to try again).
+fn reserve_for_signing(format: image::ImageFormat, copy_len: u64, held: u64) -> anyhow::Result<Option<budget::Reservation>> {
+    if format != image::ImageFormat::Tiff {
+        return Ok(None);
+    }
+    let need = copy_len + (1 << 20);
+    if let Some(total) = budget::total().filter(|total| held + need > *total) {
+        anyhow::bail!(
+            "signing needs a copy of the TIFF in memory ({} MB) beside the photo's own {} MB: more than the whole memory budget of {} MB (daemon.memory_budget_mb)",
+            need >> 20,
+            held >> 20,
+            total >> 20
+        );
+    }
+    Ok(Some(budget::try_reserve(need).ok_or_else(|| {
+        std::io::Error::other(format!("signing needs {} MB more of the memory budget (a copy of the TIFF in memory) and other photos hold it now", need >> 20))
+    })?))
+}
+
+/// The encode stage of both ends: the copy encoded into a writer that `new` makes, then, where
+/// a key is set and the format holds them, signed into a second one, which is returned. The
+/// steps so far go into the copy's XMP History and its Content Credentials.
+fn encode_copy<W: Read + Write + Seek + Send>(
+    c: &Colorization,
+    s: &Settings,
+    source: &Source,
+    steps: &Steps,
+    mut new: impl FnMut() -> std::io::Result<W>,
+) -> anyhow::Result<(W, Option<String>)> {
+    let signed = c.signed(s);
+    let parameters = steps.parameters();
+    let meta = c.output_metadata(signed, &parameters);
+    let mut copy = new()?;
+    let warning = encode::encode(&c.colorized, c.format, &meta, encode::EncodeOptions { jpeg_quality: s.jpeg_quality, compression: s.compression }, &mut copy)?;
+    let Some(credentials) = s.credentials.as_ref().filter(|_| signed) else { return Ok((copy, warning)) };
+    let len = copy.seek(std::io::SeekFrom::End(0))?;
+    copy.rewind()?;
+    let _held = reserve_for_signing(c.format, len, c._reservation.bytes())?;
+    let mut original = source.reopen()?;
+    let title = source.title();
+    let original = crate::credentials::Original { stream: &mut original, format: c.format, title: &title, sha256: &c.provenance.source_sha256 };
+    let mut dest = new()?;
+    credentials.sign(original, c.format, &mut copy, &mut dest, &steps.0).map_err(|e| e.context("signing the Content Credentials"))?;
+    // The unsigned copy goes as it is dropped (a file end's temporary is removed).
+    Ok((dest, warning))
+}
+
 /// Colorizes one photo. Never writes to the original; the output appears whole or not at all.
 /// Unless `settings.force`, a photo whose copy is up to date is skipped.
-pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
+pub fn colorize(job: &Job) -> Result<Outcome, JobError> {
     let fail = |error| JobError { path: job.input.clone(), error };
     if job.output == job.input {
         return Err(fail(PipelineError::Write {
@@ -337,7 +420,7 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
             source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the output would replace the original"),
         }));
     }
-    let s = &job.settings;
+    let s = job.settings();
     let source_path = std::fs::canonicalize(&job.input).ok().or_else(|| std::path::absolute(&job.input).ok());
     match existing_copy(job, source_path.as_deref()) {
         // A copy whose recorded original is gone from this machine (a moved tree, a share
@@ -346,84 +429,29 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
             let original = if gone { format!("{original}, which is not here: --force replaces that copy") } else { original };
             return Err(fail(PipelineError::AnotherPhotosCopy { output: job.output.clone(), original }));
         }
-        ExistingCopy::Ours | ExistingCopy::Unknown if !s.force && crate::sink::is_up_to_date(&job.input, &job.output) => {
+        ExistingCopy::Ours | ExistingCopy::Unknown if !s.force && crate::sink::is_up_to_date(&job.depends_on(), &job.output) => {
             return Ok(Outcome::Skipped(SkipReason::UpToDate));
         }
         _ => {}
     }
-    let mut times = StageTimes::default();
-
-    let t = Instant::now();
-    // Hashed through a handle opened as a regular file only: a FIFO swapped in after the
-    // stability check must not block the worker.
-    // The hash runs beside the decode (a plain thread, not rayon's: the decode may wait for the
-    // memory budget, and a pool thread must never wait on work that needs the pool).
-    let (source_sha256, decoded) = std::thread::scope(|scope| {
-        let hash = scope.spawn(|| crate::base::open_regular(&job.input).and_then(crate::model::sha256_reader));
-        let decoded = decode::decode(&job.input, s.max_megapixels);
-        (hash.join().unwrap_or_else(|_| Err(std::io::Error::other("hashing the original panicked"))), decoded)
-    });
-    let source_sha256 = source_sha256.map_err(|e| fail(PipelineError::Read(e)))?;
-    let decoded = decoded.map_err(fail)?;
-    times.decode = t.elapsed();
-
+    let mut steps = Steps::default();
+    let source = Source::File(&job.input);
     let original_preview = job.compare.is_some().then_some((encode::COMPARE_WIDTH, u32::MAX));
-    let c =
-        match colorize_decoded(Decoded { photo: decoded, source_sha256, source_path: source_path.clone(), original_preview }, model, s, &job.hints, &mut times)
-            .map_err(fail)?
-        {
-            Outcome::Done(c) => c,
-            Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
-        };
+    let c = match colorize_source(&source, source_path.clone(), &job.profile, &job.hints, job.reference().map(|r| &**r), original_preview, &mut steps)
+        .map_err(fail)?
+    {
+        Outcome::Done(c) => c,
+        Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
+    };
 
     let t = Instant::now();
-    let signed = c.signed(s);
-    let meta = c.output_metadata(signed);
     // Another run may have placed a copy at this name since it was checked (two shards, two
     // photos of one name): that copy is replaced only if it is this photo's.
     let may_replace = |_: &Path| match existing_copy(job, source_path.as_deref()) {
         ExistingCopy::Another { gone, .. } => gone && s.force,
         _ => true,
     };
-    let (format, source_sha256, held) = (c.format, &c.provenance.source_sha256, c._reservation.bytes());
-    let sign = s.credentials.as_ref().filter(|_| signed).map(|credentials| {
-        move |copy: &mut AtomicFile, dest: &mut AtomicFile| -> anyhow::Result<()> {
-            // C2PA's TIFF writer holds a whole copy of the file in memory while it signs: that
-            // comes out of the memory budget too, now or, if the budget is busy, at a retry.
-            let _held = match format {
-                image::ImageFormat::Tiff => {
-                    use std::io::Seek;
-                    let len = copy.seek(std::io::SeekFrom::End(0))?;
-                    copy.rewind()?;
-                    let need = len + (1 << 20);
-                    if let Some(total) = budget::total().filter(|total| held + need > *total) {
-                        // Never, however idle the service: a failure of this photo, not retried.
-                        anyhow::bail!(
-                            "signing needs a copy of the TIFF in memory ({} MB) beside the photo's own {} MB: more than the whole memory budget of {} MB (daemon.memory_budget_mb)",
-                            need >> 20,
-                            held >> 20,
-                            total >> 20
-                        );
-                    }
-                    // Passing (an io error: retried later) when other photos hold the rest.
-                    Some(budget::try_reserve(need).ok_or_else(|| {
-                        std::io::Error::other(format!("signing needs {} MB more of the memory budget (a copy of the TIFF in memory) and other photos hold it now", need >> 20))
-                    })?)
-                }
-                _ => None,
-            };
-            // Not an io error: it is the original, not the copy's folder, that failed.
-            let original = crate::base::open_regular(&job.input).map_err(|e| anyhow::anyhow!("cannot read the original again for its Content Credentials: {e}"))?;
-            let mut original = std::io::BufReader::new(original);
-            let title = job.input.file_name().unwrap_or_default().to_string_lossy();
-            let original = crate::credentials::Original { stream: &mut original, format, title: &title, sha256: source_sha256 };
-            credentials.sign(original, format, copy, dest)
-        }
-    });
-    let warning = write_output(&job.output, Some(&may_replace), sign.as_ref().map(|f| f as &SignFn), |w| {
-        encode::encode(&c.colorized, c.format, &meta, encode::EncodeOptions { jpeg_quality: s.jpeg_quality, compression: s.compression }, w)
-    })
-    .map_err(|e| match e {
+    let warning = write_output(&job.output, Some(&may_replace), |new| encode_copy(&c, s, &source, &steps, new)).map_err(|e| match e {
         PipelineError::Write { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
             let original = match existing_copy(job, source_path.as_deref()) {
                 ExistingCopy::Another { original, .. } => original,
@@ -434,14 +462,26 @@ pub fn colorize(job: &Job, model: &Model) -> Result<Outcome, JobError> {
         e => fail(e),
     })?;
     if let (Some(path), Some(original)) = (&job.compare, &c.compare_source) {
-        write_output(path, None, None, |w| {
-            encode::encode_compare(original, &c.colorized, w)?;
-            Ok(None)
+        write_output(path, None, |new| {
+            let mut file = new()?;
+            encode::encode_compare(original, &c.colorized, &mut file)?;
+            Ok((file, None))
         })
         .map_err(fail)?;
     }
-    times.encode = t.elapsed();
-    Ok(Outcome::Done(Written { output: job.output.clone(), times, warning, source_sha256: c.provenance.source_sha256.clone() }))
+    steps.push(encode_step(&c, s, t));
+    Ok(Outcome::Done(Written { output: job.output.clone(), steps, warning, source_sha256: c.provenance.source_sha256.clone() }))
+}
+
+/// The encode stage's record.
+fn encode_step(c: &Colorization, s: &Settings, started: Instant) -> Step {
+    let format = format!("{:?}", c.format).to_lowercase();
+    let how = match c.format {
+        image::ImageFormat::Jpeg => format!("quality {}", s.jpeg_quality),
+        image::ImageFormat::Png | image::ImageFormat::Tiff => format!("compression {:?}", s.compression).to_lowercase(),
+        _ => String::new(),
+    };
+    Step { name: "encode", parameters: vec![("format", format), ("options", how)], action: None, time: started.elapsed() }
 }
 
 /// What sits at a job's output name already.
@@ -496,8 +536,8 @@ pub struct InMemory {
     pub width: u32,
     /// Pixel size of the result.
     pub height: u32,
-    /// Stage timings.
-    pub times: StageTimes,
+    /// What each stage did, and its time.
+    pub steps: Steps,
     /// The original, shrunk to fit the preview size, as a JPEG.
     pub before_jpeg: Vec<u8>,
     /// The colorized photo, shrunk to the same size, as a JPEG.
@@ -537,70 +577,44 @@ pub fn preview_file(path: &Path, max_megapixels: f64, side: u32) -> Result<Vec<u
 }
 
 /// Colorizes an encoded photo held in memory (named `name`, as uploaded) into an encoded photo in
-/// memory, with before and after previews that fit in `preview_side` pixels.
+/// memory, with before and after previews that fit in `preview_side` pixels: the memory end of
+/// the body [`colorize`] shares.
 pub fn colorize_bytes(
     data: &[u8],
     name: &str,
-    model: &Model,
-    s: &Settings,
+    profile: &Profile,
     hints: &[crate::hints::Hint],
+    reference_photo: Option<&reference::Reference>,
     preview_side: u32,
 ) -> Result<Outcome<InMemory>, PipelineError> {
-    let mut times = StageTimes::default();
-    let t = Instant::now();
-    let source_sha256 = crate::model::sha256_bytes(data);
-    let decoded = decode::decode_bytes(data, s.max_megapixels)?;
-    times.decode = t.elapsed();
-    let original_preview = Some((preview_side, preview_side));
-    let c = match colorize_decoded(Decoded { photo: decoded, source_sha256, source_path: None, original_preview }, model, s, hints, &mut times)? {
+    let mut steps = Steps::default();
+    let source = Source::Bytes(data, name);
+    let reference_photo = reference_photo.or(profile.reference.as_deref());
+    let c = match colorize_source(&source, None, profile, hints, reference_photo, Some((preview_side, preview_side)), &mut steps)? {
         Outcome::Done(c) => c,
         Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
     };
     let t = Instant::now();
-    let signed = c.signed(s);
-    let meta = c.output_metadata(signed);
-    let mut out = std::io::Cursor::new(Vec::new());
-    let warning = encode::encode(&c.colorized, c.format, &meta, encode::EncodeOptions { jpeg_quality: s.jpeg_quality, compression: s.compression }, &mut out)
-        .map_err(PipelineError::Encode)?;
+    let (out, warning) = encode_copy(&c, &profile.settings, &source, &steps, || Ok(std::io::Cursor::new(Vec::new()))).map_err(PipelineError::Encode)?;
     if let Some(warning) = warning {
         log::warn!("upload: {warning}");
     }
-    if let Some(credentials) = s.credentials.as_ref().filter(|_| signed) {
-        // C2PA's TIFF writer holds a whole copy of the file while it signs (see colorize).
-        let _held = match c.format {
-            image::ImageFormat::Tiff => Some(
-                budget::try_reserve(out.get_ref().len() as u64 + (1 << 20))
-                    .ok_or_else(|| PipelineError::Encode(anyhow::anyhow!("signing this TIFF needs more of the memory budget than is free now; try again")))?,
-            ),
-            _ => None,
-        };
-        let original =
-            crate::credentials::Original { stream: &mut std::io::Cursor::new(data), format: c.format, title: name, sha256: &c.provenance.source_sha256 };
-        let mut signed = std::io::Cursor::new(Vec::new());
-        out.set_position(0);
-        credentials.sign(original, c.format, &mut out, &mut signed).map_err(|e| PipelineError::Encode(e.context("signing the Content Credentials")))?;
-        out = signed;
-    }
-    times.encode = t.elapsed();
+    steps.push(encode_step(&c, &profile.settings, t));
     let (width, height) = c.colorized.dimensions();
     let before_preview = c.compare_source.expect("asked for a preview");
     let after_preview = encode::resized_rgb8(&c.colorized, before_preview.width(), before_preview.height());
     let (before_jpeg, after_jpeg) = (encode::preview_jpeg(&before_preview), encode::preview_jpeg(&after_preview));
-    Ok(Outcome::Done(InMemory { bytes: out.into_inner(), format: c.format, width, height, times, before_jpeg, after_jpeg }))
+    Ok(Outcome::Done(InMemory { bytes: out.into_inner(), format: c.format, width, height, steps, before_jpeg, after_jpeg }))
 }
 
-/// Signs the encoded copy (first file, read from its start) into the second.
-type SignFn<'a> = dyn Fn(&mut AtomicFile, &mut AtomicFile) -> anyhow::Result<()> + 'a;
-
-/// Encodes into an [`AtomicFile`] at `path`; nothing is left behind on failure. With
-/// `may_replace`, a file placed at `path` by someone else meanwhile is replaced only if it
-/// says so (else a `Write` error of kind `AlreadyExists`). With `sign`, the encoded copy is a
-/// first temporary, and what is placed is its signed version.
+/// Encodes into [`AtomicFile`]s at `path` (`encode` makes them with the function it is given and
+/// returns the one to place); nothing is left behind on failure. With `may_replace`, a file
+/// placed at `path` by someone else meanwhile is replaced only if it says so (else a `Write`
+/// error of kind `AlreadyExists`).
 fn write_output(
     path: &Path,
     may_replace: Option<&dyn Fn(&Path) -> bool>,
-    sign: Option<&SignFn>,
-    encode: impl FnOnce(&mut AtomicFile) -> anyhow::Result<Option<String>>,
+    encode: impl FnOnce(&mut dyn FnMut() -> std::io::Result<AtomicFile>) -> anyhow::Result<(AtomicFile, Option<String>)>,
 ) -> Result<Option<String>, PipelineError> {
     let write_err = |source| PipelineError::Write { path: path.to_path_buf(), source };
     let encode_err = |e: anyhow::Error| match e.downcast::<std::io::Error>() {
@@ -611,16 +625,7 @@ fn write_output(
             Err(e) => PipelineError::Encode(e),
         },
     };
-    let mut file = AtomicFile::create(path).map_err(write_err)?;
-    let warning = encode(&mut file).map_err(encode_err)?;
-    if let Some(sign) = sign {
-        use std::io::Seek;
-        let mut signed = AtomicFile::create(path).map_err(write_err)?;
-        file.rewind().map_err(write_err)?;
-        sign(&mut file, &mut signed).map_err(|e| encode_err(e.context("signing the Content Credentials")))?;
-        // The unsigned temporary goes as it is dropped.
-        file = signed;
-    }
+    let (file, warning) = encode(&mut || AtomicFile::create(path)).map_err(encode_err)?;
     match may_replace {
         Some(may_replace) => file.commit_unless_taken(may_replace),
         None => file.commit(),

@@ -16,7 +16,7 @@
 //!
 //! The model's own answer to the hints is kept only where the hints reach: on texture (sand,
 //! cloth) the network spreads a hint's color far past the region's edge (measured on the test
-//! disc of `tests/hint_propagation.rs`: two red point hints reddened 5 % of the background, a
+//! disc of `tests/it/hint_propagation.rs`: two red point hints reddened 5 % of the background, a
 //! stroke 16 %, with the propagation switched off), so its change from its hint-free guess is
 //! weighted by α. The result, `(1 − α)·(plain + α·(hinted − plain)) + α·(hint colors)`, is
 //! carried to full resolution by the recombine stage's guided filter, which keeps the original
@@ -34,7 +34,7 @@
 //! (see docs/performance.md, Color hints): a longer reach (smaller λ, larger σ) gains more on
 //! average but makes more photos worse; a stronger hold-back makes fewer worse but gains less.
 
-use super::hints::covered_cells;
+use super::hint_planes::covered_cells;
 use super::infer::shrink_plane;
 use super::prepare::Luma;
 use crate::hints::Hint;
@@ -62,7 +62,7 @@ pub struct Params {
     /// Gaussian blur (σ in grid pixels) of the lightness the ties are measured on, 0 for
     /// none: grain and fine texture (sand, cloth) then do not break a region apart, while an
     /// edge between regions stays a step (default 0: measured, a blur of 1 let a hint on the
-    /// textured disc of `tests/hint_propagation.rs` leak across its edge at λ 2e-5).
+    /// textured disc of `tests/it/hint_propagation.rs` leak across its edge at λ 2e-5).
     pub smooth: f32,
     /// Weight of the model's own hint-free colors in the ties, beside the lightness: where
     /// the model sees two things (a red sign on a wall of the same lightness), a hint on one

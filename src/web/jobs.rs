@@ -2,9 +2,7 @@
 //! memory. An upload lives until its result is downloaded, deleted, or left for `keep`;
 //! nothing of it is ever written to disk.
 
-use crate::hints::Hint;
-use crate::job::Settings;
-use crate::model::Model;
+use super::options::UploadOptions;
 use crate::pipeline::{self, InMemory, Outcome};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
@@ -50,6 +48,9 @@ pub struct WebResult {
     pub before_jpeg: Vec<u8>,
     /// JPEG preview of the result.
     pub after_jpeg: Vec<u8>,
+    /// What the reference photo, if one was sent, contributed ("reference church.jpg: 43 % of
+    /// the photo matched").
+    pub reference_note: Option<String>,
     /// Its bytes' share of the process's memory budget, while it waits to be downloaded: a
     /// result can be large (a 90 MP BMP is 270 MB) and up to 4 x queue_capacity wait.
     pub reservation: crate::pipeline::Reservation,
@@ -59,7 +60,7 @@ struct Entry {
     /// The upload's bytes, until a worker takes them.
     upload: Option<Vec<u8>>,
     name: String,
-    hints: Vec<Hint>,
+    options: UploadOptions,
     stage: Stage,
     /// When the entry goes if nobody takes its result (set when it finishes).
     expires: Option<Instant>,
@@ -139,7 +140,7 @@ impl WebJobs {
     /// `capacity` uploads wait or run, or when 4 x `capacity` results, or results holding a
     /// quarter of the memory budget, are held waiting to be downloaded (each is a whole photo
     /// in memory, on a machine that may have 1 GB).
-    pub fn submit(&self, slot: Slot<'_>, upload: Vec<u8>, name: String, hints: Vec<Hint>) -> Result<(String, usize), QueueFull> {
+    pub fn submit(&self, slot: Slot<'_>, upload: Vec<u8>, name: String, options: UploadOptions) -> Result<(String, usize), QueueFull> {
         let mut inner = self.inner.lock().unwrap();
         // The slot becomes the entry: given back here, not on drop.
         std::mem::forget(slot);
@@ -151,7 +152,7 @@ impl WebJobs {
         let id = new_id();
         inner.next_seq += 1;
         let seq = inner.next_seq;
-        inner.entries.insert(id.clone(), Entry { upload: Some(upload), name, hints, stage: Stage::Queued, expires: None, seq });
+        inner.entries.insert(id.clone(), Entry { upload: Some(upload), name, options, stage: Stage::Queued, expires: None, seq });
         inner.queue.push_back(id.clone());
         drop(inner);
         self.wake.notify_one();
@@ -226,9 +227,11 @@ impl WebJobs {
                 if let Some(entry) = inner.entries.get_mut(&id) {
                     if let Some(upload) = entry.upload.take() {
                         entry.stage = Stage::Running;
-                        let (seq, name, hints) = (entry.seq, entry.name.clone(), entry.hints.clone());
+                        // The options leave with the bytes (a reference photo's too): the entry
+                        // keeps only its result.
+                        let (seq, name, options) = (entry.seq, entry.name.clone(), std::mem::take(&mut entry.options));
                         inner.running += 1;
-                        return Some((id, seq, upload, name, hints));
+                        return Some(NextUpload { id, seq, bytes: upload, name, options });
                     }
                 }
             }
@@ -248,10 +251,11 @@ impl WebJobs {
     }
 
     /// One worker: colorizes uploads until [`WebJobs::stop`].
-    pub fn work(&self, model: &Model, settings: &Settings) {
-        while let Some((id, seq, upload, name, hints)) = self.next() {
-            let stage = colorize_upload(&upload, &name, model, settings, &hints);
-            drop(upload);
+    pub fn work(&self, profile: &crate::job::CurrentProfile) {
+        while let Some(NextUpload { id, seq, bytes, name, options }) = self.next() {
+            // The profile in effect now: a reload since the last upload applies to this one.
+            let stage = colorize_upload(&bytes, &name, &profile.get(), &options);
+            drop(bytes);
             match &stage {
                 Stage::Done(r) => log::info!("web: colorized an upload ({}x{}) in {} ms", r.width, r.height, r.millis),
                 Stage::Failed { message, .. } => log::info!("web: upload not colorized: {message}"),
@@ -278,25 +282,54 @@ fn held_result_bytes(inner: &Inner) -> u64 {
         .sum()
 }
 
-/// (id, seq, bytes, name, hints) of an upload a worker takes.
-type NextUpload = (String, u64, Vec<u8>, String, Vec<Hint>);
+/// An upload a worker takes.
+struct NextUpload {
+    id: String,
+    /// Which life of the id this is (a result for a deleted entry is dropped).
+    seq: u64,
+    bytes: Vec<u8>,
+    name: String,
+    options: UploadOptions,
+}
 
 /// Runs the pipeline on one upload, in memory.
-fn colorize_upload(upload: &[u8], name: &str, model: &Model, settings: &Settings, hints: &[Hint]) -> Stage {
+fn colorize_upload(upload: &[u8], name: &str, profile: &crate::job::Profile, options: &UploadOptions) -> Stage {
+    // The upload's options on top of the page's profile (checked at upload, against the
+    // profile then in effect; a reload since may have made them wrong).
+    let own;
+    let profile = match options.overrides() {
+        o if o == Default::default() => profile,
+        o => match profile.with_overrides(&o) {
+            Ok(p) => {
+                own = p;
+                &own
+            }
+            Err(bad) => return Stage::Failed { status: 400, message: format!("Not colorized: {bad}.") },
+        },
+    };
+    // "Colors from a photo": read and shrunk here, in the worker, under the memory budget.
+    let reference = match &options.reference {
+        Some(r) => match crate::reference::Reference::from_bytes(&r.bytes, &r.name, profile.colorize.max_megapixels) {
+            Ok(r) => Some(r),
+            Err(e) => return Stage::Failed { status: 422, message: format!("Not colorized: {e}.") },
+        },
+        None => None,
+    };
     // A bug met by one upload fails that upload; the page's worker goes on.
-    match pipeline::guarded(|| pipeline::colorize_bytes(upload, name, model, settings, hints, PREVIEW_SIDE), |e| e) {
-        Ok(Outcome::Done(InMemory { bytes, format, width, height, times, before_jpeg, after_jpeg })) => {
+    match pipeline::guarded(|| pipeline::colorize_bytes(upload, name, profile, &options.hints, reference.as_ref(), PREVIEW_SIDE), |e| e) {
+        Ok(Outcome::Done(InMemory { bytes, format, width, height, steps, before_jpeg, after_jpeg })) => {
             let held = (bytes.len() + 2 * PREVIEW_SIDE as usize * PREVIEW_SIDE as usize) as u64;
             let Ok(reservation) = crate::pipeline::reserve_memory(held) else {
                 return Stage::Failed { status: 413, message: "Not colorized: the result is too large to keep in memory for download.".into() };
             };
             Stage::Done(Arc::new(WebResult {
+                reference_note: crate::pipeline::reference::note(&steps),
                 mime: format.to_mime_type(),
                 download_name: download_name(name, format),
                 bytes,
                 width,
                 height,
-                millis: times.total().as_millis(),
+                millis: steps.total().as_millis(),
                 before_jpeg,
                 after_jpeg,
                 reservation,
@@ -340,15 +373,15 @@ mod tests {
         assert!(jobs.reserve().is_none(), "the one place is taken while a body is read");
         drop(slot);
         let slot = jobs.reserve().expect("given back when the upload is refused");
-        jobs.submit(slot, vec![1], "a.jpg".into(), vec![]).unwrap();
+        jobs.submit(slot, vec![1], "a.jpg".into(), Default::default()).unwrap();
         assert!(jobs.reserve().is_none(), "now the upload itself holds it");
     }
 
     #[test]
     fn queue_is_bounded_and_reports_place() {
         let jobs = WebJobs::new(2, Duration::from_secs(60));
-        let (a, ahead_a) = jobs.submit(jobs.reserve().unwrap(), vec![1], "a.jpg".into(), vec![]).unwrap();
-        let (b, ahead_b) = jobs.submit(jobs.reserve().unwrap(), vec![2], "b.jpg".into(), vec![]).unwrap();
+        let (a, ahead_a) = jobs.submit(jobs.reserve().unwrap(), vec![1], "a.jpg".into(), Default::default()).unwrap();
+        let (b, ahead_b) = jobs.submit(jobs.reserve().unwrap(), vec![2], "b.jpg".into(), Default::default()).unwrap();
         assert_eq!((ahead_a, ahead_b), (0, 1));
         assert!(jobs.reserve().is_none(), "a third is refused before its body is read");
         assert_eq!(jobs.status(&b).unwrap().ahead, 1);
@@ -362,8 +395,8 @@ mod tests {
     #[test]
     fn results_are_taken_once_and_expire() {
         let jobs = WebJobs::new(4, Duration::from_millis(0));
-        let (id, _) = jobs.submit(jobs.reserve().unwrap(), vec![1], "a.jpg".into(), vec![]).unwrap();
-        let (got, seq, upload, _, _) = jobs.next().unwrap();
+        let (id, _) = jobs.submit(jobs.reserve().unwrap(), vec![1], "a.jpg".into(), Default::default()).unwrap();
+        let NextUpload { id: got, seq, bytes: upload, .. } = jobs.next().unwrap();
         assert_eq!((got.as_str(), upload), (id.as_str(), vec![1]));
         let result = Arc::new(WebResult {
             bytes: vec![9],
@@ -374,6 +407,7 @@ mod tests {
             millis: 1,
             before_jpeg: vec![],
             after_jpeg: vec![],
+            reference_note: None,
             reservation: crate::pipeline::reserve_memory(1).unwrap(),
         });
         jobs.finish(&id, seq, Stage::Done(result));
@@ -383,13 +417,13 @@ mod tests {
         // Results waiting for download count too: at most 4 x capacity are held.
         let held = WebJobs::new(1, Duration::from_secs(60));
         for _ in 0..4 {
-            let (id, _) = held.submit(held.reserve().unwrap(), vec![1], "a.jpg".into(), vec![]).unwrap();
-            let (_, seq, _, _, _) = held.next().unwrap();
+            let (id, _) = held.submit(held.reserve().unwrap(), vec![1], "a.jpg".into(), Default::default()).unwrap();
+            let NextUpload { seq, .. } = held.next().unwrap();
             held.finish(&id, seq, Stage::Failed { status: 422, message: "x".into() });
         }
         assert!(held.reserve().is_none());
-        let (id2, _) = jobs.submit(jobs.reserve().unwrap(), vec![1], "a.jpg".into(), vec![]).unwrap();
-        let (_, seq2, _, _, _) = jobs.next().unwrap();
+        let (id2, _) = jobs.submit(jobs.reserve().unwrap(), vec![1], "a.jpg".into(), Default::default()).unwrap();
+        let NextUpload { seq: seq2, .. } = jobs.next().unwrap();
         jobs.finish(&id2, seq2, Stage::Failed { status: 422, message: "x".into() });
         assert_eq!(jobs.expire(Instant::now() + Duration::from_millis(1)), 1);
         assert_eq!(jobs.len(), 0);

@@ -11,11 +11,11 @@
 
 pub mod jobs;
 pub mod latest;
+pub mod options;
 pub mod routes;
 
 use crate::config::WebConfig;
-use crate::job::Settings;
-use crate::model::Model;
+use crate::job::CurrentProfile;
 use jobs::WebJobs;
 use latest::Latest;
 use routes::{Context, Incoming};
@@ -77,9 +77,10 @@ pub struct WebServer {
     threads: Vec<JoinHandle<()>>,
 }
 
-/// Starts the page on `config.listen`. Failing to listen is an error for the caller to report
-/// (a port in use, an address this machine does not have).
-pub fn start(config: &WebConfig, model: Arc<Model>, settings: Settings, latest: Latest) -> anyhow::Result<WebServer> {
+/// Starts the page on `config.listen`, colorizing with the profile `profile` holds at each
+/// upload (a reload swaps it). Failing to listen is an error for the caller to report (a port
+/// in use, an address this machine does not have).
+pub fn start(config: &WebConfig, profile: CurrentProfile, latest: Latest) -> anyhow::Result<WebServer> {
     let listener = std::net::TcpListener::bind(&config.listen).map_err(|e| anyhow::anyhow!("web: cannot listen on {}: {e}", config.listen))?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
@@ -90,16 +91,15 @@ pub fn start(config: &WebConfig, model: Arc<Model>, settings: Settings, latest: 
         latest,
         token: config.token.clone(),
         max_upload: (config.max_upload_mb * 1e6) as u64,
-        max_megapixels: settings.max_megapixels,
-        hints: model.has_hints(),
+        profile: profile.clone(),
         keep_minutes: config.keep_minutes,
         host_names: own_host_names(&config.allowed_hosts),
     });
     let mut threads = Vec::new();
     for i in 0..config.workers {
         // Not joined on stop: one may be in the middle of a photo, which the exit abandons.
-        let (jobs, model, settings) = (jobs.clone(), model.clone(), settings.clone());
-        spawn(format!("web-worker-{i}"), move || jobs.work(&model, &settings));
+        let (jobs, profile) = (jobs.clone(), profile.clone());
+        spawn(format!("web-worker-{i}"), move || jobs.work(&profile));
     }
     let expiry_stop = Arc::new(AtomicBool::new(false));
     let (reaper_jobs, reaper_stop) = (jobs.clone(), expiry_stop.clone());

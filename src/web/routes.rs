@@ -3,7 +3,7 @@
 
 use super::jobs::{QueueFull, Stage, WebJobs, WebResult};
 use super::latest::Latest;
-use crate::hints::{self, Hint};
+use crate::hints;
 use crate::pipeline::{probe_bytes, PipelineError};
 use serde_json::json;
 use std::io::Read;
@@ -19,15 +19,25 @@ pub struct Context {
     pub token: Option<String>,
     /// Largest upload, in bytes.
     pub max_upload: u64,
-    /// Pixel limit, in megapixels.
-    pub max_megapixels: f64,
-    /// Whether the model takes hints (the page hides them otherwise).
-    pub hints: bool,
+    /// The `[colorize]` profile in effect: a reload replaces it (the model, the settings).
+    pub profile: crate::job::CurrentProfile,
     /// Minutes a result is kept.
     pub keep_minutes: f64,
     /// Names the station answers to besides IP addresses and localhost: its host name and
     /// `web.allowed_hosts`, lowercase.
     pub host_names: Vec<String>,
+}
+
+impl Context {
+    /// Pixel limit of the profile in effect, in megapixels.
+    fn max_megapixels(&self) -> f64 {
+        self.profile.get().settings.max_megapixels
+    }
+
+    /// Whether the model in effect takes hints (the page hides them otherwise).
+    fn hints(&self) -> bool {
+        self.profile.get().model.has_hints()
+    }
 }
 
 /// A reply body: static, owned, or shared with the job store.
@@ -239,10 +249,10 @@ pub fn handle(req: &Incoming, body: &mut dyn Read, ctx: &Context) -> Reply {
     match (method, &segments[1..]) {
         ("GET", ["info"]) => Reply::json(
             200,
-            json!({ "hints": ctx.hints, "max_upload_bytes": ctx.max_upload, "keep_minutes": ctx.keep_minutes,
-                    "max_megapixels": ctx.max_megapixels, "version": env!("CARGO_PKG_VERSION") }),
+            json!({ "hints": ctx.hints(), "max_upload_bytes": ctx.max_upload, "keep_minutes": ctx.keep_minutes,
+                    "max_megapixels": ctx.max_megapixels(), "version": env!("CARGO_PKG_VERSION") }),
         ),
-        ("POST", ["jobs"]) => upload(req, body, ctx, param("name").unwrap_or("photo"), params.iter().filter(|(k, _)| k == "hint" || k == "stroke")),
+        ("POST", ["jobs"]) => upload(req, body, ctx, param("name").unwrap_or("photo"), &params),
         ("GET", ["jobs", id]) if is_id(id) => match ctx.jobs.status(id) {
             None => gone(),
             Some(s) => Reply::json(200, status_json(&s.stage, s.ahead)),
@@ -271,7 +281,7 @@ pub fn handle(req: &Incoming, body: &mut dyn Read, ctx: &Context) -> Reply {
                 Reply::json(200, json!({ "seq": n.seq, "original": name(&n.original), "colorized": name(&n.colorized), "age_seconds": age }))
             }
         },
-        ("GET", ["latest", part @ ("before.jpg" | "after.jpg")]) => match ctx.latest.previews(super::jobs::PREVIEW_SIDE, ctx.max_megapixels) {
+        ("GET", ["latest", part @ ("before.jpg" | "after.jpg")]) => match ctx.latest.previews(super::jobs::PREVIEW_SIDE, ctx.max_megapixels()) {
             Ok((_, before, after)) => Reply::jpeg(Body::Shared(if *part == "before.jpg" { before } else { after })),
             Err(e) => Reply::error(404, e),
         },
@@ -312,7 +322,7 @@ fn status_json(stage: &Stage, ahead: usize) -> serde_json::Value {
         Stage::Running => json!({ "state": "running", "ahead": 0 }),
         Stage::Done(r) => {
             json!({ "state": "done", "width": r.width, "height": r.height, "millis": r.millis as u64,
-                                  "download_name": r.download_name, "type": r.mime, "bytes": r.bytes.len() })
+                                  "download_name": r.download_name, "type": r.mime, "bytes": r.bytes.len(), "reference": r.reference_note })
         }
         Stage::Failed { status, message } => {
             json!({ "state": "failed", "status": status, "error": message })
@@ -320,12 +330,26 @@ fn status_json(stage: &Stage, ahead: usize) -> serde_json::Value {
     }
 }
 
-/// An upload; `hint_params` are its `hint=X,Y,#RRGGBB` and `stroke=X1,Y1 X2,Y2 ...,#RRGGBB`
-/// query parameters.
-fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hint_params: impl Iterator<Item = &'a (String, String)>) -> Reply {
+/// An upload; `params` are its query parameters, of which the options
+/// ([`super::options::UploadOptions`]: `hint=X,Y,#RRGGBB`, `stroke=X1,Y1 X2,Y2 ...,#RRGGBB`,
+/// `vividness=X`) travel with the job.
+fn upload(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, params: &[(String, String)]) -> Reply {
     let limit = ctx.max_upload;
     let too_big = || Reply::error(413, format!("The file is larger than the limit of {} MB.", limit / 1_000_000));
-    if req.content_length.is_some_and(|n| n > limit) {
+    // "Colors from a photo": the reference's bytes come first in the body, `reference_bytes` of
+    // them; each of the two files has the upload limit.
+    let param = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let reference_len = match param("reference_bytes").map(|v| v.parse::<u64>()) {
+        None => None,
+        Some(Ok(n)) if n > limit => return Reply::error(413, format!("The reference photo is larger than the limit of {} MB.", limit / 1_000_000)),
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => return Reply::error(400, "reference_bytes: expected the reference photo's size in bytes"),
+    };
+    if reference_len.is_some() && !ctx.hints() {
+        return Reply::error(400, "this model takes no color hints, so no colors from a reference photo");
+    }
+    let body_limit = limit + reference_len.unwrap_or(0);
+    if req.content_length.is_some_and(|n| n > body_limit) {
         return too_big();
     }
     // From a browser (it sends Origin), only the page's own way of uploading; scripts (curl
@@ -334,25 +358,42 @@ fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hi
         return Reply::error(415, "uploads are sent as the photo file itself, as the page sends them (not as a form)");
     }
     let Some(slot) = ctx.jobs.reserve() else { return busy() };
-    let hints: Result<Vec<Hint>, String> = hint_params.map(|(k, v)| if k == "stroke" { Hint::parse_stroke(v) } else { v.parse() }).collect();
-    let hints = match hints {
-        Ok(h) if !h.is_empty() && !ctx.hints => return Reply::error(400, format!("this model takes no color hints ({} given)", h.len())),
-        Ok(h) => h,
+    let mut options = match super::options::UploadOptions::from_query(params) {
+        Ok(o) if !o.hints.is_empty() && !ctx.hints() => return Reply::error(400, format!("this model takes no color hints ({} given)", o.hints.len())),
+        Ok(o) => o,
         Err(e) => return Reply::error(400, e),
     };
+    if let Err(bad) = ctx.profile.get().with_overrides(&options.overrides()) {
+        return Reply::error(400, bad.to_string());
+    }
     // Read into memory, never past the limit; nothing of an upload is written anywhere.
-    let mut data = Vec::with_capacity(req.content_length.unwrap_or(0).min(limit) as usize);
-    if let Err(e) = body.take(limit + 1).read_to_end(&mut data) {
+    let mut data = Vec::with_capacity(req.content_length.unwrap_or(0).min(body_limit) as usize);
+    if let Err(e) = body.take(body_limit + 1).read_to_end(&mut data) {
         return Reply::error(400, format!("the upload broke off: {e}"));
+    }
+    if data.len() as u64 > body_limit {
+        return too_big();
+    }
+    if let Some(n) = reference_len {
+        if n as usize >= data.len() {
+            return Reply::error(400, format!("reference_bytes = {n}, but the upload holds only {} bytes: a reference and then the photo", data.len()));
+        }
+        let photo = data.split_off(n as usize);
+        let reference = std::mem::replace(&mut data, photo);
+        let reference_name = param("reference_name").unwrap_or("reference").to_string();
+        if let Err(e) = probe_bytes(&reference, ctx.max_megapixels()) {
+            return Reply::error(super::http_status(&e), format!("reference photo {reference_name}: {e}"));
+        }
+        options.reference = Some(super::options::ReferenceUpload { name: reference_name, bytes: reference });
     }
     if data.len() as u64 > limit {
         return too_big();
     }
-    match probe_bytes(&data, ctx.max_megapixels) {
+    match probe_bytes(&data, ctx.max_megapixels()) {
         Ok((_, w, h)) => {
             // An EXIF orientation may swap width and height: the exact check comes after
             // decoding; this one catches the plain mistakes before queueing.
-            if let Err(e) = hints::check(&hints, w.max(h), w.max(h)) {
+            if let Err(e) = hints::check(&options.hints, w.max(h), w.max(h)) {
                 return Reply::error(400, e);
             }
         }
@@ -365,7 +406,7 @@ fn upload<'a>(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, hi
             return Reply::error(status, message);
         }
     }
-    match ctx.jobs.submit(slot, data, name.to_string(), hints) {
+    match ctx.jobs.submit(slot, data, name.to_string(), options) {
         Ok((id, ahead)) => Reply::json(202, json!({ "id": id, "ahead": ahead })),
         Err(QueueFull) => busy(),
     }

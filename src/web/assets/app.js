@@ -16,6 +16,7 @@ let placing = false;
 let drawing = null;       // the stroke being drawn: { points, pointerId }
 let lightness = null;     // L* of the original's preview: { width, height, data }
 let pollTimer = null;
+let reference = null;     // "Colors from a photo": a color photo sent with the upload, or null
 
 async function loadInfo() {
   try {
@@ -54,6 +55,7 @@ function choose(f) {
   forget();
   file = f;
   hints = [];
+  reference = null;
   renderHints();
   $('result').hidden = true;
   start();
@@ -66,6 +68,18 @@ function start() {
     return;
   }
   const params = new URLSearchParams({ name: file.name });
+  // A reference photo goes first in the body, its size named (src/web/routes.rs, upload).
+  if (reference) {
+    if (reference.size > info.max_upload_bytes) {
+      showError(`"${reference.name}" is ${(reference.size / 1e6).toFixed(1)} MB: the limit is ${Math.round(info.max_upload_bytes / 1e6)} MB.`);
+      return;
+    }
+    params.set('reference_bytes', String(reference.size));
+    params.set('reference_name', reference.name);
+  }
+  // The upload's options (src/web/options.rs): the color strength when not the station's own.
+  const vividness = $('vividness').value;
+  if (vividness !== $('vividness').defaultValue) params.set('vividness', vividness);
   for (const h of hints) {
     if (h.points.length === 1) params.append('hint', `${h.points[0].x},${h.points[0].y},${h.color}`);
     else params.append('stroke', h.points.map((p) => `${p.x},${p.y}`).join(' ') + ',' + h.color);
@@ -85,7 +99,7 @@ function start() {
     showError(msg);
   };
   setStatus('Uploading…', 0);
-  xhr.send(file);
+  xhr.send(reference ? new Blob([reference, file]) : file);
 }
 
 async function poll() {
@@ -128,6 +142,9 @@ function showResult(id, body) {
   $('facts').textContent = `${body.width} × ${body.height} pixels, colorized in ${(body.millis / 1000).toFixed(1)} s.` +
     (hints.length ? ` ${hints.length} color hint${hints.length > 1 ? 's' : ''} used.` : '');
   $('hints').hidden = !info.hints;
+  $('reference').hidden = !info.hints;
+  $('reference-name').textContent = reference ? (body.reference || reference.name) : '';
+  $('reference-clear').hidden = !reference;
   $('rerun').disabled = hints.length === 0;
   setSlider(Number($('slider').value));
   renderHints();
@@ -319,6 +336,19 @@ const endStroke = (e) => {
 $('compare').addEventListener('pointerup', endStroke);
 $('compare').addEventListener('pointercancel', endStroke);
 $('rerun').addEventListener('click', () => { setPlacing(false); forget(); start(); });
+$('vividness').addEventListener('input', () => {
+  $('vividness-value').textContent = Number($('vividness').value).toFixed(1);
+  $('recolor').disabled = !file;
+});
+$('recolor').addEventListener('click', () => { $('recolor').disabled = true; setPlacing(false); forget(); start(); });
+$('reference-file').addEventListener('change', (e) => {
+  const f = e.target.files[0];
+  e.target.value = '';
+  if (!f || !file) return;
+  reference = f;
+  setPlacing(false); forget(); start();
+});
+$('reference-clear').addEventListener('click', () => { reference = null; setPlacing(false); forget(); start(); });
 $('again').addEventListener('click', () => { forget(); file = null; hints = []; renderHints(); $('result').hidden = true; $('file').value = ''; $('file').click(); });
 $('download').addEventListener('click', () => {
   // The server hands the file out once and forgets it; a new run uploads the photo again.

@@ -3,7 +3,7 @@
 //! and the minimized corpora of the fuzzing runs (docs/performance.md, "Fuzzing"). An input
 //! that once crashed hued stays here, so the bug cannot come back unseen. Stable Rust, seconds.
 
-#[path = "../fuzz/bodies.rs"]
+#[path = "../../fuzz/bodies.rs"]
 mod bodies;
 
 use std::path::Path;

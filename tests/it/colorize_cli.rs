@@ -1,9 +1,7 @@
 //! `hued colorize` end to end: the real binary, real files, the tiny QDQ fixture model.
 
-mod common;
-
+use crate::common::*;
 use assert_cmd::Command;
-use common::*;
 use image::{DynamicImage, GenericImageView};
 use predicates::prelude::*;
 use std::fs;

@@ -1,7 +1,7 @@
 //! Hostile files against the real binary, one process at a time (this file's tests run in
 //! their own test process, so the peak memory of the children is theirs alone).
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

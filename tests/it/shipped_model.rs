@@ -1,6 +1,6 @@
 //! The shipped model, loaded and run by tract exactly as `hued colorize` does with no flags.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use hued::model::{resolve_manifest, Model};

@@ -1,8 +1,6 @@
 //! `hued run` against the real binary: real folders, real files, real signals.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

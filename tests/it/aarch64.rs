@@ -3,7 +3,7 @@
 //! qemu's default CPU has SVE, which no Pi has) on a sample photo, and compares its output
 //! with this machine's. Skipped when HUED_AARCH64_BIN is unset.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

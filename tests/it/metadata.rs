@@ -2,9 +2,7 @@
 //! archivist's own tool: exiftool (skipped with a message where it is not installed; CI has it).
 //! Originals are made by exiftool too, as a cataloguing tool would write them.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

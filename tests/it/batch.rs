@@ -1,9 +1,7 @@
 //! `hued colorize` as a cluster task: shards, list files, JSON-lines reports and their merge,
 //! reruns and two runs at once. The real binary, real files, the tiny fixture model.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! The camera source: the real V4L2 code against a missing device, and the capture loop fed
 //! by a synthetic frame source (no camera exists on CI).
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use hued::config::CameraConfig;

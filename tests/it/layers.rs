@@ -19,6 +19,8 @@ const LAYERS: &[&str] = &[
     "sink",
     "credentials",
     "metrics",
+    "budget",
+    "reference",
     "job",
     "pipeline",
     "bench",

@@ -1,7 +1,7 @@
 //! The "already in color" check against real photos: every historical gray or toned scan
 //! must be colorized, and most color photos of the validation set recognized.
 
-mod common;
+use crate::common;
 
 use hued::pipeline::prepare::color_stats;
 

@@ -2,9 +2,9 @@
 //! sockets: every route, every bad input, the bounded queue, the token, expiry, and that
 //! nothing of an upload reaches the disk.
 
-mod common;
+use crate::common;
 
-use common::*;
+use crate::common::*;
 use hued::pipeline::metadata::read_provenance;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -759,4 +759,54 @@ fn page_downloads_carry_content_credentials_with_a_key() {
     assert_eq!(c.state, "Trusted", "{c:?}");
     assert_eq!(c.parent, Some(("scan.jpg".to_string(), Some(hued::model::sha256_bytes(&bytes)))));
     assert!(c.actions.iter().any(|(a, _)| a == "c2pa.edited"), "{c:?}");
+}
+
+/// Mean chroma (Lab a, b distance from gray) of a downloaded colorized JPEG.
+fn mean_chroma(bytes: &[u8]) -> f64 {
+    let rgb = image::load_from_memory(bytes).unwrap().to_rgb8();
+    let n = (rgb.width() * rgb.height()) as f64;
+    rgb.pixels().map(|p| (p[0] as f64 - p[1] as f64).abs().max((p[1] as f64 - p[2] as f64).abs()).max((p[0] as f64 - p[2] as f64).abs())).sum::<f64>() / n
+}
+
+/// Colorizes `photo` on the page with `query` and returns its download's mean chroma.
+fn chroma_of_upload(s: &Server, photo: &[u8], query: &str) -> f64 {
+    let (id, status) = s.colorize("scan.jpg", photo, query);
+    assert_eq!(status["state"], "done", "{status}");
+    mean_chroma(&s.get(&format!("/api/jobs/{id}/download")).body)
+}
+
+#[test]
+fn a_reload_reaches_the_page_vividness_1_then_0_comes_back_gray() {
+    let s = Server::start("colorize.vividness = 1.0");
+    let photo = gray_jpeg(240, 160);
+    let before = chroma_of_upload(&s, &photo, "");
+    assert!(before > 4.0, "the fixture model colors the photo at vividness 1 (mean channel spread {before:.2})");
+
+    // The same config with vividness 0, then `systemctl reload hued` (SIGHUP).
+    let config = s.dir.path().join("hued.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace("vividness = 1.0", "vividness = 0");
+    std::fs::write(&config, text).unwrap();
+    let pid = s.child.id() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !s.log().contains("config reloaded") {
+        assert!(Instant::now() < deadline, "no reload:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = chroma_of_upload(&s, &photo, "");
+    assert!(after < 1.5, "after the reload the page's next upload comes back gray (mean channel spread {after:.2}, {before:.2} before)");
+}
+
+#[test]
+fn an_upload_carries_its_own_vividness_and_a_bad_one_is_refused() {
+    let s = Server::start("");
+    let photo = gray_jpeg(240, 160);
+    let gray = chroma_of_upload(&s, &photo, "&vividness=0");
+    let colored = chroma_of_upload(&s, &photo, "");
+    assert!(gray < 1.5 && colored > gray + 2.0, "vividness=0 on the upload gives gray ({gray:.2}), the station's own 1 colors ({colored:.2})");
+    for bad in ["&vividness=9", "&vividness=loud"] {
+        let r = s.upload("scan.jpg", &photo, bad);
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert!(r.json()["error"].as_str().unwrap().contains("vividness"), "{bad}: {}", r.text());
+    }
 }
