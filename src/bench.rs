@@ -26,7 +26,8 @@ pub struct BenchArgs {
     /// Model manifest (default: the shipped model).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Only the named case (1mp-jpeg, 1mp-jpeg+hints, 12mp-jpeg, 12mp-jpeg+hints, 50mp-tiff16);
+    /// Only the named case (1mp-jpeg, 1mp-jpeg+hints, 1mp-jpeg+reference, 12mp-jpeg,
+    /// 12mp-jpeg+hints, 12mp-jpeg+reference, 50mp-tiff16);
     /// used for the child processes.
     #[arg(long)]
     case: Option<String>,
@@ -114,9 +115,38 @@ fn run_infer(a: &BenchArgs) -> anyhow::Result<()> {
 }
 
 /// Name, width, height. A `+hints` case colorizes the same photo as the case without it, with
-/// [`bench_hints`]: the difference between the two rows is what the hints cost.
-const CASES: &[(&str, u32, u32)] =
-    &[("1mp-jpeg", 1155, 866), ("1mp-jpeg+hints", 1155, 866), ("12mp-jpeg", 4000, 3000), ("12mp-jpeg+hints", 4000, 3000), ("50mp-tiff16", 8660, 5774)];
+/// [`bench_hints`]; a `+reference` case with a color reference photo of it
+/// ([`make_reference`]): the difference between the rows is what the hints or the reference cost.
+const CASES: &[(&str, u32, u32)] = &[
+    ("1mp-jpeg", 1155, 866),
+    ("1mp-jpeg+hints", 1155, 866),
+    ("1mp-jpeg+reference", 1155, 866),
+    ("12mp-jpeg", 4000, 3000),
+    ("12mp-jpeg+hints", 4000, 3000),
+    ("12mp-jpeg+reference", 4000, 3000),
+    ("50mp-tiff16", 8660, 5774),
+];
+
+/// A color reference of the bench photo, as an archive's postcard of the same place would be:
+/// 70 % of it, offset, at 1600 px, its tones given colors (blue above, warm below) and brighter.
+fn make_reference(dir: &Path, w: u32, h: u32) -> anyhow::Result<PathBuf> {
+    let path = dir.join(format!("reference-{w}x{h}.jpg"));
+    if path.exists() {
+        return Ok(path);
+    }
+    let src = source_photo().resize_exact(w, h, image::imageops::FilterType::Triangle).to_luma8();
+    let (cw, ch) = (w * 7 / 10, h * 7 / 10);
+    let crop = image::imageops::crop_imm(&src, w / 5, h / 10, cw, ch).to_image();
+    let small = image::imageops::resize(&crop, 1600, 1600 * ch / cw, image::imageops::FilterType::Triangle);
+    let (sw, sh) = small.dimensions();
+    let colored = image::RgbImage::from_fn(sw, sh, |x, y| {
+        let v = small.get_pixel(x, y).0[0] as f32 * 0.9 + 20.0;
+        let t = y as f32 / sh as f32;
+        Rgb([(v * (0.7 + 0.5 * t)).min(255.0) as u8, (v * 0.9).min(255.0) as u8, (v * (1.2 - 0.5 * t)).min(255.0) as u8])
+    });
+    colored.save(&path)?;
+    Ok(path)
+}
 
 /// The hints of a `+hints` case, as a person at the kiosk gives them to the Cliff House photo:
 /// blue in the sky, sand on the beach, a stroke along the surf, a dark coat.
@@ -172,9 +202,17 @@ fn peak_rss_mib() -> f64 {
 
 fn run_case(a: &BenchArgs, dir: &Path, name: &str) -> anyhow::Result<()> {
     let &(_, w, h) = CASES.iter().find(|c| c.0 == name).ok_or_else(|| anyhow::anyhow!("unknown case {name}"))?;
-    let input = make_input(dir, name.trim_end_matches("+hints"), w, h)?;
+    let input = make_input(dir, name.trim_end_matches("+hints").trim_end_matches("+reference"), w, h)?;
+    // A `+reference` case colorizes the same photo with a color reference of it.
+    let reference = name.ends_with("+reference").then(|| make_reference(dir, w, h)).transpose()?;
     // The same resolver as `hued colorize`, on the built-in defaults and these flags.
-    let flags = ColorizeOverrides { model: a.model.clone().map(Some), skip_color: Some(false), threads: Some(a.threads), ..Default::default() };
+    let flags = ColorizeOverrides {
+        model: a.model.clone().map(Some),
+        skip_color: Some(false),
+        threads: Some(a.threads),
+        reference: reference.map(Some),
+        ..Default::default()
+    };
     let profile = Profile::resolve(&Config::default(), None, &flags, &mut Loaded::default())?;
     crate::model::set_threads(a.threads);
     // Every run colorizes, though the last one's copy is up to date.

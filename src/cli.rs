@@ -337,7 +337,7 @@ fn colorize(a: ColorizeArgs) -> Exit {
             return exit;
         }
     };
-    let run = Run { target: &target, profile, loaded: Default::default(), hints: &hints, shard, run_id: crate::report::new_run_id() };
+    let run = Run { target: &target, profile, given_reference: a.reference.is_some(), hints: &hints, shard, run_id: crate::report::new_run_id() };
     let list_error = std::cell::RefCell::new(None);
     let listed = listed.map_while(|r| r.map_err(|e| *list_error.borrow_mut() = Some(e)).ok());
     let summary = run.all(args::stream(&a.paths, listed, a.recursive), report.as_mut());
@@ -441,8 +441,8 @@ struct Run<'a> {
     target: &'a OutputTarget,
     /// The settings and the model, for every photo of the run.
     profile: Arc<Profile>,
-    /// The reference photos the sidecars name, each loaded once for the run.
-    loaded: std::cell::RefCell<Loaded>,
+    /// --reference was given: it wins over a sidecar's, as --hint does.
+    given_reference: bool,
     /// --hint (else each photo's sidecar).
     hints: &'a [Hint],
     shard: Option<args::Shard>,
@@ -551,7 +551,7 @@ impl Run<'_> {
                 continue;
             }
             claimed.insert(job.output.clone(), path.clone());
-            let job = match crate::job::photo_extras(&path, &self.profile, self.hints, Some(&mut self.loaded.borrow_mut())) {
+            let job = match crate::job::photo_extras(&path, &self.profile, self.hints, self.given_reference) {
                 Ok(extras) => {
                     if let Some(w) = &extras.warning {
                         bar.suspend(|| log::warn!("{}: {w}", path.display()));

@@ -630,12 +630,39 @@ impl<'a> Places<'a> {
     }
 }
 
+/// The first key of a `[[watch]]` entry whose value is of the wrong type, with its place: serde
+/// reads a watch's `[colorize]` keys through a flattened struct, whose errors come without a
+/// place of their own (they would name the `[[watch]]` line), so each key is read alone.
+fn watch_key_error(text: &str) -> Option<(Option<(usize, usize)>, String)> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let watches = doc.as_table().get("watch")?;
+    let entries: Vec<&dyn toml_edit::TableLike> = match watches {
+        toml_edit::Item::ArrayOfTables(a) => a.iter().map(|t| t as &dyn toml_edit::TableLike).collect(),
+        _ => watches.as_array()?.iter().filter_map(|v| v.as_inline_table()).map(|t| t as &dyn toml_edit::TableLike).collect(),
+    };
+    for (i, entry) in entries.into_iter().enumerate() {
+        for (key, item) in entry.iter() {
+            let Some(value) = item.as_value() else { continue };
+            let line = format!("{} = {}", toml_edit::Key::new(key), value.to_string().trim());
+            let probe = if key == "path" { line } else { format!("path = \"/\"\n{line}") };
+            if let Err(e) = toml::from_str::<WatchConfig>(&probe) {
+                let position = entry.get_key_value(key).and_then(|(k, _)| k.span()).map(|s| line_col(text, s.start));
+                return Some((position, format!("watch #{}: {key}: {}", i + 1, e.message().trim())));
+            }
+        }
+    }
+    None
+}
+
 /// Parses and validates the text of a config file. `origin` names the file in errors and
 /// anchors relative paths; nothing is read from disk. Each section checks its own values; an
 /// error names the file, the line and the column of the key at fault.
 pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     let err = |position, message: String| ConfigError { file: origin.to_path_buf(), position, message };
     let mut config: Config = toml::from_str(text).map_err(|e| {
+        if let Some((position, message)) = watch_key_error(text) {
+            return err(position, message);
+        }
         let position = e.span().map(|s| line_col(text, s.start));
         err(position, e.message().trim().to_string())
     })?;
@@ -876,6 +903,16 @@ mod tests {
             assert!(e.message.starts_with(start), "{text:?}: {e}");
             assert!(e.to_string().starts_with(&format!("/etc/hued/hued.toml:{line}:1: ")), "{e}");
         }
+    }
+
+    #[test]
+    fn a_wrong_type_in_a_watch_names_its_key_and_line() {
+        let e = parse("[[watch]]\npath = \"/a\"\n\n[[watch]]\npath = \"/b\"\nvividness = \"high\"\n").unwrap_err();
+        assert_eq!(e.position, Some((6, 1)), "{e}");
+        assert!(e.message.starts_with("watch #2: vividness: invalid type: string \"high\""), "{e}");
+        let e = parse("[[watch]]\npath = \"/a\"\n  jpeg_quality = 300\n").unwrap_err();
+        assert_eq!(e.position, Some((3, 3)), "{e}");
+        assert!(e.message.contains("jpeg_quality"), "{e}");
     }
 
     #[test]

@@ -7,7 +7,6 @@ use crate::config::{BadValue, ColorizeConfig, ColorizeOverrides, Config, WatchCo
 use crate::credentials::Credentials;
 use crate::hints::Hint;
 use crate::model::{resolve_manifest, Model, Precision};
-use crate::reference::Reference;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,8 +76,6 @@ pub struct Profile {
     pub settings: Settings,
     /// The model `colorize.model` names (the shipped one when none), loaded.
     pub model: Arc<Model>,
-    /// The reference photo `colorize.reference` names, loaded (none where it names none).
-    pub reference: Option<Arc<Reference>>,
 }
 
 /// Why a profile could not be resolved: a value out of range (a flag's or the config's), or
@@ -100,7 +97,6 @@ pub enum ResolveError {
 pub struct Loaded {
     models: HashMap<(PathBuf, Precision), Arc<Model>>,
     credentials: Option<Option<Credentials>>,
-    references: HashMap<PathBuf, Arc<Reference>>,
 }
 
 impl Loaded {
@@ -114,16 +110,6 @@ impl Loaded {
         crate::metrics::global().set_model(&m.manifest.name, &m.sha256);
         self.models.insert(key, m.clone());
         Ok(m)
-    }
-
-    /// The reference photo at `path`, loaded once.
-    pub fn reference(&mut self, path: &Path, max_megapixels: f64) -> Result<Arc<Reference>, crate::reference::ReferenceError> {
-        if let Some(r) = self.references.get(path) {
-            return Ok(r.clone());
-        }
-        let r = Arc::new(Reference::load(path, max_megapixels)?);
-        self.references.insert(path.to_path_buf(), r.clone());
-        Ok(r)
     }
 
     fn credentials(&mut self, config: &Config) -> anyhow::Result<Option<Credentials>> {
@@ -147,17 +133,16 @@ impl Profile {
         colorize.validate().map_err(ResolveError::Bad)?;
         let model = loaded.model(colorize.model.as_deref(), colorize.precision).map_err(ResolveError::Load)?;
         let credentials = loaded.credentials(config).map_err(ResolveError::Load)?;
-        let reference = match &colorize.reference {
-            Some(path) => {
-                if !model.has_hints() {
-                    return Err(ResolveError::Load(anyhow::anyhow!("reference {}: model {} takes no color hints", path.display(), model.manifest.name)));
-                }
-                Some(loaded.reference(path, colorize.max_megapixels).map_err(|e| ResolveError::Load(e.into()))?)
+        if let Some(path) = &colorize.reference {
+            // Read now, so that a wrong path or a file that is no photo stops the run or the
+            // (re)load with its reason; the jobs read it again only if it changes.
+            if !model.has_hints() {
+                return Err(ResolveError::Load(anyhow::anyhow!("reference {}: model {} takes no color hints", path.display(), model.manifest.name)));
             }
-            None => None,
-        };
+            crate::reference::load_cached(path, colorize.max_megapixels).map_err(|e| ResolveError::Load(e.into()))?;
+        }
         let settings = Settings { credentials, ..Settings::from_config(&colorize) };
-        Ok(Profile { colorize, settings, model, reference })
+        Ok(Profile { colorize, settings, model })
     }
 
     /// This profile with `o` on top (an upload's options), validated. What `o` may change is a
@@ -171,7 +156,7 @@ impl Profile {
         }
         let s = &self.settings;
         let settings = Settings { credentials: s.credentials.clone(), compare: s.compare, force: s.force, ..Settings::from_config(&colorize) };
-        Ok(Profile { colorize, settings, model: self.model.clone(), reference: self.reference.clone() })
+        Ok(Profile { colorize, settings, model: self.model.clone() })
     }
 
     /// This profile with other per-photo settings (`hued colorize --force`, `--compare`).
@@ -221,8 +206,8 @@ pub struct Job {
     pub profile: Arc<Profile>,
     /// The user's color hints for this photo (none: the model guesses every color).
     pub hints: Vec<Hint>,
-    /// A reference photo of its own (its sidecar's), instead of the profile's; with its path.
-    pub reference: Option<(PathBuf, Arc<Reference>)>,
+    /// A reference photo of its own (its sidecar's), instead of the profile's.
+    pub reference: Option<PathBuf>,
 }
 
 impl Job {
@@ -234,15 +219,14 @@ impl Job {
     }
 
     /// The reference photo its colors are guided by: its own, else its profile's.
-    pub fn reference(&self) -> Option<&Arc<Reference>> {
-        self.reference.as_ref().map(|r| &r.1).or(self.profile.reference.as_ref())
+    pub fn reference(&self) -> Option<&Path> {
+        self.reference.as_deref().or(self.profile.colorize.reference.as_deref())
     }
 
     /// The files its copy is made from: the original, its sidecar, its reference. A copy older
     /// than any of them is out of date.
     pub fn depends_on(&self) -> Vec<PathBuf> {
-        let reference = self.reference.as_ref().map(|r| r.0.clone()).or_else(|| self.profile.colorize.reference.clone());
-        inputs_of(&self.input, reference)
+        inputs_of(&self.input, self.reference().map(Path::to_path_buf))
     }
 
     /// The per-photo settings.
@@ -262,35 +246,25 @@ pub fn inputs_of(image: &Path, reference: Option<PathBuf>) -> Vec<PathBuf> {
 }
 
 /// What a photo gets besides its profile: the hints (given ones, else its sidecar's) and its
-/// sidecar's reference photo, loaded; with a warning to log (a sidecar its model cannot use).
+/// sidecar's reference photo; with a warning to log (a sidecar its model cannot use).
 #[derive(Debug, Default)]
 pub struct PhotoExtras {
     /// Its hints.
     pub hints: Vec<Hint>,
-    /// Its own reference photo, with its path.
-    pub reference: Option<(PathBuf, Arc<Reference>)>,
+    /// Its own reference photo.
+    pub reference: Option<PathBuf>,
     /// Something to tell, not an error.
     pub warning: Option<String>,
 }
 
-/// The one rule for a photo's extras, for `hued colorize` and the daemon: hints `given` (the
-/// command line's) win over the sidecar's; the sidecar's reference over the profile's. An
-/// error is the reason to report for the photo (a sidecar that does not parse, a reference
-/// that cannot be read).
-pub fn photo_extras(image: &Path, profile: &Profile, given: &[Hint], loaded: Option<&mut Loaded>) -> Result<PhotoExtras, String> {
+/// The one rule for a photo's extras, for `hued colorize` and the daemon: what the command line
+/// gives (`given` hints, a `given_reference`) wins over the sidecar; the sidecar's reference
+/// over the config's. An error is the reason to report for the photo (a sidecar that does not
+/// parse).
+pub fn photo_extras(image: &Path, profile: &Profile, given: &[Hint], given_reference: bool) -> Result<PhotoExtras, String> {
     let model = &profile.model;
     let (sidecar, warning) = crate::hints::sidecar_for(image, model.has_hints(), &model.manifest.name)?;
     let hints = if given.is_empty() { sidecar.hints } else { given.to_vec() };
-    let reference = match sidecar.reference {
-        Some(path) => {
-            let max = profile.colorize.max_megapixels;
-            let loaded_reference = match loaded {
-                Some(l) => l.reference(&path, max),
-                None => Reference::load(&path, max).map(Arc::new),
-            };
-            Some((path, loaded_reference.map_err(|e| e.to_string())?))
-        }
-        None => None,
-    };
+    let reference = if given_reference { None } else { sidecar.reference };
     Ok(PhotoExtras { hints, reference, warning })
 }

@@ -7,7 +7,8 @@
 use crate::color::{linear_rgb_to_lab, srgb8_to_linear_lut};
 use image::{DynamicImage, ImageDecoder, ImageReader};
 use std::io::{BufRead, Seek};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Long side the reference is kept at once decoded (its colors are only sampled in blocks).
 pub const REFERENCE_SIDE: usize = 512;
@@ -65,9 +66,11 @@ impl Reference {
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let fail = |reason: String| ReferenceError { name: path.display().to_string(), reason };
         let file = crate::base::open_regular(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        // Decoded (its size checked before any pixel) before it is hashed: a huge file that is
+        // refused is not read whole first.
+        let image = decode(std::io::BufReader::new(file), max_megapixels).map_err(fail)?;
         let sha256 = crate::model::sha256_reader(crate::base::open_regular(path).map_err(|e| fail(format!("cannot read: {e}")))?)
             .map_err(|e| fail(format!("cannot read: {e}")))?;
-        let image = decode(std::io::BufReader::new(file), max_megapixels).map_err(fail)?;
         Ok(Reference::from_image(&image, name, sha256))
     }
 
@@ -86,6 +89,34 @@ impl Reference {
     pub fn planes(&self) -> [&[f32]; 3] {
         [&self.l, &self.a, &self.b]
     }
+}
+
+/// How many decoded references are kept for reuse (about 3 MB each, outside the memory budget).
+const CACHED: usize = 8;
+
+/// A file's identity for the cache: its path, modification time and size.
+type Stamp = (PathBuf, Option<std::time::SystemTime>, u64);
+
+/// The references read lately, newest last.
+static CACHE: Mutex<Vec<(Stamp, Arc<Reference>)>> = Mutex::new(Vec::new());
+
+/// The reference at `path`, decoded once while the file stays the same: a run, a watch or a
+/// folder of scans whose sidecars all name one postcard read it once; a changed file (same
+/// path, new time or size) is read again, so its copies get its new colors.
+pub fn load_cached(path: &Path, max_megapixels: f64) -> Result<Arc<Reference>, ReferenceError> {
+    let meta = std::fs::metadata(path).map_err(|e| ReferenceError { name: path.display().to_string(), reason: format!("cannot read: {e}") })?;
+    let stamp: Stamp = (path.to_path_buf(), meta.modified().ok(), meta.len());
+    if let Some((_, r)) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(s, _)| *s == stamp) {
+        return Ok(r.clone());
+    }
+    let reference = Arc::new(Reference::load(path, max_megapixels)?);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    cache.retain(|(s, _)| s.0 != stamp.0);
+    if cache.len() >= CACHED {
+        cache.remove(0);
+    }
+    cache.push((stamp, reference.clone()));
+    Ok(reference)
 }
 
 /// Decodes under the pixel limit and the memory budget (its share is held only while it is
@@ -111,7 +142,13 @@ fn decode<R: BufRead + Seek>(reader: R, max_megapixels: f64) -> Result<DynamicIm
     limits.max_alloc = Some(need);
     decoder.set_limits(limits).map_err(|e| format!("corrupt image: {e}"))?;
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| format!("corrupt image: {e}"))?;
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| format!("corrupt image: {e}"))?;
+    // Shrunk before it is turned upright: the turn copies the pixels.
+    let mut image = if image.width().max(image.height()) as usize > REFERENCE_SIDE {
+        image.resize(REFERENCE_SIDE as u32, REFERENCE_SIDE as u32, image::imageops::FilterType::Triangle)
+    } else {
+        image
+    };
     image.apply_orientation(orientation);
     Ok(image)
 }

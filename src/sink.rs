@@ -224,7 +224,7 @@ pub fn remove_live_temps() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 }
 
 /// True when `output` exists and is newer than every one of `inputs` (the original, its sidecar,
-/// its reference photo: `Job::depends_on`); false where one of them cannot be read. Their change
+/// its reference photo: `Job::depends_on`); false where the original cannot be read. Their change
 /// time counts too: `rsync -t` or `cp -p` can put an old modification time on new content, but
 /// the change time of a replaced file is always now.
 pub fn is_up_to_date(inputs: &[PathBuf], output: &Path) -> bool {
@@ -235,7 +235,10 @@ pub fn is_up_to_date(inputs: &[PathBuf], output: &Path) -> bool {
         let changed = std::time::UNIX_EPOCH + std::time::Duration::new(m.ctime().max(0) as u64, m.ctime_nsec().clamp(0, 999_999_999) as u32);
         m.modified().ok().map(|t| t.max(changed))
     };
-    let newest_input = inputs.iter().map(|p| modified(p)).try_fold(std::time::UNIX_EPOCH, |newest, t| t.map(|t| newest.max(t)));
+    // The original must be there; a sidecar or reference that is gone changes nothing (a
+    // reference deleted meanwhile must not make every copy of its folder be redone).
+    let Some((original, rest)) = inputs.split_first() else { return false };
+    let newest_input = modified(original).map(|t| rest.iter().filter_map(|p| modified(p)).fold(t, std::time::SystemTime::max));
     out_meta.modified().ok().zip(newest_input).is_some_and(|(o, i)| o >= i)
 }
 

@@ -36,7 +36,12 @@ impl Daemon {
             }
         };
         let reference_path = sidecar.reference.clone().or_else(|| w.profile.colorize.reference.clone());
-        if crate::sink::is_up_to_date(&crate::job::inputs_of(path, reference_path), &output) {
+        // Up to date by time, and hued's own copy (a person's newer file at the copy's name is
+        // not: the job then fails, naming it, and the failure is recorded once for this stamp).
+        // A BMP carries no provenance: its time alone tells.
+        if crate::sink::is_up_to_date(&crate::job::inputs_of(path, reference_path), &output)
+            && (read_provenance(&output).is_some() || image::ImageFormat::from_path(&output).is_ok_and(|f| f == image::ImageFormat::Bmp))
+        {
             log::debug!("{}: up to date", path.display());
             return Admission::Leave;
         }
@@ -50,17 +55,23 @@ impl Daemon {
         if let Some(warning) = warning {
             log::warn!("{}: {warning}", path.display());
         }
-        let reference = match sidecar.reference {
-            Some(r) => match crate::reference::Reference::load(&r, w.profile.colorize.max_megapixels) {
-                Ok(loaded) => Some((r, Arc::new(loaded))),
-                Err(e) => {
-                    log::error!("failed {}: {e}; waiting for the sidecar or its reference to be mended", path.display());
-                    return Admission::Leave;
-                }
-            },
-            None => None,
-        };
-        Admission::Take(Job { input: path.to_path_buf(), output, compare: None, profile: w.profile.clone(), hints: sidecar.hints, reference })
+        // A sidecar's reference must be a photo inside the watched folder: whoever can drop a
+        // sidecar there must not make hued read (and copy colors from) any image it can read.
+        if let Some(r) = &sidecar.reference {
+            let inside = std::fs::canonicalize(r).ok().zip(std::fs::canonicalize(&w.root).ok()).is_some_and(|(r, root)| r.starts_with(root));
+            if !inside {
+                log::error!("failed {}: its sidecar's reference {} is not a file inside the watched folder {}", path.display(), r.display(), w.root.display());
+                return Admission::Leave;
+            }
+        }
+        Admission::Take(Job {
+            input: path.to_path_buf(),
+            output,
+            compare: None,
+            profile: w.profile.clone(),
+            hints: sidecar.hints,
+            reference: sidecar.reference,
+        })
     }
 
     /// A stable file: queued if [`Daemon::admit`] takes it.

@@ -151,9 +151,15 @@ impl Daemon {
         match build(config, &self.tx, &mut loaded, &self.usr1) {
             Ok(setup) => {
                 self.settler.set_delay(Duration::from_secs_f64(setup.config.daemon.stability_delay));
-                // The page's next upload is colorized with the new [colorize] profile.
-                if let (Some((_, current)), Some(profile)) = (&self.web, &setup.colorize) {
-                    current.set(profile.clone());
+                // The page's next upload is colorized with the new [colorize] profile (resolved
+                // here where the new config has no camera and turns the page off: the page
+                // runs on until the next restart).
+                if let Some((_, current)) = &self.web {
+                    let none = crate::config::ColorizeOverrides::default();
+                    match setup.colorize.clone().map(Ok).unwrap_or_else(|| Profile::resolve(&setup.config, None, &none, &mut loaded).map(Arc::new)) {
+                        Ok(profile) => current.set(profile),
+                        Err(e) => log::error!("web: the page keeps its previous [colorize] settings: {e}"),
+                    }
                 }
                 self.setup = setup;
                 self.scan_backlog();

@@ -98,20 +98,19 @@ fn is_tiff(file: &mut std::fs::File) -> bool {
 /// (hued 0.2 and later), else from its EXIF ImageDescription (the copies of earlier versions).
 pub fn read_provenance(path: &std::path::Path) -> Option<Provenance> {
     let mut file = crate::base::open_regular(path).ok()?;
-    // A huge TIFF (or a hostile multi-GB one) is not checked here: the EXIF reader takes a
-    // TIFF whole into memory. hued's own copies are recognized by name first anyway, and a
-    // colorized copy is skipped as "already in color".
-    if file.metadata().ok()?.len() > PROVENANCE_MAX_TIFF && is_tiff(&mut file) {
+    // The XMP packet: a TIFF's tag 700 read directly, by position, whatever the TIFF's size
+    // (image's TIFF decoder gave none for hued's own copies); the others' through their decoder.
+    let len = file.metadata().ok()?.len();
+    let tiff = is_tiff(&mut file);
+    let xmp = if tiff { crate::pipeline::decode::tiff_xmp(&file, len) } else { None };
+    if let Some(note) = xmp.as_deref().and_then(crate::pipeline::xmp::hued_note) {
+        return Provenance::parse(&note);
+    }
+    // A huge TIFF (or a hostile multi-GB one) without hued's XMP is not read further: the EXIF
+    // reader takes a TIFF whole into memory.
+    if tiff && len > PROVENANCE_MAX_TIFF {
         return None;
     }
-    // The XMP packet: a TIFF's tag 700 read directly (image's TIFF decoder gave none for
-    // hued's own copies), the others' through their decoder.
-    let xmp = if is_tiff(&mut file) {
-        let len = file.metadata().ok()?.len();
-        crate::pipeline::decode::tiff_xmp(&file, len)
-    } else {
-        None
-    };
     let mut decoder = image::ImageReader::new(std::io::BufReader::new(file)).with_guessed_format().ok()?.into_decoder().ok()?;
     use image::ImageDecoder;
     let xmp = xmp.or_else(|| decoder.xmp_metadata().ok().flatten());

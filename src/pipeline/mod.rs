@@ -56,6 +56,9 @@ pub enum PipelineError {
     /// The color hints do not fit the photo.
     #[error("bad color hints: {0}")]
     Hints(String),
+    /// The reference photo could not be read or used (the message names it).
+    #[error("{0}")]
+    Reference(String),
     /// The model failed.
     #[error("model failed: {0:#}")]
     Model(anyhow::Error),
@@ -83,6 +86,15 @@ pub enum PipelineError {
         output: PathBuf,
         /// The original that copy was made from, as its provenance records it.
         original: String,
+    },
+    /// The output's name holds a file hued did not write (no hued provenance in it): a person's
+    /// own file, never replaced, `--force` included.
+    #[error("{} was not written by hued{}: hued never replaces a file it did not write; move it away, or colorize into another --out folder or with another suffix", output.display(), if *bmp { " as far as it can tell (a BMP carries no metadata to say so)" } else { " (it carries no hued provenance)" })]
+    NotWrittenByHued {
+        /// The file at the copy's name.
+        output: PathBuf,
+        /// It is a BMP, whose writer cannot be told.
+        bmp: bool,
     },
     /// The pipeline panicked (a bug): the photo is failed, the worker lives on.
     #[error("internal error (please report): {0}")]
@@ -429,15 +441,24 @@ pub fn colorize(job: &Job) -> Result<Outcome, JobError> {
             let original = if gone { format!("{original}, which is not here: --force replaces that copy") } else { original };
             return Err(fail(PipelineError::AnotherPhotosCopy { output: job.output.clone(), original }));
         }
+        ExistingCopy::NotOurs => return Err(fail(PipelineError::NotWrittenByHued { output: job.output.clone(), bmp: false })),
         ExistingCopy::Ours | ExistingCopy::Unknown if !s.force && crate::sink::is_up_to_date(&job.depends_on(), &job.output) => {
             return Ok(Outcome::Skipped(SkipReason::UpToDate));
+        }
+        // A BMP at the copy's name that would have to be replaced: hued cannot tell its own.
+        ExistingCopy::Unknown if image::ImageFormat::from_path(&job.output).is_ok_and(|f| f == image::ImageFormat::Bmp) => {
+            return Err(fail(PipelineError::NotWrittenByHued { output: job.output.clone(), bmp: true }));
         }
         _ => {}
     }
     let mut steps = Steps::default();
     let source = Source::File(&job.input);
     let original_preview = job.compare.is_some().then_some((encode::COMPARE_WIDTH, u32::MAX));
-    let c = match colorize_source(&source, source_path.clone(), &job.profile, &job.hints, job.reference().map(|r| &**r), original_preview, &mut steps)
+    let reference_photo = match job.reference() {
+        Some(path) => Some(crate::reference::load_cached(path, s.max_megapixels).map_err(|e| fail(PipelineError::Reference(e.to_string())))?),
+        None => None,
+    };
+    let c = match colorize_source(&source, source_path.clone(), &job.profile, &job.hints, reference_photo.as_deref(), original_preview, &mut steps)
         .map_err(fail)?
     {
         Outcome::Done(c) => c,
@@ -449,7 +470,8 @@ pub fn colorize(job: &Job) -> Result<Outcome, JobError> {
     // photos of one name): that copy is replaced only if it is this photo's.
     let may_replace = |_: &Path| match existing_copy(job, source_path.as_deref()) {
         ExistingCopy::Another { gone, .. } => gone && s.force,
-        _ => true,
+        ExistingCopy::NotOurs | ExistingCopy::Unknown => false,
+        ExistingCopy::Ours | ExistingCopy::Absent => true,
     };
     let warning = write_output(&job.output, Some(&may_replace), |new| encode_copy(&c, s, &source, &steps, new)).map_err(|e| match e {
         PipelineError::Write { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -491,9 +513,13 @@ enum ExistingCopy {
     /// A copy hued made of this photo (its recorded path, or else its recorded hash, is this
     /// original's).
     Ours,
-    /// A file without hued's provenance (a BMP copy carries none; a TIFF over 64 MB is not
-    /// read): judged by its time alone, as before provenance was checked.
+    /// A BMP (which carries no metadata, so no provenance either: hued's own BMP copy and a
+    /// person's file look alike), or a copy whose original cannot be read now: judged by its
+    /// time alone, and replaced by nothing but a copy hued is sure of (see [`colorize`]).
     Unknown,
+    /// A file in a format that carries hued's provenance, without it: a person's own file
+    /// (a hand-tinted `x.colorized.jpg`). Never taken for hued's copy nor replaced.
+    NotOurs,
     /// A copy hued made of another photo: the original it names, and whether that original's
     /// recorded path is missing on this machine.
     Another {
@@ -510,7 +536,10 @@ fn existing_copy(job: &Job, source_path: Option<&Path>) -> ExistingCopy {
     if std::fs::symlink_metadata(&job.output).is_err() {
         return ExistingCopy::Absent;
     }
-    let Some(theirs) = metadata::read_provenance(&job.output) else { return ExistingCopy::Unknown };
+    let Some(theirs) = metadata::read_provenance(&job.output) else {
+        let bmp = image::ImageFormat::from_path(&job.output).is_ok_and(|f| f == image::ImageFormat::Bmp);
+        return if bmp { ExistingCopy::Unknown } else { ExistingCopy::NotOurs };
+    };
     if theirs.source_path.is_some() && theirs.source_path.as_deref() == source_path {
         return ExistingCopy::Ours;
     }
@@ -578,18 +607,27 @@ pub fn preview_file(path: &Path, max_megapixels: f64, side: u32) -> Result<Vec<u
 
 /// Colorizes an encoded photo held in memory (named `name`, as uploaded) into an encoded photo in
 /// memory, with before and after previews that fit in `preview_side` pixels: the memory end of
-/// the body [`colorize`] shares.
+/// the body [`colorize`] shares. `reference_upload`: a reference photo sent with it (its bytes,
+/// dropped once read, and its name); else the profile's, if any.
 pub fn colorize_bytes(
     data: &[u8],
     name: &str,
     profile: &Profile,
     hints: &[crate::hints::Hint],
-    reference_photo: Option<&reference::Reference>,
+    reference_upload: Option<(Vec<u8>, String)>,
     preview_side: u32,
 ) -> Result<Outcome<InMemory>, PipelineError> {
     let mut steps = Steps::default();
     let source = Source::Bytes(data, name);
-    let reference_photo = reference_photo.or(profile.reference.as_deref());
+    let max = profile.settings.max_megapixels;
+    let reference_photo = match (reference_upload, &profile.colorize.reference) {
+        (Some((bytes, name)), _) => {
+            Some(std::sync::Arc::new(reference::Reference::from_bytes(&bytes, &name, max).map_err(|e| PipelineError::Reference(e.to_string()))?))
+        }
+        (None, Some(path)) => Some(crate::reference::load_cached(path, max).map_err(|e| PipelineError::Reference(e.to_string()))?),
+        (None, None) => None,
+    };
+    let reference_photo = reference_photo.as_deref();
     let c = match colorize_source(&source, None, profile, hints, reference_photo, Some((preview_side, preview_side)), &mut steps)? {
         Outcome::Done(c) => c,
         Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),

@@ -262,7 +262,8 @@ pub fn match_reference(luma: &Luma, reference: &Reference) -> Matched {
         let mut p = p;
         let mut score = f32::MIN;
         for level in 1..LEVELS.len() {
-            let factor = levels[level].w as f32 / levels[level - 1].w as f32;
+            let long = |p: &Plane| p.w.max(p.h) as f32;
+            let factor = long(&levels[level]) / long(&levels[level - 1]);
             (score, p) = refine(&searched[level], ref_l, rw, rh, p, factor);
         }
         if score > best.0 {
@@ -310,7 +311,7 @@ fn hints_from_placement(luma: &Luma, t: &Plane, t_detail: &Searched, [l, a, b]: 
     let gain = if var_r > 1e-3 * n { ((srt - sr * st / n) / var_r).clamp(0.3, 3.0) } else { 1.0 };
     let offset = (st - gain * sr) / n.max(1.0);
 
-    let to_photo = luma.width as f32 / t.w as f32;
+    let to_photo = luma.width.max(luma.height) as f32 / t.w.max(t.h) as f32;
     let t_sums = Integral::of(&t.v, t.w, t.h);
     let mut hints = Vec::new();
     let mut agreed = 0usize;
@@ -443,7 +444,8 @@ pub(crate) fn step(reference: &Reference, matched: &Matched, time: std::time::Du
             ("matched", format!("{:.0} % of the photo", matched.coverage * 100.0)),
             ("hints", matched.hints.len().to_string()),
         ],
-        action: None,
+        // Its colors, where it gave any, are in the copy: its Content Credentials say so.
+        action: (!matched.hints.is_empty()).then_some(crate::base::StepAction::Adjusted),
         time,
     }
 }

@@ -254,7 +254,7 @@ impl WebJobs {
     pub fn work(&self, profile: &crate::job::CurrentProfile) {
         while let Some(NextUpload { id, seq, bytes, name, options }) = self.next() {
             // The profile in effect now: a reload since the last upload applies to this one.
-            let stage = colorize_upload(&bytes, &name, &profile.get(), &options);
+            let stage = colorize_upload(&bytes, &name, &profile.get(), options);
             drop(bytes);
             match &stage {
                 Stage::Done(r) => log::info!("web: colorized an upload ({}x{}) in {} ms", r.width, r.height, r.millis),
@@ -293,7 +293,7 @@ struct NextUpload {
 }
 
 /// Runs the pipeline on one upload, in memory.
-fn colorize_upload(upload: &[u8], name: &str, profile: &crate::job::Profile, options: &UploadOptions) -> Stage {
+fn colorize_upload(upload: &[u8], name: &str, profile: &crate::job::Profile, options: UploadOptions) -> Stage {
     // The upload's options on top of the page's profile (checked at upload, against the
     // profile then in effect; a reload since may have made them wrong).
     let own;
@@ -307,16 +307,11 @@ fn colorize_upload(upload: &[u8], name: &str, profile: &crate::job::Profile, opt
             Err(bad) => return Stage::Failed { status: 400, message: format!("Not colorized: {bad}.") },
         },
     };
-    // "Colors from a photo": read and shrunk here, in the worker, under the memory budget.
-    let reference = match &options.reference {
-        Some(r) => match crate::reference::Reference::from_bytes(&r.bytes, &r.name, profile.colorize.max_megapixels) {
-            Ok(r) => Some(r),
-            Err(e) => return Stage::Failed { status: 422, message: format!("Not colorized: {e}.") },
-        },
-        None => None,
-    };
+    // "Colors from a photo": read inside the guard (a decoder's panic fails this upload only),
+    // its bytes dropped once it is shrunk.
+    let reference = options.reference.map(|r| (r.bytes, r.name));
     // A bug met by one upload fails that upload; the page's worker goes on.
-    match pipeline::guarded(|| pipeline::colorize_bytes(upload, name, profile, &options.hints, reference.as_ref(), PREVIEW_SIDE), |e| e) {
+    match pipeline::guarded(|| pipeline::colorize_bytes(upload, name, profile, &options.hints, reference, PREVIEW_SIDE), |e| e) {
         Ok(Outcome::Done(InMemory { bytes, format, width, height, steps, before_jpeg, after_jpeg })) => {
             let held = (bytes.len() + 2 * PREVIEW_SIDE as usize * PREVIEW_SIDE as usize) as u64;
             let Ok(reservation) = crate::pipeline::reserve_memory(held) else {

@@ -33,13 +33,14 @@ pub(crate) fn http_status(e: &crate::pipeline::PipelineError) -> u16 {
         PipelineError::Empty | PipelineError::Hints(_) => 400,
         PipelineError::TooLarge { .. } | PipelineError::OverBudget { .. } => 413,
         PipelineError::Unsupported(_) => 415,
-        PipelineError::Corrupt(_) => 422,
+        PipelineError::Corrupt(_) | PipelineError::Reference(_) => 422,
         PipelineError::Read(_)
         | PipelineError::Model(_)
         | PipelineError::Encode(_)
         | PipelineError::Panicked(_)
         | PipelineError::Write { .. }
-        | PipelineError::AnotherPhotosCopy { .. } => 500,
+        | PipelineError::AnotherPhotosCopy { .. }
+        | PipelineError::NotWrittenByHued { .. } => 500,
     }
 }
 

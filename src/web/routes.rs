@@ -366,26 +366,31 @@ fn upload(req: &Incoming, body: &mut dyn Read, ctx: &Context, name: &str, params
     if let Err(bad) = ctx.profile.get().with_overrides(&options.overrides()) {
         return Reply::error(400, bad.to_string());
     }
-    // Read into memory, never past the limit; nothing of an upload is written anywhere.
-    let mut data = Vec::with_capacity(req.content_length.unwrap_or(0).min(body_limit) as usize);
-    if let Err(e) = body.take(body_limit + 1).read_to_end(&mut data) {
-        return Reply::error(400, format!("the upload broke off: {e}"));
-    }
-    if data.len() as u64 > body_limit {
-        return too_big();
-    }
+    // Read into memory, never past the limits; nothing of an upload is written anywhere. A
+    // reference photo first, exactly its announced size, then the photo: each its own buffer.
+    let read_part = |body: &mut dyn Read, limit: u64| -> Result<Vec<u8>, std::io::Error> {
+        let mut part = Vec::with_capacity(req.content_length.unwrap_or(0).min(limit) as usize);
+        body.take(limit).read_to_end(&mut part)?;
+        Ok(part)
+    };
     if let Some(n) = reference_len {
-        if n as usize >= data.len() {
-            return Reply::error(400, format!("reference_bytes = {n}, but the upload holds only {} bytes: a reference and then the photo", data.len()));
+        let reference = match read_part(body, n) {
+            Ok(r) => r,
+            Err(e) => return Reply::error(400, format!("the upload broke off: {e}")),
+        };
+        if (reference.len() as u64) < n || n == 0 {
+            return Reply::error(400, format!("reference_bytes = {n}, but the upload holds only {} bytes: a reference and then the photo", reference.len()));
         }
-        let photo = data.split_off(n as usize);
-        let reference = std::mem::replace(&mut data, photo);
         let reference_name = param("reference_name").unwrap_or("reference").to_string();
         if let Err(e) = probe_bytes(&reference, ctx.max_megapixels()) {
             return Reply::error(super::http_status(&e), format!("reference photo {reference_name}: {e}"));
         }
         options.reference = Some(super::options::ReferenceUpload { name: reference_name, bytes: reference });
     }
+    let data = match read_part(body, limit + 1) {
+        Ok(d) => d,
+        Err(e) => return Reply::error(400, format!("the upload broke off: {e}")),
+    };
     if data.len() as u64 > limit {
         return too_big();
     }

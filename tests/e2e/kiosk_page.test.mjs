@@ -203,6 +203,70 @@ try {
   assert.equal(await page.isVisible('#error'), false);
   assert.equal(await page.getAttribute('#download', 'download'), 'dropped-colorized.png');
 
+  // 7b. Colors from a photo: a gray scene (shapes on a textured ground) and a color postcard of
+  //     it (larger, brighter, framed otherwise), both drawn in the page; with the postcard sent
+  //     beside it, the gray photo's disc takes the postcard's red and its square the blue, and
+  //     nothing of the postcard stays anywhere after the download.
+  const pair = await page.evaluate(() => {
+    const draw = (w, h, scale, dx, dy, gray) => {
+      const c = document.createElement('canvas');
+      c.width = w; c.height = h;
+      const g = c.getContext('2d');
+      const img = g.createImageData(w, h);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          const [X, Y] = [(x - dx) / scale, (y - dy) / scale];
+          const ground = 120 + 40 * Math.sin(X / 13) * Math.cos(Y / 17);
+          let rgb = [ground, ground, ground];
+          if ((X - 100) ** 2 + (Y - 90) ** 2 < 40 ** 2) rgb = [200, 40, 40];
+          else if (X >= 180 && X < 240 && Y >= 60 && Y < 120) rgb = [40, 60, 200];
+          if (gray) { const v = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]; rgb = [v, v, v]; }
+          else rgb = rgb.map((v) => Math.min(255, v * 1.1 + 10));
+          img.data.set([...rgb, 255], 4 * (y * w + x));
+        }
+      }
+      g.putImageData(img, 0, 0);
+      return c.toDataURL('image/png').split(',')[1];
+    };
+    return { gray: draw(320, 240, 1, 12, -8, true), postcard: draw(230, 170, 0.7, 0, 0, false) };
+  });
+  const postcard = Buffer.from(pair.postcard, 'base64');
+  await page.click('#again').catch(() => {});
+  await page.setInputFiles('#file', { name: 'scene.png', mimeType: 'image/png', buffer: Buffer.from(pair.gray, 'base64') });
+  await page.waitForFunction(() => /320 × 240 pixels/.test(document.getElementById('facts').textContent) && !document.getElementById('result').hidden, null, { timeout: 60000 });
+  assert.equal(await page.isVisible('#reference'), true, 'the page offers colors from a photo');
+  // The mean color of the after image over a box (fractions of its size).
+  const colorAt = (fx, fy, fw, fh) => page.evaluate(([fx, fy, fw, fh]) => {
+    const img = document.getElementById('after');
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(Math.round(fx * c.width), Math.round(fy * c.height), Math.round(fw * c.width), Math.round(fh * c.height)).data;
+    const m = [0, 0, 0];
+    for (let i = 0; i < d.length; i += 4) for (let k = 0; k < 3; k++) m[k] += d[i + k];
+    return m.map((v) => v / (d.length / 4));
+  }, [fx, fy, fw, fh]);
+  // The disc's middle: around (112, 82) of 320 x 240; the square's: around (222, 82).
+  const discBefore = await colorAt(0.31, 0.3, 0.08, 0.08);
+  await page.setInputFiles('#reference-file', { name: 'postcard.png', mimeType: 'image/png', buffer: postcard });
+  await page.waitForFunction(() => /matched/.test(document.getElementById('reference-name').textContent), null, { timeout: 60000 });
+  await page.waitForFunction(() => document.getElementById('after').complete && document.getElementById('after').naturalWidth > 0);
+  await new Promise((r) => setTimeout(r, 300));
+  const disc = await colorAt(0.31, 0.3, 0.08, 0.08);
+  const square = await colorAt(0.66, 0.3, 0.06, 0.08);
+  assert.ok(disc[0] - disc[1] > 40 && disc[0] - disc[1] > discBefore[0] - discBefore[1] + 20,
+    `the disc takes the postcard's red: ${discBefore.map(Math.round)} -> ${disc.map(Math.round)}`);
+  assert.ok(square[2] - square[0] > 30, `the square takes the postcard's blue: ${square.map(Math.round)}`);
+  assert.match(await page.textContent('#reference-name'), /postcard\.png: \d+ % of the photo matched/);
+  const [refDownload] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  await refDownload.saveAs(path.join(dirs.downloads, 'scene-colorized.png'));
+  await page.waitForFunction(() => /no longer on the device/.test(document.getElementById('facts').textContent));
+  for (const f of walk(root)) {
+    assert.ok(!fs.readFileSync(f).includes(postcard.subarray(200, 600)), `${f} holds the postcard's bytes`);
+  }
+  assert.deepEqual(walk(dirs.tmp), [], 'daemon TMPDIR stays empty');
+
   // 8. The kiosk view shows the newest scan of the folder watch, before and after.
   const kiosk = await context.newPage();
   await kiosk.goto(base + '/kiosk');
@@ -237,7 +301,7 @@ try {
   await page.screenshot({ path: path.join(root, 'page.png'), fullPage: true });
 
   assert.deepEqual(consoleErrors.filter((e) => !/status of 4\d\d/.test(e)), [], 'no script errors');
-  console.log('PASS: upload, result, hints (place, drag, remove), re-run, a stroke, download, nothing on disk, bad upload, drag and drop, kiosk view');
+  console.log('PASS: upload, result, hints (place, drag, remove), re-run, a stroke, download, nothing on disk, bad upload, drag and drop, colors from a photo, kiosk view');
   console.log('screenshots in', root);
 } catch (e) {
   failed = true;

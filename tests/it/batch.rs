@@ -594,3 +594,34 @@ fn a_tiff_copy_of_another_photo_is_not_taken_for_this_ones() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("copy of another photo"));
     assert_eq!(hued::pipeline::metadata::read_provenance(&out.join("p.colorized.tif")).unwrap().source_sha256, hash(&a));
 }
+
+/// Issue 37, row 1: a file at the copy's name that hued did not write (a person's hand-tinted
+/// `x.colorized.jpg`, no hued provenance in it) is never taken for hued's copy nor replaced:
+/// not when it is newer than the original, not after the original changes, not with --force.
+/// The photo fails with the reason, in the summary and in the report.
+#[test]
+fn a_file_hued_did_not_write_is_never_replaced_even_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("x.jpg");
+    gray_photo(64, 48).save(&original).unwrap();
+    let theirs = dir.path().join("x.colorized.jpg");
+    let tinted = image::RgbImage::from_fn(64, 48, |x, _| image::Rgb([200, (x * 3) as u8, 40]));
+    tinted.save(&theirs).unwrap();
+    let made = std::fs::read(&theirs).unwrap();
+    let report = dir.path().join("report.jsonl");
+    let expect_refused = |o: &Output, when: &str| {
+        assert_eq!(o.status.code(), Some(1), "{when}: {}", stdout(o));
+        let text = format!("{}{}", stdout(o), String::from_utf8_lossy(&o.stderr));
+        assert!(text.contains("was not written by hued"), "{when}: {text}");
+        assert_eq!(std::fs::read(&theirs).unwrap(), made, "{when}: the person's file is untouched");
+    };
+    expect_refused(&colorize(&["--report", report.to_str().unwrap()], &[&original]), "newer than the original");
+    // The original changes (a caption fixed): still not replaced.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    gray_photo(64, 48).save(dir.path().join("y.jpg")).unwrap();
+    std::fs::rename(dir.path().join("y.jpg"), &original).unwrap();
+    expect_refused(&colorize(&[], &[&original]), "after the original changed");
+    expect_refused(&colorize(&["--force"], &[&original]), "with --force");
+    let line = std::fs::read_to_string(&report).unwrap();
+    assert!(line.contains("\"failed\"") && line.contains("not written by hued"), "{line}");
+}

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use assert_cmd::Command;
-use image::{DynamicImage, GenericImageView};
+use image::{DynamicImage, GenericImageView, Rgb};
 use predicates::prelude::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -611,4 +611,42 @@ fn a_batch_stopped_by_a_signal_while_writing_leaves_no_temporary_file() {
         assert!(left.iter().all(|n| !n.to_string_lossy().starts_with(".hued-tmp-")), "signal {signal}: left {left:?}");
         assert!(photo.exists());
     }
+}
+
+/// Issue 42: `--reference` with a color photo of the same scene (framed and sized otherwise,
+/// brighter) gives the gray photo's shapes their colors, says how much matched and names the
+/// reference in the copy's History; a reference of another scene changes nothing.
+#[test]
+fn a_reference_photo_of_the_same_scene_colors_it_and_one_of_another_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("scene.png");
+    DynamicImage::ImageRgb8(scene(320, 240, (12.0, -8.0), 1.0)).to_luma8().save(&photo).unwrap();
+    fs::create_dir(dir.path().join("refs")).unwrap();
+    let postcard = dir.path().join("refs/postcard.jpg");
+    let mut card = scene(230, 170, (0.0, 0.0), 0.7);
+    card.pixels_mut().for_each(|p| p.0 = p.0.map(|c| (c as f32 * 1.1 + 10.0).min(255.0) as u8));
+    card.save(&postcard).unwrap();
+    let other = dir.path().join("refs/other.jpg");
+    image::RgbImage::from_fn(300, 200, |x, y| Rgb([(200 - y / 2) as u8, (80 + (x % 37) * 2) as u8, (y / 2 + 40) as u8])).save(&other).unwrap();
+    let run = |out: &str, extra: &[&Path]| {
+        let o = colorize(&[&photo]).arg("--out").arg(dir.path().join(out)).args(extra).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (image::open(dir.path().join(out).join("scene.colorized.png")).unwrap().to_rgb8(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (plain, _) = run("plain", &[]);
+    let (with, said) = run("with", &[Path::new("--reference"), &postcard]);
+    assert!(said.contains("reference postcard.jpg: ") && said.contains("% of the photo matched"), "{said}");
+    // The disc around (112, 82), the square around (222, 82).
+    let (disc, square) = (mean_rgb(&with, 104, 74, 16, 16), mean_rgb(&with, 214, 74, 16, 16));
+    assert!(disc[0] > disc[1] + 50.0 && disc[0] > disc[2] + 50.0, "the disc is red: {disc:?} (without the reference {:?})", mean_rgb(&plain, 104, 74, 16, 16));
+    assert!(square[2] > square[0] + 40.0, "the square is blue: {square:?}");
+    let copy = fs::read(dir.path().join("with/scene.colorized.png")).unwrap();
+    let sha = hash(&postcard);
+    assert!(String::from_utf8_lossy(&copy).contains(&format!("postcard.jpg (sha256 {sha})")), "the History names the reference");
+    // Another scene: nothing matched, the copy as without it.
+    let (unmoved, said) = run("other", &[Path::new("--reference"), &other]);
+    assert!(said.contains("contributed little"), "{said}");
+    let diff: f64 =
+        plain.pixels().zip(unmoved.pixels()).map(|(a, b)| (0..3).map(|k| (a[k] as f64 - b[k] as f64).abs()).sum::<f64>()).sum::<f64>() / (3 * 320 * 240) as f64;
+    assert!(diff < 0.5, "a reference of another scene changed the colors by {diff:.2} levels on average");
 }

@@ -155,3 +155,36 @@ pub fn read_credentials(mime: &str, bytes: &[u8]) -> Result<Credentials, String>
     });
     Ok(Credentials { state: format!("{:?}", reader.validation_state()), failures, generator, actions, parent })
 }
+
+/// A color scene for the reference-photo tests: a red disc, a blue square and a green bar on a
+/// textured gray ground, shifted by `shift` and scaled by `scale` (the same scene framed and
+/// sized otherwise).
+pub fn scene(w: u32, h: u32, shift: (f32, f32), scale: f32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let (x, y) = ((x as f32 - shift.0) / scale, (y as f32 - shift.1) / scale);
+        let g = (120.0 + 40.0 * ((x / 13.0).sin() * (y / 17.0).cos())) as u8;
+        if (x - 100.0).powi(2) + (y - 90.0).powi(2) < 40.0f32.powi(2) {
+            Rgb([200, 40, 40])
+        } else if (180.0..240.0).contains(&x) && (60.0..120.0).contains(&y) {
+            Rgb([40, 60, 200])
+        } else if (60.0..260.0).contains(&x) && (160.0..185.0).contains(&y) {
+            Rgb([40, 170, 60])
+        } else {
+            Rgb([g, g, g])
+        }
+    })
+}
+
+/// Mean (r, g, b) of `img` over the rectangle at (x, y), `w` x `h`.
+pub fn mean_rgb(img: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> [f64; 3] {
+    let mut m = [0f64; 3];
+    for j in y..y + h {
+        for i in x..x + w {
+            let p = img.get_pixel(i, j).0;
+            for k in 0..3 {
+                m[k] += p[k] as f64;
+            }
+        }
+    }
+    m.map(|v| v / (w * h) as f64)
+}

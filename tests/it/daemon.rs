@@ -796,3 +796,37 @@ fn rescan_interval_finds_photos_inotify_cannot_see_on_a_disk_mounted_inside_the_
     assert_eq!(d.log().matches("done ").count(), 1, "{}", d.log());
     assert_eq!(d.stop(), 0);
 }
+
+/// Issue 42: a scan's sidecar may name a reference photo inside the watched folder (its colors
+/// come through); one outside the folder is refused, naming it, and nothing is written.
+#[test]
+fn a_sidecar_reference_inside_the_watch_colors_the_scan_and_one_outside_is_refused() {
+    let st = Station::new();
+    let mut card = scene(230, 170, (0.0, 0.0), 0.7);
+    card.pixels_mut().for_each(|p| p.0 = p.0.map(|c| (c as f32 * 1.1 + 10.0).min(255.0) as u8));
+    fs::create_dir(st.scans().join("postcards")).unwrap();
+    card.save(st.scans().join("postcards/square.png")).unwrap();
+    card.save(st.dir.path().join("outside.png")).unwrap();
+    let d = Daemon::start(&st.config("", ""));
+    let gray = || {
+        let mut bytes = Vec::new();
+        image::DynamicImage::ImageRgb8(scene(320, 240, (12.0, -8.0), 1.0))
+            .to_luma8()
+            .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .unwrap();
+        bytes
+    };
+    fs::write(st.scans().join("inside.png.hints.toml"), "reference = \"postcards/square.png\"\n").unwrap();
+    fs::write(st.scans().join("outside.png.hints.toml"), "reference = \"../outside.png\"\n").unwrap();
+    st.put(&st.scans().join("inside.png"), &gray());
+    st.put(&st.scans().join("outside.png"), &gray());
+    let copy = colorized(&st.scans().join("inside.png"));
+    wait_for("the copy with the reference's colors", &d, 60, || copy.exists());
+    wait_for("the refusal", &d, 30, || d.log().contains("is not a file inside the watched folder"));
+    let img = image::open(&copy).unwrap().to_rgb8();
+    let disc = mean_rgb(&img, 104, 74, 16, 16);
+    assert!(disc[0] > disc[1] + 50.0, "the disc takes the postcard's red: {disc:?}");
+    assert!(!colorized(&st.scans().join("outside.png")).exists(), "no copy from a reference outside the folder");
+    st.check_originals();
+    no_temp_files(&st.scans());
+}

@@ -1,18 +1,11 @@
-//! Hostile files against the real binary, one process at a time (this file's tests run in
-//! their own test process, so the peak memory of the children is theirs alone).
+//! Hostile files against the real binary. The peak memory of each child is read from its own
+//! wait4 (the integration tests share one test process: other tests' children run beside).
 
 use crate::common;
 
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-
-/// Peak resident memory of all children waited for so far, in MiB.
-fn children_peak_rss_mib() -> f64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) }, 0);
-    usage.ru_maxrss as f64 / 1024.0
-}
 
 fn png_chunk(tag: &[u8], data: &[u8]) -> Vec<u8> {
     let mut crc = flate2::Crc::new();
@@ -55,13 +48,12 @@ fn a_png_with_a_decompression_bomb_in_its_icc_chunk_is_refused_in_little_memory(
     // 1 GiB of ICC profile from about 1 MB of file (before: hued inflated all of it, 3 GB RSS
     // for the 1.5 GB one, and the whole service was OOM-killed under MemoryMax=2G).
     png_with_icc_bomb(&bomb, 1024);
-    let out = Command::new(assert_cmd::cargo::cargo_bin("hued")).args(["colorize", "--model"]).arg(common::fixture_model()).arg(&bomb).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let peak = children_peak_rss_mib();
+    let (code, peak) =
+        exit_and_peak_rss_mib(Command::new(assert_cmd::cargo::cargo_bin("hued")).args(["colorize", "--model"]).arg(common::fixture_model()).arg(&bomb));
     assert!(peak < 300.0, "peak RSS {peak:.0} MiB");
     // The ICC chunk is dropped (the decoder stops inflating it at its metadata allowance); the
     // photo itself is fine, so it is colorized, without that profile.
-    assert_eq!(out.status.code(), Some(0), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(code, Some(0));
     let output = dir.path().join("bomb.colorized.png");
     assert!(std::fs::metadata(&output).unwrap().len() < 100_000, "no giant profile copied");
 }
