@@ -427,6 +427,11 @@ macro_rules! colorize_settings {
         }
 
         impl ColorizeOverrides {
+            /// These overrides with `over`'s on top.
+            pub fn merged(&self, over: &ColorizeOverrides) -> ColorizeOverrides {
+                ColorizeOverrides { $( $name: over.$name.clone().or_else(|| self.$name.clone()), )* }
+            }
+
             /// The keys this sets, as in the config file.
             pub fn keys(&self) -> Vec<&'static str> {
                 let mut keys = Vec::new();

@@ -24,6 +24,32 @@ pub struct Original<'a, R: Read + Seek + Send> {
     pub sha256: &'a str,
 }
 
+/// A reader that seeks and may cross threads, as C2PA reads an ingredient.
+pub trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+/// Another photo the copy was made with (a color reference photo): a component ingredient of
+/// its manifest, with its name and hash.
+pub struct Component<'a> {
+    /// Its bytes.
+    pub stream: &'a mut dyn ReadSeek,
+    /// Its format.
+    pub format: image::ImageFormat,
+    /// Its file name.
+    pub title: &'a str,
+    /// sha256 of its bytes.
+    pub sha256: &'a str,
+}
+
+/// What a copy was made with, for its manifest: the pipeline's steps (an action for each that
+/// changed what the photo shows) and the other photos it took colors from.
+pub struct MadeWith<'a> {
+    /// The pipeline's record of the copy's stages.
+    pub steps: &'a [Step],
+    /// A reference photo, as a component ingredient.
+    pub components: Vec<Component<'a>>,
+}
+
 /// The MIME type C2PA knows a format by, for the formats it can embed a manifest in.
 pub fn c2pa_mime(format: image::ImageFormat) -> Option<&'static str> {
     match format {
@@ -126,20 +152,28 @@ mod signing {
             let bytes = png.into_inner();
             let original = Original { stream: &mut std::io::Cursor::new(bytes.clone()), format: image::ImageFormat::Png, title: "test.png", sha256: "0" };
             let mut out = std::io::Cursor::new(Vec::new());
-            self.sign_inner(original, image::ImageFormat::Png, &mut std::io::Cursor::new(bytes), &mut out, &[], true)
+            self.sign_inner(
+                original,
+                image::ImageFormat::Png,
+                &mut std::io::Cursor::new(bytes),
+                &mut out,
+                MadeWith { steps: &[], components: Vec::new() },
+                true,
+            )
         }
 
         /// Signs the copy read from `copy` (format `format`) into `dest`, with the original as
-        /// its parent ingredient and an action for each of `steps` that changed what it shows.
+        /// its parent ingredient and what it was `made` with: a reference photo as a component
+        /// ingredient, an action for each step that changed what it shows.
         pub fn sign<R: Read + Seek + Send, S: Read + Seek + Send, W: Read + Write + Seek + Send>(
             &self,
             original: Original<'_, R>,
             format: image::ImageFormat,
             copy: &mut S,
             dest: &mut W,
-            steps: &[Step],
+            made: MadeWith<'_>,
         ) -> anyhow::Result<()> {
-            self.sign_inner(original, format, copy, dest, steps, false)
+            self.sign_inner(original, format, copy, dest, made, false)
         }
 
         fn sign_inner<R: Read + Seek + Send, S: Read + Seek + Send, W: Read + Write + Seek + Send>(
@@ -148,9 +182,10 @@ mod signing {
             format: image::ImageFormat,
             copy: &mut S,
             dest: &mut W,
-            steps: &[Step],
+            made: MadeWith<'_>,
             verify: bool,
         ) -> anyhow::Result<()> {
+            let MadeWith { steps, components } = made;
             use serde_json::json;
             let mime = c2pa_mime(format).ok_or_else(|| anyhow::anyhow!("C2PA cannot be embedded in {format:?}"))?;
             let original_mime = c2pa_mime(original.format).ok_or_else(|| anyhow::anyhow!("C2PA cannot read an original in {:?}", original.format))?;
@@ -170,6 +205,17 @@ mod signing {
                 original_mime,
                 original.stream,
             )?;
+            for (i, mut c) in components.into_iter().enumerate() {
+                // A reference in a format C2PA cannot read stays named in the XMP History only.
+                let Some(mime) = c2pa_mime(c.format) else { continue };
+                let ingredient = json!({
+                    "title": c.title,
+                    "relationship": "componentOf",
+                    "label": format!("reference{i}"),
+                    "metadata": { "hued:sha256": c.sha256, "hued:role": "color reference photo" }
+                });
+                builder.add_ingredient_from_stream(ingredient.to_string(), mime, &mut c.stream)?;
+            }
             builder.add_action(json!({ "action": c2pa::assertions::c2pa_action::OPENED, "parameters": { "ingredientIds": ["original"] } }))?;
             // One action per stage that changed what the photo shows, from the pipeline's own
             // record of its stages (a new stage's action comes with its step).
@@ -225,7 +271,7 @@ mod signing {
             _format: image::ImageFormat,
             _copy: &mut S,
             _dest: &mut W,
-            _steps: &[Step],
+            _made: MadeWith<'_>,
         ) -> anyhow::Result<()> {
             match *self {}
         }

@@ -44,13 +44,13 @@ pub enum PipelineError {
     /// Over the configured pixel limit.
     #[error("image is {width}x{height} ({megapixels:.1} MP), over the limit of {limit} MP (colorize.max_megapixels)")]
     TooLarge {
-        /// Width.
+        /// The image's width in pixels, as its header states it.
         width: u32,
-        /// Height.
+        /// Its height in pixels.
         height: u32,
-        /// Its size.
+        /// width x height, in millions.
         megapixels: f64,
-        /// The limit.
+        /// `colorize.max_megapixels` in effect.
         limit: f64,
     },
     /// The color hints do not fit the photo.
@@ -68,11 +68,11 @@ pub enum PipelineError {
     /// Colorizing the photo would need more memory than the whole process may use.
     #[error("image is {width}x{height}: colorizing it needs about {need_mb} MB, over the memory budget of {budget_mb} MB (daemon.memory_budget_mb)")]
     OverBudget {
-        /// Width.
+        /// The image's width in pixels.
         width: u32,
-        /// Height.
+        /// Its height in pixels.
         height: u32,
-        /// Its estimated need.
+        /// What colorizing it would take, by the budget's estimate (`budget::estimate`).
         need_mb: u64,
         /// The whole budget.
         budget_mb: u64,
@@ -255,6 +255,20 @@ impl Source<'_> {
         })
     }
 
+    /// Its format, by its first bytes (none where hued does not read it).
+    fn format(&self) -> Option<image::ImageFormat> {
+        let mut head = [0u8; 32];
+        let n = match self {
+            Source::File(path) => crate::base::open_regular(path).and_then(|mut f| f.read(&mut head)).ok()?,
+            Source::Bytes(data, _) => {
+                let n = data.len().min(32);
+                head[..n].copy_from_slice(&data[..n]);
+                n
+            }
+        };
+        image::guess_format(&head[..n]).ok()
+    }
+
     /// Reads, hashes and decodes it: the decode stage.
     fn decode(&self, max_megapixels: f64, steps: &mut Steps) -> Result<(String, decode::Decoded), PipelineError> {
         let t = Instant::now();
@@ -279,9 +293,7 @@ impl Source<'_> {
     }
 }
 
-/// A reader that seeks, as the Content Credentials read an original.
-trait ReadSeek: Read + Seek + Send {}
-impl<T: Read + Seek + Send> ReadSeek for T {}
+use crate::credentials::ReadSeek;
 
 /// The one body both ends share: the source decoded and hashed, then prepare → infer
 /// (propagate) → recombine, each stage pushing its step. `source_path`: the original's
@@ -401,6 +413,7 @@ fn encode_copy<W: Read + Write + Seek + Send>(
     c: &Colorization,
     s: &Settings,
     source: &Source,
+    reference: Option<(&reference::Reference, &Source)>,
     steps: &Steps,
     mut new: impl FnMut() -> std::io::Result<W>,
 ) -> anyhow::Result<(W, Option<String>)> {
@@ -416,8 +429,20 @@ fn encode_copy<W: Read + Write + Seek + Send>(
     let mut original = source.reopen()?;
     let title = source.title();
     let original = crate::credentials::Original { stream: &mut original, format: c.format, title: &title, sha256: &c.provenance.source_sha256 };
+    // The reference photo the colors came from, as a component ingredient.
+    let mut reference_stream = match reference {
+        Some((_, file)) => Some((file.reopen()?, file.format())),
+        None => None,
+    };
+    let components = match (reference, reference_stream.as_mut()) {
+        (Some((r, _)), Some((stream, Some(format)))) => {
+            vec![crate::credentials::Component { stream: &mut **stream, format: *format, title: &r.name, sha256: &r.sha256 }]
+        }
+        _ => Vec::new(),
+    };
     let mut dest = new()?;
-    credentials.sign(original, c.format, &mut copy, &mut dest, &steps.0).map_err(|e| e.context("signing the Content Credentials"))?;
+    let made = crate::credentials::MadeWith { steps: &steps.0, components };
+    credentials.sign(original, c.format, &mut copy, &mut dest, made).map_err(|e| e.context("signing the Content Credentials"))?;
     // The unsigned copy goes as it is dropped (a file end's temporary is removed).
     Ok((dest, warning))
 }
@@ -473,7 +498,9 @@ pub fn colorize(job: &Job) -> Result<Outcome, JobError> {
         ExistingCopy::NotOurs | ExistingCopy::Unknown => false,
         ExistingCopy::Ours | ExistingCopy::Absent => true,
     };
-    let warning = write_output(&job.output, Some(&may_replace), |new| encode_copy(&c, s, &source, &steps, new)).map_err(|e| match e {
+    let reference_file = job.reference().map(Source::File);
+    let reference = reference_photo.as_deref().zip(reference_file.as_ref());
+    let warning = write_output(&job.output, Some(&may_replace), |new| encode_copy(&c, s, &source, reference, &steps, new)).map_err(|e| match e {
         PipelineError::Write { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
             let original = match existing_copy(job, source_path.as_deref()) {
                 ExistingCopy::Another { original, .. } => original,
@@ -561,9 +588,9 @@ pub struct InMemory {
     pub bytes: Vec<u8>,
     /// That format.
     pub format: image::ImageFormat,
-    /// Pixel size of the result.
+    /// The result's width in pixels (the upload's, turned upright).
     pub width: u32,
-    /// Pixel size of the result.
+    /// The result's height in pixels.
     pub height: u32,
     /// What each stage did, and its time.
     pub steps: Steps,
@@ -605,35 +632,50 @@ pub fn preview_file(path: &Path, max_megapixels: f64, side: u32) -> Result<Vec<u
     Ok(encode::preview_jpeg(&encode::fit_within(&d.image, side, side)))
 }
 
-/// Colorizes an encoded photo held in memory (named `name`, as uploaded) into an encoded photo in
-/// memory, with before and after previews that fit in `preview_side` pixels: the memory end of
-/// the body [`colorize`] shares. `reference_upload`: a reference photo sent with it (its bytes,
-/// dropped once read, and its name); else the profile's, if any.
-pub fn colorize_bytes(
-    data: &[u8],
-    name: &str,
-    profile: &Profile,
-    hints: &[crate::hints::Hint],
-    reference_upload: Option<(Vec<u8>, String)>,
-    preview_side: u32,
-) -> Result<Outcome<InMemory>, PipelineError> {
+/// What one photo held in memory brings to [`colorize_bytes`]: the per-job inputs (the
+/// settings and the model are the [`Profile`]'s).
+pub struct Upload<'a> {
+    /// The encoded photo.
+    pub data: &'a [u8],
+    /// Its name, as uploaded.
+    pub name: &'a str,
+    /// Its color hints.
+    pub hints: &'a [crate::hints::Hint],
+    /// A reference photo sent with it (its bytes, dropped once read, and its name); else the
+    /// profile's, if any.
+    pub reference: Option<(Vec<u8>, String)>,
+}
+
+/// Colorizes an encoded photo held in memory into an encoded photo in memory, with before and
+/// after previews that fit in `preview_side` pixels: the memory end of the body [`colorize`]
+/// shares.
+pub fn colorize_bytes(upload: Upload<'_>, profile: &Profile, preview_side: u32) -> Result<Outcome<InMemory>, PipelineError> {
+    let Upload { data, name, hints, reference: reference_upload } = upload;
     let mut steps = Steps::default();
     let source = Source::Bytes(data, name);
     let max = profile.settings.max_megapixels;
-    let reference_photo = match (reference_upload, &profile.colorize.reference) {
+    // The reference's bytes stay until the copy is signed (its ingredient), then go with it.
+    let reference_photo = match (&reference_upload, &profile.colorize.reference) {
         (Some((bytes, name)), _) => {
-            Some(std::sync::Arc::new(reference::Reference::from_bytes(&bytes, &name, max).map_err(|e| PipelineError::Reference(e.to_string()))?))
+            Some(std::sync::Arc::new(reference::Reference::from_bytes(bytes, name, max).map_err(|e| PipelineError::Reference(e.to_string()))?))
         }
         (None, Some(path)) => Some(crate::reference::load_cached(path, max).map_err(|e| PipelineError::Reference(e.to_string()))?),
         (None, None) => None,
     };
+    let reference_file = match (&reference_upload, &profile.colorize.reference) {
+        (Some((bytes, name)), _) => Some(Source::Bytes(bytes, name)),
+        (None, Some(path)) => Some(Source::File(path)),
+        (None, None) => None,
+    };
+    let reference = reference_photo.as_deref().zip(reference_file.as_ref());
     let reference_photo = reference_photo.as_deref();
     let c = match colorize_source(&source, None, profile, hints, reference_photo, Some((preview_side, preview_side)), &mut steps)? {
         Outcome::Done(c) => c,
         Outcome::Skipped(reason) => return Ok(Outcome::Skipped(reason)),
     };
     let t = Instant::now();
-    let (out, warning) = encode_copy(&c, &profile.settings, &source, &steps, || Ok(std::io::Cursor::new(Vec::new()))).map_err(PipelineError::Encode)?;
+    let (out, warning) =
+        encode_copy(&c, &profile.settings, &source, reference, &steps, || Ok(std::io::Cursor::new(Vec::new()))).map_err(PipelineError::Encode)?;
     if let Some(warning) = warning {
         log::warn!("upload: {warning}");
     }

@@ -38,9 +38,9 @@ pub struct WebResult {
     pub mime: &'static str,
     /// The file name offered for download.
     pub download_name: String,
-    /// Pixel size.
+    /// The result's width in pixels, shown on the page.
     pub width: u32,
-    /// Pixel size.
+    /// The result's height in pixels.
     pub height: u32,
     /// Milliseconds the pipeline took.
     pub millis: u128,
@@ -311,7 +311,8 @@ fn colorize_upload(upload: &[u8], name: &str, profile: &crate::job::Profile, opt
     // its bytes dropped once it is shrunk.
     let reference = options.reference.map(|r| (r.bytes, r.name));
     // A bug met by one upload fails that upload; the page's worker goes on.
-    match pipeline::guarded(|| pipeline::colorize_bytes(upload, name, profile, &options.hints, reference, PREVIEW_SIDE), |e| e) {
+    let job = pipeline::Upload { data: upload, name, hints: &options.hints, reference };
+    match pipeline::guarded(|| pipeline::colorize_bytes(job, profile, PREVIEW_SIDE), |e| e) {
         Ok(Outcome::Done(InMemory { bytes, format, width, height, steps, before_jpeg, after_jpeg })) => {
             let held = (bytes.len() + 2 * PREVIEW_SIDE as usize * PREVIEW_SIDE as usize) as u64;
             let Ok(reservation) = crate::pipeline::reserve_memory(held) else {

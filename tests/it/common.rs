@@ -129,6 +129,8 @@ pub struct Credentials {
     pub actions: Vec<(String, Option<String>)>,
     /// The parent ingredient's title and the sha256 hued records beside it.
     pub parent: Option<(String, Option<String>)>,
+    /// The other ingredients (a reference photo): title and recorded sha256.
+    pub components: Vec<(String, Option<String>)>,
 }
 
 /// Reads `bytes` (of `mime`): `Err` where it holds no manifest or cannot be read.
@@ -149,11 +151,13 @@ pub fn read_credentials(mime: &str, bytes: &[u8]) -> Result<Credentials, String>
         .iter()
         .map(|a| (a.action().to_string(), a.source_type().map(|d| serde_json::to_value(d).unwrap().as_str().unwrap_or("").to_string())))
         .collect();
-    let parent = manifest.parent().map(|p| {
+    let described = |p: &c2pa::Ingredient| {
         let sha = p.metadata().and_then(|m| m.get_field("hued:sha256")).and_then(|v| v.as_str().map(str::to_string));
         (p.title().unwrap_or_default().to_string(), sha)
-    });
-    Ok(Credentials { state: format!("{:?}", reader.validation_state()), failures, generator, actions, parent })
+    };
+    let parent = manifest.parent().map(described);
+    let components = manifest.ingredients().iter().filter(|i| *i.relationship() == c2pa::Relationship::ComponentOf).map(described).collect();
+    Ok(Credentials { state: format!("{:?}", reader.validation_state()), failures, generator, actions, parent, components })
 }
 
 /// A color scene for the reference-photo tests: a red disc, a blue square and a green bar on a

@@ -460,3 +460,31 @@ fn sub_directories_carry_fields_not_pointers_or_strip_tags() {
     let t = tags(&originals[0].with_file_name("exif-with-strip-tags.colorized.tif"));
     assert_eq!(t.get("ExifIFD:DateTimeOriginal").map(String::as_str), Some("\"2001:02:03 04:05:06\""));
 }
+
+/// Issue 42: a copy colorized with a reference photo names it as a component ingredient of its
+/// Content Credentials (title and sha256), beside the original as parent.
+#[cfg(feature = "c2pa")]
+#[test]
+fn a_reference_photo_is_a_component_ingredient_of_the_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = signing_config(dir.path(), "chain.pem");
+    let photo = dir.path().join("scene.jpg");
+    image::DynamicImage::ImageRgb8(scene(320, 240, (12.0, -8.0), 1.0)).to_luma8().save(&photo).unwrap();
+    let postcard = dir.path().join("postcard.jpg");
+    scene(230, 170, (0.0, 0.0), 0.7).save(&postcard).unwrap();
+    let o = Command::new(assert_cmd::cargo::cargo_bin("hued"))
+        .args(["colorize", "--config"])
+        .arg(&config)
+        .arg("--model")
+        .arg(fixture_model())
+        .arg("--reference")
+        .arg(&postcard)
+        .arg(&photo)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = read_credentials("image/jpeg", &std::fs::read(dir.path().join("scene.colorized.jpg")).unwrap()).unwrap();
+    assert!(c.failures.is_empty(), "{c:?}");
+    assert_eq!(c.components, vec![("postcard.jpg".to_string(), Some(hash(&postcard)))], "{c:?}");
+    assert_eq!(c.parent.as_ref().map(|p| p.0.as_str()), Some("scene.jpg"));
+}
