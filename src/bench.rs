@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 /// Options of `hued bench`.
 #[derive(Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Folder for the generated inputs and outputs (default: a temporary folder).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -232,18 +232,18 @@ fn run_case(a: &BenchArgs, dir: &Path, name: &str) -> anyhow::Result<()> {
     let t = &runs[runs.len() / 2];
     let decoded_mib = w as f64 * h as f64 * if name.ends_with("tiff16") { 6.0 } else { 1.0 } / (1 << 20) as f64;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    // The columns are the pipeline's own steps: a new stage gets its column by itself.
+    // Each row names the pipeline's own steps (a case with a reference has one more): a new
+    // stage shows up by itself.
     if a.header {
-        let stages: String = t.0.iter().map(|s| format!(" {:>9}", s.name)).collect();
-        println!("{:<16} {:>9}{stages} {:>8} {:>10} {:>10}", "case", "MP", "total", "decodedMiB", "peakRSSMiB");
+        println!("{:<20} {:>6} {:>8}  {:<64} {:>10} {:>10}", "case", "MP", "total ms", "steps (ms)", "decodedMiB", "peakRSSMiB");
     }
-    let stages: String = t.0.iter().map(|s| format!(" {:>9.0}", ms(s.time))).collect();
-    println!("{:<16} {:>9.1}{stages} {:>8.0} {:>10.0} {:>10.0}", name, w as f64 * h as f64 / 1e6, ms(t.total()), decoded_mib, peak_rss_mib());
+    let each: Vec<String> = t.0.iter().map(|s| format!("{} {:.0}", s.name, ms(s.time))).collect();
+    println!("{:<20} {:>6.1} {:>8.0}  {:<64} {:>10.0} {:>10.0}", name, w as f64 * h as f64 / 1e6, ms(t.total()), each.join(", "), decoded_mib, peak_rss_mib());
     Ok(())
 }
 
 /// Runs the benchmark; returns the exit code.
-pub fn run(a: BenchArgs) -> Exit {
+pub(crate) fn run(a: BenchArgs) -> Exit {
     let temp;
     let dir = match &a.dir {
         Some(d) => {

@@ -17,7 +17,7 @@ const RGB_TO_XYZ_N: [[f32; 3]; 3] = [
 ];
 
 /// sRGB-encoded value in 0..=1 → linear light.
-pub fn srgb_to_linear(c: f32) -> f32 {
+pub(crate) fn srgb_to_linear(c: f32) -> f32 {
     if c <= 0.04045 {
         c / 12.92
     } else {
@@ -45,7 +45,7 @@ fn encode_lut() -> &'static [f32] {
 /// (max error ~1e-5, well under one 16-bit code).
 #[cfg(test)]
 #[inline]
-pub fn linear_to_srgb(c: f32) -> f32 {
+pub(crate) fn linear_to_srgb(c: f32) -> f32 {
     interpolate(encode_lut(), c)
 }
 
@@ -69,14 +69,14 @@ fn encode8_lut() -> &'static [u8] {
 /// Linear light → 8-bit sRGB code (clamped), straight from a table looked up once, for loops
 /// over every pixel: the table's step moves the result by at most 0.1 code, so it is the exactly
 /// rounded code or one of its neighbours.
-pub fn srgb8_encoder() -> impl Fn(f32) -> u8 + Sync + Copy {
+pub(crate) fn srgb8_encoder() -> impl Fn(f32) -> u8 + Sync + Copy {
     let lut = encode8_lut();
     move |c: f32| lut[((c.clamp(0.0, 1.0) * ENC8_LUT_SIZE as f32) + 0.5) as usize]
 }
 
 /// Linear light → 16-bit sRGB code (clamped), through [`linear_to_srgb`]'s table with its
 /// lookup hoisted, for loops over every pixel.
-pub fn srgb16_encoder() -> impl Fn(f32) -> u16 + Sync + Copy {
+pub(crate) fn srgb16_encoder() -> impl Fn(f32) -> u16 + Sync + Copy {
     let lut = encode_lut();
     move |c: f32| (interpolate(lut, c) * 65535.0 + 0.5) as u16
 }
@@ -104,7 +104,7 @@ fn f_inv(t: f32) -> f32 {
 
 /// Relative luminance Y (0..=1) → L* (0..=100).
 #[inline]
-pub fn luminance_to_l(y: f32) -> f32 {
+pub(crate) fn luminance_to_l(y: f32) -> f32 {
     116.0 * f(y) - 16.0
 }
 
@@ -117,13 +117,13 @@ fn l_lut() -> &'static [f32] {
 
 /// [`luminance_to_l`] (clamped to 0..=1) through a table with linear interpolation, for loops
 /// over every pixel: the cube root dominated preparing a scan. Error under 0.001 L.
-pub fn l_of_luminance() -> impl Fn(f32) -> f32 + Sync + Copy {
+pub(crate) fn l_of_luminance() -> impl Fn(f32) -> f32 + Sync + Copy {
     let lut = l_lut();
     move |y: f32| interpolate(lut, y)
 }
 
 /// Linear RGB → Lab.
-pub fn linear_rgb_to_lab(rgb: [f32; 3]) -> [f32; 3] {
+pub(crate) fn linear_rgb_to_lab(rgb: [f32; 3]) -> [f32; 3] {
     let xyz = RGB_TO_XYZ_N.map(|row| row[0] * rgb[0] + row[1] * rgb[1] + row[2] * rgb[2]);
     let (fx, fy, fz) = (f(xyz[0]), f(xyz[1]), f(xyz[2]));
     [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
@@ -131,7 +131,7 @@ pub fn linear_rgb_to_lab(rgb: [f32; 3]) -> [f32; 3] {
 
 /// Lab → linear RGB (not clamped).
 #[inline]
-pub fn lab_to_linear_rgb(l: f32, a: f32, b: f32) -> [f32; 3] {
+pub(crate) fn lab_to_linear_rgb(l: f32, a: f32, b: f32) -> [f32; 3] {
     let fy = (l + 16.0) / 116.0;
     let x = f_inv(fy + a / 500.0) * WHITE[0];
     let y = f_inv(fy) * WHITE[1];
@@ -140,26 +140,26 @@ pub fn lab_to_linear_rgb(l: f32, a: f32, b: f32) -> [f32; 3] {
 }
 
 /// L* of each 8-bit sRGB gray level.
-pub fn gray8_to_l_lut() -> &'static [f32; 256] {
+pub(crate) fn gray8_to_l_lut() -> &'static [f32; 256] {
     static LUT: OnceLock<[f32; 256]> = OnceLock::new();
     LUT.get_or_init(|| std::array::from_fn(|i| luminance_to_l(srgb_to_linear(i as f32 / 255.0))))
 }
 
 /// Linear light of each 8-bit sRGB code.
-pub fn srgb8_to_linear_lut() -> &'static [f32; 256] {
+pub(crate) fn srgb8_to_linear_lut() -> &'static [f32; 256] {
     static LUT: OnceLock<[f32; 256]> = OnceLock::new();
     LUT.get_or_init(|| std::array::from_fn(|i| srgb_to_linear(i as f32 / 255.0)))
 }
 
 /// Linear light of each 16-bit sRGB code.
-pub fn srgb16_to_linear_lut() -> &'static [f32] {
+pub(crate) fn srgb16_to_linear_lut() -> &'static [f32] {
     static LUT: OnceLock<Vec<f32>> = OnceLock::new();
     LUT.get_or_init(|| (0..=u16::MAX as u32).map(|i| srgb_to_linear(i as f32 / 65535.0)).collect())
 }
 
 /// Relative luminance of linear sRGB.
 #[inline]
-pub fn luminance(r: f32, g: f32, b: f32) -> f32 {
+pub(crate) fn luminance(r: f32, g: f32, b: f32) -> f32 {
     RGB_TO_XYZ_N[1][0] * r + RGB_TO_XYZ_N[1][1] * g + RGB_TO_XYZ_N[1][2] * b
 }
 

@@ -19,7 +19,7 @@
 //! `source`, `web`,
 //! `daemon`, `cli`: no loops, nothing imported against the order (`tests/it/layers.rs` reads the
 //! sources and fails on an import that breaks it).
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod base;
 pub(crate) mod bench;

@@ -58,7 +58,7 @@ fn process_alive(pid: u32) -> bool {
 /// machine goes as soon as its process is gone; one of an unknown machine (on a share, its
 /// process id means nothing here) once it has not been written for two minutes. Symbolic
 /// links are not followed. Returns the files removed.
-pub fn sweep_stale_temps(dir: &Path, recursive: bool) -> Vec<PathBuf> {
+pub(crate) fn sweep_stale_temps(dir: &Path, recursive: bool) -> Vec<PathBuf> {
     // walkdir directly (links not followed, hidden names included, unreadable folders passed
     // over): the sink stays below the sources, whose walker serves photos, not temporaries.
     let walk = walkdir::WalkDir::new(dir).follow_links(false).max_depth(if recursive { usize::MAX } else { 1 });
@@ -76,7 +76,7 @@ pub fn sweep_stale_temps(dir: &Path, recursive: bool) -> Vec<PathBuf> {
 
 /// A file being written: a hidden temporary until [`AtomicFile::commit`]; dropped uncommitted,
 /// it is removed and the destination is untouched.
-pub struct AtomicFile {
+pub(crate) struct AtomicFile {
     writer: Option<BufWriter<File>>,
     temp: PathBuf,
     dest: PathBuf,
@@ -84,7 +84,7 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     /// Starts writing what will become `dest`.
-    pub fn create(dest: &Path) -> io::Result<AtomicFile> {
+    pub(crate) fn create(dest: &Path) -> io::Result<AtomicFile> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         // The destination's name only helps a person who finds the temp file: at most 64 bytes
@@ -104,13 +104,13 @@ impl AtomicFile {
     }
 
     /// The writer for the content.
-    pub fn writer(&mut self) -> &mut BufWriter<File> {
+    pub(crate) fn writer(&mut self) -> &mut BufWriter<File> {
         self.writer.as_mut().expect("writer is present until commit")
     }
 
     /// Flushes, fsyncs and renames the file into place. On any error the temporary file is
     /// removed (a full disk must not fill up further with each retry).
-    pub fn commit(self) -> io::Result<PathBuf> {
+    pub(crate) fn commit(self) -> io::Result<PathBuf> {
         self.place(None)
     }
 
@@ -118,7 +118,7 @@ impl AtomicFile {
     /// process placing its own file there) is replaced only if `may_replace` says so; if not,
     /// the temporary is removed and the error is `AlreadyExists`. Where the file system cannot
     /// rename without replacing (some network shares), it replaces, as `commit` does.
-    pub fn commit_unless_taken(self, may_replace: &dyn Fn(&Path) -> bool) -> io::Result<PathBuf> {
+    pub(crate) fn commit_unless_taken(self, may_replace: &dyn Fn(&Path) -> bool) -> io::Result<PathBuf> {
         self.place(Some(may_replace))
     }
 
@@ -215,7 +215,7 @@ fn forget_live_temp(temp: &Path) {
 /// Removes every temporary file this process is writing, for a process about to end on a
 /// signal (`hued colorize` under SIGTERM from Slurm at its time limit, or Ctrl-C). Returns the
 /// registry's lock, still held, so that no new temporary file can appear before the exit.
-pub fn remove_live_temps() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+pub(crate) fn remove_live_temps() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     let mut live = live_temps();
     for temp in live.drain(..) {
         let _ = std::fs::remove_file(temp);
@@ -227,7 +227,7 @@ pub fn remove_live_temps() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 /// its reference photo: `Job::depends_on`); false where the original cannot be read. Their change
 /// time counts too: `rsync -t` or `cp -p` can put an old modification time on new content, but
 /// the change time of a replaced file is always now.
-pub fn is_up_to_date(inputs: &[PathBuf], output: &Path) -> bool {
+pub(crate) fn is_up_to_date(inputs: &[PathBuf], output: &Path) -> bool {
     let Ok(out_meta) = std::fs::metadata(output) else { return false };
     let modified = |p: &Path| {
         use std::os::unix::fs::MetadataExt;

@@ -10,11 +10,11 @@
 mod admit;
 mod events;
 mod finish;
-pub mod settle;
+pub(crate) mod settle;
 mod setup;
-pub mod state;
-pub mod systemd;
-pub mod worker;
+pub(crate) mod state;
+pub(crate) mod systemd;
+pub(crate) mod worker;
 
 use crate::base::Exit;
 use crate::base::{output_path, OutputTarget};
@@ -106,7 +106,7 @@ const STATE_WRITE_DELAY: Duration = Duration::from_secs(2);
 const STATE_PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Runs the daemon with the config at `config_path`; returns the exit code.
-pub fn run(config_path: &Path) -> Exit {
+pub(crate) fn run(config_path: &Path) -> Exit {
     let config = match load_config(config_path) {
         Ok(c) => c,
         Err(e) => {

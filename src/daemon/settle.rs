@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// What identifies one version of a file's content: size, modification and change time
 /// (ctime also moves on chmod, so a file made readable again is retried).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileStamp {
+pub(crate) struct FileStamp {
     /// Size in bytes.
     pub size: u64,
     /// Modification time, ns since the epoch.
@@ -23,7 +23,7 @@ pub struct FileStamp {
 
 impl FileStamp {
     /// The stamp of `path` now.
-    pub fn of(path: &Path) -> std::io::Result<FileStamp> {
+    pub(crate) fn of(path: &Path) -> std::io::Result<FileStamp> {
         let m = std::fs::metadata(path)?;
         if !m.is_file() {
             // A FIFO, socket or device named like a photo is never a photo: never stable.
@@ -33,7 +33,7 @@ impl FileStamp {
     }
 
     /// How long ago the file was last modified (zero if its time is in the future).
-    pub fn age(&self) -> Duration {
+    pub(crate) fn age(&self) -> Duration {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as i64;
         Duration::from_nanos((now - self.mtime_ns.max(self.ctime_ns)).max(0) as u64)
     }
@@ -51,34 +51,34 @@ struct Pending {
 /// After IN_CLOSE_WRITE, how long a file must stay unchanged before it is read: long enough
 /// for a writer that closes and reopens (some scanner drivers append page by page) to show
 /// itself, short enough not to be noticed.
-pub const CLOSE_CONFIRMATION: Duration = Duration::from_millis(200);
+pub(crate) const CLOSE_CONFIRMATION: Duration = Duration::from_millis(200);
 
 /// Files waiting to become stable.
-pub struct Settler {
+pub(crate) struct Settler {
     delay: Duration,
     pending: HashMap<PathBuf, Pending>,
 }
 
 impl Settler {
     /// A settler with the given stability delay.
-    pub fn new(delay: Duration) -> Settler {
+    pub(crate) fn new(delay: Duration) -> Settler {
         Settler { delay, pending: HashMap::new() }
     }
 
     /// Changes the delay (config reload).
-    pub fn set_delay(&mut self, delay: Duration) {
+    pub(crate) fn set_delay(&mut self, delay: Duration) {
         self.delay = delay;
     }
 
     /// The file was touched: (re)start its clock, waiting the full stability delay.
-    pub fn touch(&mut self, watch: WatchId, path: PathBuf, now: Instant) {
+    pub(crate) fn touch(&mut self, watch: WatchId, path: PathBuf, now: Instant) {
         self.arrived(watch, path, Arrival::Changed, now);
     }
 
     /// An event about the file: (re)start its clock. A file renamed into place is complete at
     /// once; one its writer closed, after [`CLOSE_CONFIRMATION`] without a change; any other,
     /// after the stability delay.
-    pub fn arrived(&mut self, watch: WatchId, path: PathBuf, arrival: Arrival, now: Instant) {
+    pub(crate) fn arrived(&mut self, watch: WatchId, path: PathBuf, arrival: Arrival, now: Instant) {
         let quiet = match arrival {
             Arrival::Changed => None,
             Arrival::Closed => Some(CLOSE_CONFIRMATION),
@@ -88,7 +88,7 @@ impl Settler {
     }
 
     /// Files waiting.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.pending.len()
     }
 
@@ -96,7 +96,7 @@ impl Settler {
     /// is stable when its stamp has not changed for the delay, or when it was last modified
     /// longer ago than the delay (the backlog, or a copy that kept its times). Files that
     /// vanished are forgotten.
-    pub fn poll(&mut self, now: Instant) -> Vec<(WatchId, PathBuf, FileStamp)> {
+    pub(crate) fn poll(&mut self, now: Instant) -> Vec<(WatchId, PathBuf, FileStamp)> {
         let mut ready = Vec::new();
         let stability_delay = self.delay;
         self.pending.retain(|path, p| {

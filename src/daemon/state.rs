@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// How a file ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Will not work until the file changes (damaged, unsupported...).
     Failed,
     /// Failed for a reason that may pass (busy, disk full, output not writable): retried.
@@ -23,7 +23,7 @@ pub enum Verdict {
 
 /// One file's record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
+pub(crate) struct Record {
     /// The content this is about.
     pub stamp: FileStamp,
     /// What happened.
@@ -36,7 +36,7 @@ pub struct Record {
 
 /// All records.
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct State {
+pub(crate) struct State {
     /// By original's path.
     pub files: BTreeMap<PathBuf, Record>,
 }
@@ -47,7 +47,7 @@ impl State {
     }
 
     /// Reads the state; a missing file is an empty state, a damaged one is logged and reset.
-    pub fn load(dir: &Path) -> State {
+    pub(crate) fn load(dir: &Path) -> State {
         match std::fs::read(Self::path(dir)) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 log::warn!("{}: unreadable ({e}); starting with an empty state", Self::path(dir).display());
@@ -58,7 +58,7 @@ impl State {
     }
 
     /// Writes the state atomically.
-    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+    pub(crate) fn save(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let mut f = AtomicFile::create(&Self::path(dir))?;
         f.write_all(&serde_json::to_vec_pretty(self).expect("state serializes"))?;
@@ -66,17 +66,17 @@ impl State {
     }
 
     /// True when `path` with this content was already failed or skipped for good.
-    pub fn settled(&self, path: &Path, stamp: &FileStamp) -> bool {
+    pub(crate) fn settled(&self, path: &Path, stamp: &FileStamp) -> bool {
         self.files.get(path).is_some_and(|r| r.stamp == *stamp && r.verdict != Verdict::Retrying)
     }
 
     /// Drops the records of files that no longer exist (moved away, deleted).
-    pub fn prune(&mut self) {
+    pub(crate) fn prune(&mut self) {
         self.files.retain(|path, _| std::fs::symlink_metadata(path).is_ok());
     }
 
     /// Number of files whose last attempt failed.
-    pub fn failed_count(&self) -> usize {
+    pub(crate) fn failed_count(&self) -> usize {
         self.files.values().filter(|r| r.verdict != Verdict::Skipped).count()
     }
 }

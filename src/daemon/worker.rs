@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A photo ready for a worker.
-pub struct WorkItem {
+pub(crate) struct WorkItem {
     /// What to do (its profile carries the settings and the model).
     pub job: Job,
     /// The content the stability check approved.
@@ -24,7 +24,7 @@ pub struct WorkItem {
 
 /// Where a job came from: which `[[watch]]` or `[[camera]]` entry (by index in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// A file in a watched folder.
     Watch(crate::source::WatchId),
     /// A capture of a document camera.
@@ -32,7 +32,7 @@ pub enum Origin {
 }
 
 /// What a worker reports.
-pub enum WorkResult {
+pub(crate) enum WorkResult {
     /// It started on a file (the daemon tracks this to clean up on shutdown).
     Started {
         /// The original.
@@ -64,7 +64,7 @@ struct Queue {
 }
 
 /// The queue shared by the daemon and its workers.
-pub struct Pool {
+pub(crate) struct Pool {
     queue: Arc<(Mutex<Queue>, Condvar)>,
     capacity: usize,
     handles: Vec<JoinHandle<()>>,
@@ -72,7 +72,7 @@ pub struct Pool {
 
 impl Pool {
     /// Starts `workers` threads reporting to `results`.
-    pub fn start(workers: usize, capacity: usize, results: Sender<WorkResult>) -> Pool {
+    pub(crate) fn start(workers: usize, capacity: usize, results: Sender<WorkResult>) -> Pool {
         let queue = Arc::new((Mutex::new(Queue { items: VecDeque::new(), paths: HashSet::new(), stop: false }), Condvar::new()));
         let handles = (0..workers)
             .map(|i| {
@@ -88,7 +88,7 @@ impl Pool {
     // The Err is not an error but the item handed back to wait in the ready list: boxing it
     // would allocate for every full-queue push.
     #[allow(clippy::result_large_err)]
-    pub fn push(&self, item: WorkItem) -> Result<(), WorkItem> {
+    pub(crate) fn push(&self, item: WorkItem) -> Result<(), WorkItem> {
         let (lock, cv) = &*self.queue;
         let mut q = lock.lock().unwrap();
         if q.items.len() >= self.capacity || q.paths.contains(&item.job.input) {
@@ -101,7 +101,7 @@ impl Pool {
     }
 
     /// Takes a file out of the queue (it was touched again); true if it was there.
-    pub fn withdraw(&self, path: &Path) -> bool {
+    pub(crate) fn withdraw(&self, path: &Path) -> bool {
         let mut q = self.queue.0.lock().unwrap();
         if q.paths.remove(path) {
             q.items.retain(|i| i.job.input != path);
@@ -112,17 +112,17 @@ impl Pool {
     }
 
     /// Items waiting.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.queue.0.lock().unwrap().items.len()
     }
 
     /// Free places in the queue.
-    pub fn room(&self) -> usize {
+    pub(crate) fn room(&self) -> usize {
         self.capacity.saturating_sub(self.len())
     }
 
     /// Stops handing out work; workers exit after their current file. Returns the threads.
-    pub fn stop(&mut self) -> Vec<JoinHandle<()>> {
+    pub(crate) fn stop(&mut self) -> Vec<JoinHandle<()>> {
         let (lock, cv) = &*self.queue;
         let mut q = lock.lock().unwrap();
         q.stop = true;

@@ -17,7 +17,7 @@ use tract_linalg::isa::{Arch, Isa, IsaReq};
 use tract_linalg::routines::{Func, Routine, RoutineFactory};
 
 /// The kernel's name in tract's registry (what `routines::best_for` answers with).
-pub const NAME: &str = "hued_avx_depthwise_c_f32";
+pub(super) const NAME: &str = "hued_avx_depthwise_c_f32";
 
 inventory::submit! {
     Routine {
@@ -42,7 +42,7 @@ inventory::submit! {
 /// checks that before selecting it).
 #[target_feature(enable = "avx")]
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn depthwise_c_f32(
+pub(super) unsafe fn depthwise_c_f32(
     input: *const f32,
     output: *mut f32,
     kernel: *const f32,

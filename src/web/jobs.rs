@@ -9,11 +9,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// Longest side of the before/after previews the page shows, in pixels.
-pub const PREVIEW_SIDE: u32 = 1600;
+pub(crate) const PREVIEW_SIDE: u32 = 1600;
 
 /// Where one upload stands.
 #[derive(Debug, Clone)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// Waiting for a worker.
     Queued,
     /// Being colorized.
@@ -31,7 +31,7 @@ pub enum Stage {
 
 /// A finished colorization, ready for the page.
 #[derive(Debug)]
-pub struct WebResult {
+pub(crate) struct WebResult {
     /// The colorized file, same format as the upload, with provenance metadata.
     pub bytes: Vec<u8>,
     /// Its MIME type.
@@ -69,11 +69,11 @@ struct Entry {
 
 /// Why an upload was not accepted into the queue.
 #[derive(Debug, PartialEq, Eq)]
-pub struct QueueFull;
+pub(crate) struct QueueFull;
 
 /// What the page learns about one upload.
 #[derive(Debug, Clone)]
-pub struct Status {
+pub(crate) struct Status {
     /// The stage.
     pub stage: Stage,
     /// Uploads ahead of this one (waiting or being colorized); 0 when it is being colorized.
@@ -92,7 +92,7 @@ struct Inner {
 
 /// A place in the queue, taken before an upload's body is read and given back when dropped
 /// unless [`WebJobs::submit`] used it.
-pub struct Slot<'a>(&'a WebJobs);
+pub(crate) struct Slot<'a>(&'a WebJobs);
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
@@ -101,7 +101,7 @@ impl Drop for Slot<'_> {
 }
 
 /// The uploads of the kiosk page.
-pub struct WebJobs {
+pub(crate) struct WebJobs {
     inner: Mutex<Inner>,
     wake: Condvar,
     capacity: usize,
@@ -110,7 +110,7 @@ pub struct WebJobs {
 
 impl WebJobs {
     /// At most `capacity` uploads waiting or running; results kept `keep` for download.
-    pub fn new(capacity: usize, keep: Duration) -> Arc<WebJobs> {
+    pub(crate) fn new(capacity: usize, keep: Duration) -> Arc<WebJobs> {
         Arc::new(WebJobs {
             inner: Mutex::new(Inner { entries: HashMap::new(), queue: VecDeque::new(), running: 0, reserved: 0, next_seq: 0, stopping: false }),
             wake: Condvar::new(),
@@ -127,7 +127,7 @@ impl WebJobs {
 
     /// Takes a place for an upload before its body is read, so a busy station answers 503
     /// without taking in 50 MB first; None when busy.
-    pub fn reserve(&self) -> Option<Slot<'_>> {
+    pub(crate) fn reserve(&self) -> Option<Slot<'_>> {
         let mut inner = self.inner.lock().unwrap();
         if self.full(&inner) {
             return None;
@@ -140,7 +140,7 @@ impl WebJobs {
     /// `capacity` uploads wait or run, or when 4 x `capacity` results, or results holding a
     /// quarter of the memory budget, are held waiting to be downloaded (each is a whole photo
     /// in memory, on a machine that may have 1 GB).
-    pub fn submit(&self, slot: Slot<'_>, upload: Vec<u8>, name: String, options: UploadOptions) -> Result<(String, usize), QueueFull> {
+    pub(crate) fn submit(&self, slot: Slot<'_>, upload: Vec<u8>, name: String, options: UploadOptions) -> Result<(String, usize), QueueFull> {
         let mut inner = self.inner.lock().unwrap();
         // The slot becomes the entry: given back here, not on drop.
         std::mem::forget(slot);
@@ -160,7 +160,7 @@ impl WebJobs {
     }
 
     /// Where upload `id` stands; None if it never existed or is gone.
-    pub fn status(&self, id: &str) -> Option<Status> {
+    pub(crate) fn status(&self, id: &str) -> Option<Status> {
         let inner = self.inner.lock().unwrap();
         let entry = inner.entries.get(id)?;
         let ahead = match entry.stage {
@@ -171,7 +171,7 @@ impl WebJobs {
     }
 
     /// The result of `id`, if it is done, leaving it in place (previews).
-    pub fn result(&self, id: &str) -> Option<Arc<WebResult>> {
+    pub(crate) fn result(&self, id: &str) -> Option<Arc<WebResult>> {
         match &self.inner.lock().unwrap().entries.get(id)?.stage {
             Stage::Done(r) => Some(r.clone()),
             _ => None,
@@ -179,7 +179,7 @@ impl WebJobs {
     }
 
     /// The result of `id` for download: it is handed out once and dropped from memory.
-    pub fn take_result(&self, id: &str) -> Option<Arc<WebResult>> {
+    pub(crate) fn take_result(&self, id: &str) -> Option<Arc<WebResult>> {
         let mut inner = self.inner.lock().unwrap();
         let result = match &inner.entries.get(id)?.stage {
             Stage::Done(r) => r.clone(),
@@ -191,14 +191,14 @@ impl WebJobs {
 
     /// Drops upload `id` wherever it stands (a worker already colorizing it finishes, and
     /// its result is thrown away). Returns whether it existed.
-    pub fn remove(&self, id: &str) -> bool {
+    pub(crate) fn remove(&self, id: &str) -> bool {
         let mut inner = self.inner.lock().unwrap();
         inner.queue.retain(|q| q != id);
         inner.entries.remove(id).is_some()
     }
 
     /// Drops every result whose time is up. Returns how many.
-    pub fn expire(&self, now: Instant) -> usize {
+    pub(crate) fn expire(&self, now: Instant) -> usize {
         let mut inner = self.inner.lock().unwrap();
         let before = inner.entries.len();
         inner.entries.retain(|_, e| e.expires.is_none_or(|t| t > now));
@@ -206,12 +206,12 @@ impl WebJobs {
     }
 
     /// How many uploads are held (any stage).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.inner.lock().unwrap().entries.len()
     }
 
     /// Makes the workers return.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.inner.lock().unwrap().stopping = true;
         self.wake.notify_all();
     }
@@ -251,7 +251,7 @@ impl WebJobs {
     }
 
     /// One worker: colorizes uploads until [`WebJobs::stop`].
-    pub fn work(&self, profile: &crate::job::CurrentProfile) {
+    pub(crate) fn work(&self, profile: &crate::job::CurrentProfile) {
         while let Some(NextUpload { id, seq, bytes, name, options }) = self.next() {
             // The profile in effect now: a reload since the last upload applies to this one.
             let stage = colorize_upload(&bytes, &name, &profile.get(), options);
@@ -341,7 +341,7 @@ fn colorize_upload(upload: &[u8], name: &str, profile: &crate::job::Profile, opt
 }
 
 /// `scan 12.tif` → `scan 12-colorized.tif` (the extension follows the format, which is kept).
-pub fn download_name(uploaded: &str, format: image::ImageFormat) -> String {
+pub(crate) fn download_name(uploaded: &str, format: image::ImageFormat) -> String {
     let base = uploaded.rsplit(['/', '\\']).next().unwrap_or("");
     let (stem, ext) = base.rsplit_once('.').unwrap_or((base, ""));
     let ext = ext.to_ascii_lowercase();

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 /// A finished photo of the daemon.
 #[derive(Debug, Clone)]
-pub struct Newest {
+pub(crate) struct Newest {
     /// Counts up with every new result; the page reloads its images when it changes.
     pub seq: u64,
     /// The original.
@@ -19,7 +19,7 @@ pub struct Newest {
 }
 
 /// (seq, before JPEG, after JPEG) of one result.
-pub type Previews = (u64, Arc<Vec<u8>>, Arc<Vec<u8>>);
+pub(crate) type Previews = (u64, Arc<Vec<u8>>, Arc<Vec<u8>>);
 
 #[derive(Default)]
 struct Inner {
@@ -33,23 +33,23 @@ struct Inner {
 /// lock lets one request make the previews while the others wait for them, instead of every
 /// request decoding the same two scans at once.
 #[derive(Default, Clone)]
-pub struct Latest(Arc<Mutex<Inner>>, Arc<Mutex<()>>);
+pub(crate) struct Latest(Arc<Mutex<Inner>>, Arc<Mutex<()>>);
 
 impl Latest {
     /// Records a newly colorized photo.
-    pub fn record(&self, original: PathBuf, colorized: PathBuf) {
+    pub(crate) fn record(&self, original: PathBuf, colorized: PathBuf) {
         let mut inner = self.0.lock().unwrap();
         let seq = inner.newest.as_ref().map_or(1, |n| n.seq + 1);
         inner.newest = Some(Newest { seq, original, colorized, when: SystemTime::now() });
     }
 
     /// The newest result, if any.
-    pub fn newest(&self) -> Option<Newest> {
+    pub(crate) fn newest(&self) -> Option<Newest> {
         self.0.lock().unwrap().newest.clone()
     }
 
     /// JPEG previews (before, after) of the newest result, at most `side` pixels long.
-    pub fn previews(&self, side: u32, max_megapixels: f64) -> Result<Previews, String> {
+    pub(crate) fn previews(&self, side: u32, max_megapixels: f64) -> Result<Previews, String> {
         let _making = self.1.lock().unwrap();
         let newest = self.newest().ok_or("no photo colorized yet")?;
         if let Some((_, outcome)) = self.0.lock().unwrap().previews.as_ref().filter(|p| p.0 == newest.seq) {

@@ -9,10 +9,10 @@
 //! through a bounded bridge, only as far as they want it (an upload, up to its limit). Uploads
 //! and results live only in memory ([`jobs`]).
 
-pub mod jobs;
-pub mod latest;
-pub mod options;
-pub mod routes;
+pub(crate) mod jobs;
+pub(crate) mod latest;
+pub(crate) mod options;
+pub(crate) mod routes;
 
 use crate::config::WebConfig;
 use crate::job::CurrentProfile;
@@ -70,7 +70,7 @@ const LINGER_IDLE: Duration = Duration::from_secs(5);
 const LINGER_MIN_BYTES: u64 = 64 << 20;
 
 /// The running web server; dropping it stops it.
-pub struct WebServer {
+pub(crate) struct WebServer {
     runtime: Option<tokio::runtime::Runtime>,
     stop: tokio::sync::watch::Sender<bool>,
     jobs: Arc<WebJobs>,
@@ -81,7 +81,7 @@ pub struct WebServer {
 /// Starts the page on `config.listen`, colorizing with the profile `profile` holds at each
 /// upload (a reload swaps it). Failing to listen is an error for the caller to report (a port
 /// in use, an address this machine does not have).
-pub fn start(config: &WebConfig, profile: CurrentProfile, latest: Latest) -> anyhow::Result<WebServer> {
+pub(crate) fn start(config: &WebConfig, profile: CurrentProfile, latest: Latest) -> anyhow::Result<WebServer> {
     let listener = std::net::TcpListener::bind(&config.listen).map_err(|e| anyhow::anyhow!("web: cannot listen on {}: {e}", config.listen))?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
@@ -385,7 +385,7 @@ async fn answer(
 
 impl WebServer {
     /// Uploads held in memory right now.
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.jobs.len()
     }
 }

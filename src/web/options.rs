@@ -11,11 +11,11 @@ use crate::hints::Hint;
 
 /// The `[colorize]` settings a patron may choose for an upload (the station's others stay the
 /// station's: its model, its limits, its output format).
-pub const PAGE_SETTINGS: &[&str] = &["vividness"];
+pub(crate) const PAGE_SETTINGS: &[&str] = &["vividness"];
 
 /// One upload's options.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct UploadOptions {
+pub(crate) struct UploadOptions {
     /// Color hints, points then strokes in the order given (none: the model guesses every color).
     pub hints: Vec<Hint>,
     /// The [`PAGE_SETTINGS`] given for this upload (`[colorize]`'s otherwise).
@@ -27,7 +27,7 @@ pub struct UploadOptions {
 
 /// A reference photo sent with an upload: its name and its bytes, until a worker reads it.
 #[derive(Clone, Default, PartialEq)]
-pub struct ReferenceUpload {
+pub(crate) struct ReferenceUpload {
     /// Its file name, as given (`reference_name=`).
     pub name: String,
     /// Its bytes.
@@ -43,7 +43,7 @@ impl std::fmt::Debug for ReferenceUpload {
 impl UploadOptions {
     /// From the upload's query parameters; those that are not options (`name`, `token`) are
     /// left to the route. A malformed option is an error naming it.
-    pub fn from_query<'a>(params: impl IntoIterator<Item = &'a (String, String)>) -> Result<UploadOptions, String> {
+    pub(crate) fn from_query<'a>(params: impl IntoIterator<Item = &'a (String, String)>) -> Result<UploadOptions, String> {
         let mut options = UploadOptions::default();
         for (key, value) in params {
             match key.as_str() {
@@ -68,7 +68,7 @@ impl UploadOptions {
     }
 
     /// The `[colorize]` settings these options change, for [`crate::job::Profile::with_overrides`].
-    pub fn overrides(&self) -> ColorizeOverrides {
+    pub(crate) fn overrides(&self) -> ColorizeOverrides {
         self.colorize.clone()
     }
 }

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 /// What the routes need.
-pub struct Context {
+pub(crate) struct Context {
     /// The uploads.
     pub jobs: Arc<WebJobs>,
     /// The daemon's newest result.
@@ -41,7 +41,7 @@ impl Context {
 }
 
 /// A reply body: static, owned, or shared with the job store.
-pub enum Body {
+pub(crate) enum Body {
     /// A page or script compiled into the binary.
     Static(&'static [u8]),
     /// Made for this reply.
@@ -54,7 +54,7 @@ pub enum Body {
 
 /// Which bytes of a result.
 #[derive(Clone, Copy)]
-pub enum Part {
+pub(crate) enum Part {
     /// The colorized file.
     File,
     /// Preview of the upload.
@@ -77,7 +77,7 @@ impl AsRef<[u8]> for Body {
 }
 
 /// A reply.
-pub struct Reply {
+pub(crate) struct Reply {
     /// HTTP status.
     pub status: u16,
     /// Content-Type.
@@ -98,7 +98,7 @@ impl Reply {
     }
 
     /// A route failed unexpectedly (a bug); the server goes on.
-    pub fn internal_error() -> Reply {
+    pub(crate) fn internal_error() -> Reply {
         Reply::error(500, "Internal error.")
     }
 
@@ -116,7 +116,7 @@ impl Reply {
 }
 
 /// The parts of a request the routes look at.
-pub struct Incoming<'a> {
+pub(crate) struct Incoming<'a> {
     /// GET, POST, ...
     pub method: &'a str,
     /// Path and query, as sent.
@@ -175,7 +175,7 @@ fn is_id(s: &str) -> bool {
 /// `attachment` with the name for every browser: an ASCII stand-in in `filename` (non-ASCII
 /// letters become `_`) and the exact UTF-8 name in `filename*` (RFC 6266 / 5987), so that
 /// "Großmutter été.jpg" downloads under its own name (a raw UTF-8 header value is refused).
-pub fn content_disposition(name: &str) -> String {
+pub(crate) fn content_disposition(name: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
     // RFC 5987 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
     const ATTR: &AsciiSet = &NON_ALPHANUMERIC
@@ -204,7 +204,7 @@ fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// Routes one request. `body` is read only by the upload route, and never past the limit.
-pub fn handle(req: &Incoming, body: &mut dyn Read, ctx: &Context) -> Reply {
+pub(crate) fn handle(req: &Incoming, body: &mut dyn Read, ctx: &Context) -> Reply {
     let (path, query) = req.url.split_once('?').unwrap_or((req.url, ""));
     let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let param = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
