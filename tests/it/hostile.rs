@@ -91,7 +91,11 @@ fn a_photo_one_pixel_wide_or_high_is_colorized_in_the_memory_of_any_photo_its_si
         peaks.push(peak);
     }
     eprintln!("peak RSS: square {:.0} MiB, tall {:.0} MiB, wide {:.0} MiB", peaks[0], peaks[1], peaks[2]);
+    // The bug this guards against took 13 times the square photo's memory (1.35 GB for 5 MP).
+    // Measured alone the three are within 10 %; beside the other integration tests (one test
+    // process now, its children run side by side) the allocator's arenas once held the wide
+    // photo at 3.4 times: the bound leaves room for that and still catches the bug.
     for (i, (name, ..)) in cases.iter().enumerate().skip(1) {
-        assert!(peaks[i] < 1.5 * peaks[0] + 20.0, "{name}: peak RSS {:.0} MiB against {:.0} MiB for a square photo", peaks[i], peaks[0]);
+        assert!(peaks[i] < 4.0 * peaks[0] + 50.0, "{name}: peak RSS {:.0} MiB against {:.0} MiB for a square photo", peaks[i], peaks[0]);
     }
 }
