@@ -222,7 +222,9 @@ const MAX_LINE: usize = 1 << 20;
 /// the order of the files; lines of equal time, or undated, by their order in the files given),
 /// so a rerun's "skipped: up to date" or "done" supersedes an earlier failure.
 pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
-    let mut last: HashMap<PathBuf, Record> = HashMap::new();
+    // Each input's newest line, with its time as a time (a string compare let `"at":"9999"` beat
+    // every later line, and put `10:00+01:00` after `09:30Z`).
+    let mut last: HashMap<PathBuf, (chrono::DateTime<chrono::Utc>, Record)> = HashMap::new();
     let mut runs: HashSet<String> = HashSet::new();
     let mut t = Totals::default();
     for file in files {
@@ -247,8 +249,9 @@ pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
             if line.trim_ascii().is_empty() {
                 continue;
             }
-            match serde_json::from_slice::<Record>(&line) {
-                Ok(r) => {
+            let parsed = serde_json::from_slice::<Record>(&line).ok().and_then(|r| Some((chrono::DateTime::parse_from_rfc3339(&r.at).ok()?.to_utc(), r)));
+            match parsed {
+                Some((at, r)) => {
                     t.ms = t.ms.saturating_add(r.ms);
                     match r.outcome {
                         PhotoOutcome::Done => t.work.done += 1,
@@ -261,22 +264,23 @@ pub fn merge(files: &[PathBuf]) -> anyhow::Result<Totals> {
                     match last.get_mut(&r.path) {
                         Some(kept) => {
                             t.repeated += 1;
-                            if r.at >= kept.at {
-                                *kept = r;
+                            if at >= kept.0 {
+                                *kept = (at, r);
                             }
                         }
                         None => {
-                            last.insert(r.path.clone(), r);
+                            last.insert(r.path.clone(), (at, r));
                         }
                     }
                 }
-                Err(_) => t.bad_lines += 1,
+                // Not a record, or one whose time is not a time: refused, counted.
+                None => t.bad_lines += 1,
             }
         }
     }
     t.inputs = last.len();
     t.runs = runs.len();
-    let mut records: Vec<Record> = last.into_values().collect();
+    let mut records: Vec<Record> = last.into_values().map(|(_, r)| r).collect();
     records.sort_by(|a, b| a.path.cmp(&b.path));
     for r in records {
         match r.outcome {
@@ -305,9 +309,25 @@ mod tests {
             model: "m".into(),
             ms: 10,
             shard: None,
-            at: String::new(),
+            at: "2026-12-08T00:00:00.000Z".into(),
             run: String::new(),
         }
+    }
+
+    /// Issue 37, row 13: `at` is compared as a time, and a line whose `at` is no time is
+    /// refused (a string compare let `"9999"` beat every later line, and put 10:00+01:00 after
+    /// 09:30Z).
+    #[test]
+    fn the_newest_line_is_chosen_by_time_and_a_line_without_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("r.jsonl");
+        let mut w = ReportWriter::open(&report).unwrap();
+        w.write(&Record { at: "2026-12-08T10:00:00+01:00".into(), ..record("x.jpg", "failed") }).unwrap();
+        w.write(&Record { at: "2026-12-08T09:30:00Z".into(), ..record("x.jpg", "done") }).unwrap();
+        w.write(&Record { at: "9999".into(), ..record("y.jpg", "failed") }).unwrap();
+        w.write(&record("y.jpg", "done")).unwrap();
+        let t = merge(&[report]).unwrap();
+        assert_eq!((t.inputs, t.done, t.failed, t.bad_lines), (2, 2, 0, 1), "{t:?}");
     }
 
     #[test]
