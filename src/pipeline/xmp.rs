@@ -277,6 +277,9 @@ fn rewrite(raw: &[u8], facts: &CopyFacts) -> Result<Vec<u8>, String> {
         }
         let event = match event {
             Event::Eof => break,
+            // A DOCTYPE (entity definitions: a billion laughs) is not expanded here, and is not
+            // passed on to the readers of the copy either.
+            Event::DocType(_) => continue,
             Event::Start(e) => {
                 let local = e.local_name().as_ref().to_vec();
                 let parent = stack.last().copied();
@@ -375,6 +378,21 @@ mod tests {
         let mut r = quick_xml::Reader::from_str(&out);
         r.config_mut().check_end_names = true;
         while !matches!(r.read_event().unwrap(), Event::Eof) {}
+    }
+
+    /// Issue 37, row 12: a DOCTYPE in the original's packet (entity definitions) does not reach
+    /// the copy's.
+    #[test]
+    fn a_doctype_in_the_original_packet_is_not_passed_on() {
+        let original = br#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>
+<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:format>image/jpeg</dc:format></rdf:Description>
+</rdf:RDF></x:xmpmeta>"#;
+        let p = prov();
+        let (copy, warning) = xmp_for_output(Some(original), &facts(&p));
+        let copy = String::from_utf8(copy).unwrap();
+        assert!(!copy.contains("DOCTYPE") && !copy.contains("ENTITY"), "{copy}");
+        assert!(copy.contains("image/jpeg"), "the original's statements stay: {copy} ({warning:?})");
     }
 
     #[test]
