@@ -205,3 +205,9 @@ impl std::fmt::Display for Steps {
         write!(f, "{:.0} ms ({})", ms(self.total()), each.join(", "))
     }
 }
+
+/// Whether `path` is named as a BMP: a format that carries no metadata, so no provenance (hued's
+/// own BMP copy and a person's BMP look alike).
+pub fn is_bmp_name(path: &Path) -> bool {
+    ImageFormat::from_path(path).is_ok_and(|f| f == ImageFormat::Bmp)
+}

@@ -528,12 +528,9 @@ impl DaemonConfig {
 }
 
 impl WatchConfig {
-    /// Its own values in range and its keys known; its `[colorize]` overrides are checked with
-    /// the section they override ([`ColorizeConfig::validate`]).
+    /// Its own values in range; its `[colorize]` overrides are checked with the section they
+    /// override ([`ColorizeConfig::validate`]), its unknown keys by [`parse_config`].
     pub fn validate(&self) -> Result<(), BadValue> {
-        if let Some(key) = self.unknown.keys().next() {
-            return Err(BadValue { key: "", value: key.clone(), expected: "a [[watch]] key or a [colorize] key".into() });
-        }
         check(
             self.colorize.threads.is_none(),
             "threads",
@@ -680,10 +677,10 @@ pub fn parse_config(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     section("provenance", config.provenance.validate())?;
     for (i, w) in config.watch.iter().enumerate() {
         let name = format!("watch #{} ({})", i + 1, w.path.display());
+        if let Some(key) = w.unknown.keys().next() {
+            return Err(err(places.of("watch", Some(i), key), format!("{name}: unknown field `{key}`: expected a [[watch]] key or a [colorize] key")));
+        }
         if let Err(bad) = w.validate() {
-            if bad.key.is_empty() {
-                return Err(err(places.of("watch", Some(i), &bad.value), format!("{name}: unknown field `{}`: expected {}", bad.value, bad.expected)));
-            }
             return Err(err(places.of("watch", Some(i), bad.key), format!("{name}: {bad}")));
         }
         // Its overrides on top of [colorize], checked by the same rules: the place is the

@@ -40,7 +40,7 @@ impl Daemon {
         // not: the job then fails, naming it, and the failure is recorded once for this stamp).
         // A BMP carries no provenance: its time alone tells.
         if crate::sink::is_up_to_date(&crate::job::inputs_of(path, reference_path), &output)
-            && (read_provenance(&output).is_some() || image::ImageFormat::from_path(&output).is_ok_and(|f| f == image::ImageFormat::Bmp))
+            && (read_provenance(&output).is_some() || crate::base::is_bmp_name(&output))
         {
             log::debug!("{}: up to date", path.display());
             return Admission::Leave;

@@ -467,13 +467,11 @@ pub fn colorize(job: &Job) -> Result<Outcome, JobError> {
             return Err(fail(PipelineError::AnotherPhotosCopy { output: job.output.clone(), original }));
         }
         ExistingCopy::NotOurs => return Err(fail(PipelineError::NotWrittenByHued { output: job.output.clone(), bmp: false })),
-        ExistingCopy::Ours | ExistingCopy::Unknown if !s.force && crate::sink::is_up_to_date(&job.depends_on(), &job.output) => {
+        ExistingCopy::Ours | ExistingCopy::Unknown | ExistingCopy::Bmp if !s.force && crate::sink::is_up_to_date(&job.depends_on(), &job.output) => {
             return Ok(Outcome::Skipped(SkipReason::UpToDate));
         }
         // A BMP at the copy's name that would have to be replaced: hued cannot tell its own.
-        ExistingCopy::Unknown if image::ImageFormat::from_path(&job.output).is_ok_and(|f| f == image::ImageFormat::Bmp) => {
-            return Err(fail(PipelineError::NotWrittenByHued { output: job.output.clone(), bmp: true }));
-        }
+        ExistingCopy::Bmp => return Err(fail(PipelineError::NotWrittenByHued { output: job.output.clone(), bmp: true })),
         _ => {}
     }
     let mut steps = Steps::default();
@@ -495,7 +493,7 @@ pub fn colorize(job: &Job) -> Result<Outcome, JobError> {
     // photos of one name): that copy is replaced only if it is this photo's.
     let may_replace = |_: &Path| match existing_copy(job, source_path.as_deref()) {
         ExistingCopy::Another { gone, .. } => gone && s.force,
-        ExistingCopy::NotOurs | ExistingCopy::Unknown => false,
+        ExistingCopy::NotOurs | ExistingCopy::Unknown | ExistingCopy::Bmp => false,
         ExistingCopy::Ours | ExistingCopy::Absent => true,
     };
     let reference_file = job.reference().map(Source::File);
@@ -540,10 +538,12 @@ enum ExistingCopy {
     /// A copy hued made of this photo (its recorded path, or else its recorded hash, is this
     /// original's).
     Ours,
-    /// A BMP (which carries no metadata, so no provenance either: hued's own BMP copy and a
-    /// person's file look alike), or a copy whose original cannot be read now: judged by its
-    /// time alone, and replaced by nothing but a copy hued is sure of (see [`colorize`]).
+    /// A copy whose original cannot be read now: judged by its time alone (the colorizing that
+    /// follows reports why the original cannot be read).
     Unknown,
+    /// A BMP without provenance (a BMP carries no metadata: hued's own BMP copy and a person's
+    /// file look alike): skipped while up to date, never replaced.
+    Bmp,
     /// A file in a format that carries hued's provenance, without it: a person's own file
     /// (a hand-tinted `x.colorized.jpg`). Never taken for hued's copy nor replaced.
     NotOurs,
@@ -564,8 +564,7 @@ fn existing_copy(job: &Job, source_path: Option<&Path>) -> ExistingCopy {
         return ExistingCopy::Absent;
     }
     let Some(theirs) = metadata::read_provenance(&job.output) else {
-        let bmp = image::ImageFormat::from_path(&job.output).is_ok_and(|f| f == image::ImageFormat::Bmp);
-        return if bmp { ExistingCopy::Unknown } else { ExistingCopy::NotOurs };
+        return if crate::base::is_bmp_name(&job.output) { ExistingCopy::Bmp } else { ExistingCopy::NotOurs };
     };
     if theirs.source_path.is_some() && theirs.source_path.as_deref() == source_path {
         return ExistingCopy::Ours;

@@ -312,7 +312,7 @@ fn hints_from_placement(luma: &Luma, t: &Plane, t_detail: &Searched, [l, a, b]: 
     let offset = (st - gain * sr) / n.max(1.0);
 
     let to_photo = luma.width.max(luma.height) as f32 / t.w.max(t.h) as f32;
-    let t_sums = Integral::of(&t.v, t.w, t.h);
+    let (t_sums, r_sums) = (Integral::of(&t.v, t.w, t.h), Integral::of(&r.v, r.w, r.h));
     let mut hints = Vec::new();
     let mut agreed = 0usize;
     for by in (0..t.h).step_by(BLOCK) {
@@ -326,16 +326,11 @@ fn hints_from_placement(luma: &Luma, t: &Plane, t_detail: &Searched, [l, a, b]: 
             let (rx, ry) = ((bx as isize - p.x) as usize, (by as isize - p.y) as usize);
             let k = ((x1 - bx) * (y1 - by)) as f64;
             let mt = t_sums.sum(bx, by, x1, y1) / k;
-            let mr = gain * mean_of(&r, rx, ry, x1 - bx, y1 - by) + offset;
+            let mr = gain * r_sums.sum(rx, ry, rx + x1 - bx, ry + y1 - by) / k + offset;
             let dt = t_detail.sums.sum_sq(bx, by, x1, y1) / k;
             let dr = r_detail.sums.sum_sq(rx, ry, rx + x1 - bx, ry + y1 - by) / k * gain * gain;
             let flat = dt < 1.0 && dr < 1.0;
-            let agrees = if flat {
-                (mt - mr).abs() < 12.0
-            } else {
-                let (c, _) = block_ncc(t_detail, &r_detail, bx, by, x1, y1, p);
-                c >= BLOCK_NCC && (mt - mr).abs() < 20.0
-            };
+            let agrees = if flat { (mt - mr).abs() < 12.0 } else { block_ncc(t_detail, &r_detail, bx, by, x1, y1, p) >= BLOCK_NCC && (mt - mr).abs() < 20.0 };
             if !agrees {
                 continue;
             }
@@ -381,20 +376,9 @@ fn hints_from_placement(luma: &Luma, t: &Plane, t_detail: &Searched, [l, a, b]: 
     Matched { hints, coverage: agreed as f32 / blocks_total.max(1) as f32, score }
 }
 
-/// The mean of `r` over a `w` x `h` rectangle at (x, y).
-fn mean_of(r: &Plane, x: usize, y: usize, w: usize, h: usize) -> f64 {
-    let mut s = 0f64;
-    for j in 0..h {
-        for i in 0..w {
-            s += r.v[(y + j) * r.w + x + i] as f64;
-        }
-    }
-    s / (w * h).max(1) as f64
-}
-
 /// The detail correlation of one block, over the block grown by half a block each way (a
 /// block alone holds too few values to judge).
-fn block_ncc(t: &Searched, r: &Searched, bx: usize, by: usize, x1: usize, y1: usize, p: Placement) -> (f32, f32) {
+fn block_ncc(t: &Searched, r: &Searched, bx: usize, by: usize, x1: usize, y1: usize, p: Placement) -> f32 {
     let grow = BLOCK / 2;
     let (x0, y0) = (bx.saturating_sub(grow) as isize, by.saturating_sub(grow) as isize);
     let (x1, y1) = ((x1 + grow).min(t.plane.w) as isize, (y1 + grow).min(t.plane.h) as isize);
@@ -416,9 +400,9 @@ fn block_ncc(t: &Searched, r: &Searched, bx: usize, by: usize, x1: usize, y1: us
     }
     let (vt, vr) = (stt - st * st / n.max(1.0), srr - sr * sr / n.max(1.0));
     if n < 16.0 || vt <= 1e-6 || vr <= 1e-6 {
-        return (0.0, 0.0);
+        return 0.0;
     }
-    (((str_ - st * sr / n) / (vt * vr).sqrt()) as f32, n as f32)
+    ((str_ - st * sr / n) / (vt * vr).sqrt()) as f32
 }
 
 /// The user's `given` hints with the reference's `matched` ones added, except those near a
